@@ -1,0 +1,131 @@
+"""create_app(settings): the Starlette application and the resources its lifespan owns."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import errors
+from .routes import routes
+from .service import ScreenshotService
+from .settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+#: Settings whose feature is not built in this version. Security-relevant ones stop start-up
+#: rather than leave a server open that its operator believes closed.
+_REFUSED = {
+    "api_keys": "API_KEYS (authentication)",
+    "signing_secret": "SIGNING_SECRET (signed URLs)",
+}
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app. The browser pool opens in the lifespan and closes in reverse order."""
+    settings = settings or Settings.from_env()
+    for attr, what in _REFUSED.items():
+        if getattr(settings, attr):
+            raise SettingsError(f"{what} is not available in this version; unset it to start")
+    service = ScreenshotService.from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.private_hosts_open:
+            log.warning("ALLOW_PRIVATE_HOSTS=*: the private-network guard is OFF")
+        await service.open()
+        try:
+            yield
+        finally:
+            await service.close()
+
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origin:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=[o.strip() for o in settings.cors_origin.split(",")],
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["ETag", "X-Cache", "X-Render-Time-Ms", "X-Request-Id",
+                                "X-Screenshot-Truncated", "Retry-After"],
+            )
+        )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            errors.ScreenshotError: _screenshot_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )
+    app.state.settings = settings
+    app.state.service = service
+    return app
+
+
+class RequestIdMiddleware:
+    """Give every request an id (``X-Request-Id``), kept in the scope for logs and 500s."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def _error_response(request: Request, exc: errors.ScreenshotError) -> JSONResponse:
+    body: dict[str, Any] = exc.to_dict()
+    if exc.status >= 500:
+        body["request_id"] = _request_id(request)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers())
+
+
+async def _screenshot_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ScreenshotError)
+    return _error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+    return JSONResponse(
+        {"error": code, "message": str(exc.detail)},
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = _request_id(request)
+    log.error("unhandled error (request %s)", request_id, exc_info=exc)
+    error = errors.InternalError(f"an internal error occurred; request id {request_id}")
+    return _error_response(request, error)

@@ -1,0 +1,152 @@
+"""One exception tree for the whole service.
+
+Every error a client can see is a subclass of :class:`ScreenshotError`. Each class carries its
+HTTP status and its machine-readable code, so the HTTP layer registers one handler on the base
+class and turns any of them into the single JSON shape of the spec::
+
+    {"error": "CODE", "message": "...", "field"?: "...", "retry_after"?: n, "request_id"?: "..."}
+
+    ScreenshotError
+    ├── ValidationError          400 VALIDATION_ERROR   (carries ``field``)
+    ├── InvalidURL               400 INVALID_URL
+    ├── Unauthorized             401 UNAUTHORIZED
+    ├── Blocked                  403 BLOCKED
+    ├── NotFound                 404 NOT_FOUND
+    ├── CaptureTimeout           408 TIMEOUT
+    ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
+    ├── NavigationFailed         422 NAVIGATION_FAILED
+    ├── SelectorNotFound         422 SELECTOR_NOT_FOUND
+    ├── RetryableError                                  (carries ``retry_after``)
+    │   ├── RateLimited          429 RATE_LIMITED
+    │   ├── PoolExhausted        503 POOL_EXHAUSTED
+    │   └── BrowserCrashed       503 BROWSER_CRASHED
+    └── InternalError            500 INTERNAL
+
+Nothing here imports Starlette or Playwright: the capture code raises these, and the routes
+render them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ScreenshotError(Exception):
+    """Base class: an error with an HTTP status, a code and a message safe to show a client."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ValidationError(ScreenshotError):
+    status = 400
+    code = "VALIDATION_ERROR"
+
+
+class InvalidURL(ScreenshotError):
+    status = 400
+    code = "INVALID_URL"
+
+
+class Unauthorized(ScreenshotError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class Blocked(ScreenshotError):
+    status = 403
+    code = "BLOCKED"
+
+
+class NotFound(ScreenshotError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class CaptureTimeout(ScreenshotError):
+    status = 408
+    code = "TIMEOUT"
+
+
+class PayloadTooLarge(ScreenshotError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class NavigationFailed(ScreenshotError):
+    status = 422
+    code = "NAVIGATION_FAILED"
+
+
+class SelectorNotFound(ScreenshotError):
+    status = 422
+    code = "SELECTOR_NOT_FOUND"
+
+
+class RetryableError(ScreenshotError):
+    """An overload or transient failure: the client should retry after ``retry_after`` s."""
+
+    def __init__(self, message: str, *, retry_after: int = 1, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, int(retry_after))
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["retry_after"] = self.retry_after
+        return body
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class RateLimited(RetryableError):
+    status = 429
+    code = "RATE_LIMITED"
+
+
+class PoolExhausted(RetryableError):
+    status = 503
+    code = "POOL_EXHAUSTED"
+
+
+class BrowserCrashed(RetryableError):
+    """Chromium died or disconnected under a capture. The pool relaunches it by itself."""
+
+    status = 503
+    code = "BROWSER_CRASHED"
+
+
+class InternalError(ScreenshotError):
+    status = 500
+    code = "INTERNAL"
+
+
+ERROR_CLASSES: tuple[type[ScreenshotError], ...] = (
+    ValidationError,
+    InvalidURL,
+    Unauthorized,
+    Blocked,
+    NotFound,
+    CaptureTimeout,
+    PayloadTooLarge,
+    NavigationFailed,
+    SelectorNotFound,
+    RateLimited,
+    PoolExhausted,
+    BrowserCrashed,
+    InternalError,
+)

@@ -1,0 +1,555 @@
+"""BrowserPool: one Chromium, a bounded number of capture slots, and pre-warmed contexts.
+
+The pool knows nothing of HTTP. It owns Chromium's whole life:
+
+- **Slots and a bounded wait queue.** At most ``slots`` captures hold a lease at once; at most
+  ``queue_size`` more may wait, each for at most ``queue_timeout`` seconds. Past either bound,
+  :class:`~screenshotd.errors.PoolExhausted` is raised at once, with a ``retry_after`` estimated
+  from recent capture times.
+- **Warm contexts.** Every capture gets a fresh browser context, so no cookie or storage leaks
+  between requests. A few contexts with the default options are created ahead of time; taking
+  one costs nothing, and a background task refills them. Requests with context-level options
+  (user agent, locale, time zone, scale, mobile) get a context made for them. A used context is
+  closed, never reused, and its slot is freed once the close is done.
+- **Generations.** Each launched Chromium is a generation. After ``recycle_after`` captures a
+  new generation is launched in the background while the old one keeps serving; new leases move
+  to the new one, and the old one is closed when its last lease ends. So no request waits for a
+  launch while a working browser exists.
+- **Crash recovery.** When Chromium disconnects or dies, a relaunch starts at once. A lease
+  that was using the dead browser ends in :class:`~screenshotd.errors.BrowserCrashed`; the next
+  request gets the new browser.
+- **Bounded closes.** Every close has a timeout. If Chromium's close hangs, its process group is
+  killed with SIGKILL, so shutdown leaves no browser processes behind.
+
+States: ``UNOPENED -> OPEN -> CLOSED``. A closed pool cannot be reopened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import math
+import os
+import signal
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from . import errors
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 5.0
+CONTEXT_TIMEOUT_S = 10.0
+LAUNCH_TIMEOUT_S = 30.0
+
+#: Flags for a headless Chromium with no network of its own to call home on.
+BASE_ARGS = (
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-breakpad",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-quic",
+    "--disable-gpu",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--font-render-hinting=none",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--force-webrtc-ip-handling-policy",
+    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+)
+
+#: Options every context gets, warm or made to order.
+BASE_CONTEXT_OPTIONS: dict[str, Any] = {
+    "viewport": {"width": 1280, "height": 800},
+    "service_workers": "block",
+    "accept_downloads": False,
+}
+
+
+class PoolState(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(eq=False)
+class _Generation:
+    """One launched Chromium and the warm contexts made in it."""
+
+    number: int
+    browser: Browser
+    pid: int | None
+    warm: deque[BrowserContext] = field(default_factory=deque)
+    captures: int = 0
+    leases: int = 0
+    alive: bool = True
+    retiring: bool = False
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Lease:
+    """A slot held by one capture: a fresh context in a live browser."""
+
+    context: BrowserContext
+    generation: int
+    warm: bool
+    waited_ms: float
+
+
+class BrowserPool:
+    def __init__(
+        self,
+        *,
+        executable_path: str | None,
+        slots: int = 3,
+        queue_size: int = 6,
+        queue_timeout: float = 10.0,
+        recycle_after: int = 200,
+        warm_contexts: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.executable_path = executable_path
+        self.slots = slots
+        self.queue_size = queue_size
+        self.queue_timeout = queue_timeout
+        self.recycle_after = recycle_after
+        self.warm_target = slots if warm_contexts is None else warm_contexts
+        self.extra_args = extra_args
+
+        self._state = PoolState.UNOPENED
+        self._playwright: Playwright | None = None
+        self._current: _Generation | None = None
+        self._generations: list[_Generation] = []
+        self._launching: asyncio.Task[_Generation] | None = None
+        self._generation_count = 0
+        self._semaphore = asyncio.Semaphore(slots)
+        self._in_use = 0
+        self._waiting = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refilling: set[int] = set()
+        self._avg_capture_s = 2.0
+        self.devices: dict[str, Any] = {}
+        self.browser_version = ""
+        self.restarts = 0  # relaunches after a crash or disconnect
+        self.recycles = 0  # planned relaunches after recycle_after captures
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def state(self) -> PoolState:
+        return self._state
+
+    async def open(self) -> None:
+        """Start Playwright and launch Chromium; warm contexts fill in the background."""
+        if self._state is not PoolState.UNOPENED:
+            raise RuntimeError(f"cannot open a pool that is {self._state.value}")
+        self._state = PoolState.OPEN
+        try:
+            self._playwright = await asyncio.wait_for(async_playwright().start(), LAUNCH_TIMEOUT_S)
+            self.devices = dict(self._playwright.devices)
+            generation = await self._launch()
+        except BaseException:
+            await self.close()
+            raise
+        self._install(generation)
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop leasing, give running captures ``grace`` seconds, then close everything.
+
+        Every close is bounded; a Chromium that does not close in time is killed.
+        """
+        if self._state is PoolState.CLOSED:
+            return
+        self._state = PoolState.CLOSED
+        deadline = time.monotonic() + grace
+        while self._in_use and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self._launching is not None:
+            self._launching.cancel()
+            with contextlib.suppress(BaseException):
+                generation = await self._launching
+                self._generations.append(generation)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT_S)
+        for generation in list(self._generations):
+            await self._close_generation(generation)
+        self._current = None
+        if self._playwright is not None:
+            try:
+                await asyncio.wait_for(self._playwright.stop(), CLOSE_TIMEOUT_S)
+            except (TimeoutError, Exception) as exc:  # noqa: BLE001
+                log.warning("playwright driver did not stop cleanly: %r", exc)
+            self._playwright = None
+
+    # ------------------------------------------------------------------ leasing
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, context_options: Mapping[str, Any] | None = None) -> AsyncIterator[Lease]:
+        """Lease a slot and a fresh context; the context is closed when the block ends.
+
+        Raises PoolExhausted when the queue is full or the wait runs out, and BrowserCrashed when
+        Chromium dies under the block.
+        """
+        if self._state is not PoolState.OPEN:
+            raise errors.PoolExhausted("the browser pool is shutting down", retry_after=5)
+        started = time.monotonic()
+        await self._take_slot()
+        self._in_use += 1
+        slot_owned = True
+        try:
+            generation = await self._live_generation()
+            context, warm = await self._context_for(generation, context_options or {})
+            generation.leases += 1
+            generation.captures += 1
+            if generation.captures >= self.recycle_after:
+                self._start_recycle(generation)
+            lease = Lease(context, generation.number, warm, (time.monotonic() - started) * 1000)
+            slot_owned = False  # _finish releases it
+            begun = time.monotonic()
+            try:
+                yield lease
+            except errors.ScreenshotError:
+                raise
+            except Exception as exc:
+                if await self._died(generation):
+                    raise errors.BrowserCrashed(
+                        "the browser crashed during the capture; it is restarting, retry shortly",
+                        retry_after=2,
+                    ) from exc
+                raise
+            finally:
+                elapsed = time.monotonic() - begun
+                self._avg_capture_s = 0.8 * self._avg_capture_s + 0.2 * elapsed
+                self._spawn(self._finish(generation, context))
+        finally:
+            if slot_owned:
+                self._release_slot()
+
+    async def _take_slot(self) -> None:
+        if self._semaphore.locked() and self._waiting >= self.queue_size:
+            raise errors.PoolExhausted(
+                "all browser slots are busy and the wait queue is full",
+                retry_after=self._retry_after(),
+            )
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            raise errors.PoolExhausted(
+                f"no browser slot became free within {self.queue_timeout:g} s",
+                retry_after=self._retry_after(),
+            ) from None
+        finally:
+            self._waiting -= 1
+
+    def _release_slot(self) -> None:
+        self._in_use -= 1
+        self._semaphore.release()
+
+    def _retry_after(self) -> int:
+        backlog = (self._waiting + self.slots) / self.slots
+        return max(1, min(30, math.ceil(self._avg_capture_s * backlog)))
+
+    async def _live_generation(self) -> _Generation:
+        generation = self._current
+        if generation is not None and generation.alive:
+            return generation
+        task = self._launching or self._start_launch()
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), LAUNCH_TIMEOUT_S)
+        except TimeoutError:
+            raise errors.BrowserCrashed("the browser is restarting", retry_after=5) from None
+        except errors.ScreenshotError:
+            raise
+        except Exception as exc:
+            log.error("browser launch failed: %r", exc)
+            raise errors.BrowserCrashed("the browser could not be started", retry_after=5) from exc
+
+    async def _context_for(
+        self, generation: _Generation, options: Mapping[str, Any]
+    ) -> tuple[BrowserContext, bool]:
+        if not options and generation.warm:
+            context = generation.warm.popleft()
+            self._schedule_refill(generation)
+            return context, True
+        self._schedule_refill(generation)
+        kwargs = context_kwargs(options)
+        try:
+            context = await asyncio.wait_for(
+                generation.browser.new_context(**kwargs), CONTEXT_TIMEOUT_S
+            )
+        except (TimeoutError, PlaywrightError) as exc:
+            if await self._died(generation):
+                raise errors.BrowserCrashed("the browser crashed; retry shortly", retry_after=2) from exc
+            raise
+        if options.get("stealth"):
+            await context.add_init_script(STEALTH_SCRIPT)
+        return context, False
+
+    async def _finish(self, generation: _Generation, context: BrowserContext) -> None:
+        try:
+            if generation.alive:
+                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("context close timed out; killing browser generation %d", generation.number)
+            self._kill(generation)
+        except Exception as exc:  # noqa: BLE001 - a dead browser's contexts fail to close
+            log.debug("context close failed: %r", exc)
+        finally:
+            generation.leases -= 1
+            self._release_slot()
+            if generation.retiring and generation.leases == 0:
+                await self._close_generation(generation)
+
+    # ------------------------------------------------------------------ warm contexts
+
+    def _schedule_refill(self, generation: _Generation) -> None:
+        if (
+            generation.number in self._refilling
+            or not generation.alive
+            or generation.retiring
+            or self._state is not PoolState.OPEN
+            or len(generation.warm) >= self.warm_target
+        ):
+            return
+        self._refilling.add(generation.number)
+        self._spawn(self._refill(generation))
+
+    async def _refill(self, generation: _Generation) -> None:
+        try:
+            while (
+                generation.alive
+                and not generation.retiring
+                and self._state is PoolState.OPEN
+                and len(generation.warm) < self.warm_target
+            ):
+                context = await asyncio.wait_for(
+                    generation.browser.new_context(**BASE_CONTEXT_OPTIONS), CONTEXT_TIMEOUT_S
+                )
+                if generation.alive and not generation.retiring:
+                    generation.warm.append(context)
+                else:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+        except (TimeoutError, PlaywrightError) as exc:
+            log.debug("warm context refill stopped: %r", exc)
+        finally:
+            self._refilling.discard(generation.number)
+
+    # ------------------------------------------------------------------ generations
+
+    async def _launch(self) -> _Generation:
+        assert self._playwright is not None
+        marker = f"--screenshotd-pool={uuid.uuid4().hex}"
+        args = [*BASE_ARGS, *self.extra_args, marker]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
+        browser = await asyncio.wait_for(
+            self._playwright.chromium.launch(
+                executable_path=self.executable_path,
+                args=args,
+                headless=True,
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+                timeout=LAUNCH_TIMEOUT_S * 1000,
+            ),
+            LAUNCH_TIMEOUT_S + 5,
+        )
+        self._generation_count += 1
+        generation = _Generation(self._generation_count, browser, _find_browser_pid(marker))
+        self.browser_version = browser.version
+        browser.on("disconnected", lambda _b: self._on_disconnect(generation))
+        log.info(
+            "chromium %s launched (generation %d, pid %s)",
+            browser.version, generation.number, generation.pid,
+        )
+        return generation
+
+    def _install(self, generation: _Generation) -> None:
+        old = self._current
+        self._current = generation
+        self._generations.append(generation)
+        self._schedule_refill(generation)
+        if old is not None and old is not generation:
+            self._retire(old)
+
+    def _retire(self, generation: _Generation) -> None:
+        generation.retiring = True
+        if generation.leases == 0:
+            self._spawn(self._close_generation(generation))
+
+    def _start_launch(self) -> asyncio.Task[_Generation]:
+        task = asyncio.get_running_loop().create_task(self._launch())
+        self._launching = task
+
+        def done(t: asyncio.Task[_Generation]) -> None:
+            if self._launching is t:
+                self._launching = None
+            if t.cancelled():
+                return
+            if t.exception() is not None:
+                log.error("chromium launch failed: %r", t.exception())
+                return
+            if self._state is PoolState.OPEN:
+                self._install(t.result())
+            else:
+                self._generations.append(t.result())
+                self._spawn(self._close_generation(t.result()))
+
+        task.add_done_callback(done)
+        return task
+
+    def _start_recycle(self, generation: _Generation) -> None:
+        if generation is self._current and self._launching is None and not generation.retiring:
+            self.recycles += 1
+            log.info("recycling chromium after %d captures", generation.captures)
+            self._start_launch()
+
+    def _on_disconnect(self, generation: _Generation) -> None:
+        if not generation.alive:
+            return
+        generation.alive = False
+        generation.disconnected.set()
+        generation.warm.clear()
+        if generation is self._current and self._state is PoolState.OPEN:
+            self.restarts += 1
+            log.warning("chromium (generation %d) disconnected; relaunching", generation.number)
+            if self._launching is None:
+                self._start_launch()
+        if generation.leases == 0 or generation.retiring:
+            self._spawn(self._close_generation(generation))
+
+    async def _died(self, generation: _Generation) -> bool:
+        """Whether the browser is gone, waiting briefly for the disconnect to be noticed."""
+        if not generation.alive:
+            return True
+        if not generation.browser.is_connected():
+            self._on_disconnect(generation)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(generation.disconnected.wait(), 0.5)
+        return not generation.alive
+
+    async def _close_generation(self, generation: _Generation) -> None:
+        if generation in self._generations:
+            self._generations.remove(generation)
+        elif generation.pid is None:
+            return
+        generation.alive = False
+        generation.warm.clear()
+        try:
+            await asyncio.wait_for(generation.browser.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("chromium generation %d did not close in time; killing", generation.number)
+        except Exception as exc:  # noqa: BLE001 - closing a dead browser may fail
+            log.debug("browser close: %r", exc)
+        self._kill(generation)
+        generation.pid = None
+
+    def _kill(self, generation: _Generation) -> None:
+        """SIGKILL the generation's process group, if anything of it is left."""
+        if generation.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(generation.pid, signal.SIGKILL)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def browser_pid(self) -> int | None:
+        return self._current.pid if self._current else None
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._current and self._current.alive and self._current.browser.is_connected())
+
+    def stats(self) -> dict[str, Any]:
+        current = self._current
+        return {
+            "state": self._state.value,
+            "size": self.slots,
+            "available": self.slots - self._in_use,
+            "in_use": self._in_use,
+            "waiting": self._waiting,
+            "queue_size": self.queue_size,
+            "warm_contexts": len(current.warm) if current else 0,
+            "captures_this_browser": current.captures if current else 0,
+            "recycle_after": self.recycle_after,
+        }
+
+
+def context_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Playwright ``new_context`` arguments for context-level capture options."""
+    kwargs = dict(BASE_CONTEXT_OPTIONS)
+    kwargs.update({k: v for k, v in options.items() if k != "stealth"})
+    return kwargs
+
+
+def _find_browser_pid(marker: str) -> int | None:
+    """The pid of the Chromium launched with ``marker``: the group leader that carries it."""
+    needle = marker.encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                if needle not in fh.read():
+                    continue
+            pid = int(entry.name)
+            if os.getpgid(pid) == pid:
+                return pid
+        except (OSError, ProcessLookupError):
+            continue
+    return None
+
+
+#: Best-effort removal of the usual headless tells, run before any page script.
+STEALTH_SCRIPT = """
+(() => {
+  const define = (obj, prop, value) => {
+    try { Object.defineProperty(obj, prop, { get: () => value, configurable: true }); } catch (e) {}
+  };
+  define(Navigator.prototype, 'webdriver', false);
+  if (!navigator.languages || navigator.languages.length === 0) {
+    define(Navigator.prototype, 'languages', ['en-US', 'en']);
+  }
+  if (navigator.plugins.length === 0) {
+    const fake = [{ name: 'PDF Viewer', filename: 'internal-pdf-viewer' },
+                  { name: 'Chrome PDF Viewer', filename: 'internal-pdf-viewer' }];
+    define(Navigator.prototype, 'plugins', fake);
+  }
+  if (!window.chrome) { window.chrome = { runtime: {}, app: { isInstalled: false } }; }
+  const query = window.navigator.permissions && window.navigator.permissions.query;
+  if (query) {
+    window.navigator.permissions.query = (p) => p && p.name === 'notifications'
+      ? Promise.resolve({ state: Notification.permission, onchange: null })
+      : query.call(window.navigator.permissions, p);
+  }
+})();
+"""

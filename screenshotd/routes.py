@@ -1,0 +1,124 @@
+"""Thin handlers: HTTP in, a service call, HTTP out."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import __version__, errors
+from .options import CaptureOptions
+from .service import CaptureResult, ScreenshotService
+
+#: Largest POST body: 2 MB of HTML, base64-encoded, plus the other options.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def _service(request: Request) -> ScreenshotService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+async def screenshot(request: Request) -> Response:
+    service = _service(request)
+    params = query_params(request) if request.method in ("GET", "HEAD") else await json_body(request)
+    opts = service.parse(params)
+    result = await service.capture(opts)
+    return render(result, opts)
+
+
+def query_params(request: Request) -> dict[str, str]:
+    """The query as a flat mapping; a name given twice is ambiguous, so it is an error."""
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params:
+            raise errors.ValidationError(f"{name} is given more than once", field=name)
+        params[name] = value
+    return params
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The POST body as a JSON object, read with a size bound."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type not in ("application/json", ""):
+        raise errors.ValidationError(
+            f"the body must be application/json, not {content_type}", field="body"
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise errors.PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise errors.PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks) or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise errors.ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(body, dict):
+        raise errors.ValidationError("the body must be a JSON object", field="body")
+    return body
+
+
+def render(result: CaptureResult, opts: CaptureOptions) -> Response:
+    headers = {"X-Render-Time-Ms": str(result.render_time_ms)}
+    if result.truncated:
+        headers["X-Screenshot-Truncated"] = "true"
+    if opts.response_type == "image":
+        if opts.download:
+            headers["Content-Disposition"] = f'attachment; filename="{download_name(opts)}"'
+        return Response(result.data, media_type=result.content_type, headers=headers)
+    body = describe(result)
+    if opts.response_type == "base64":
+        body["data"] = base64.b64encode(result.data).decode("ascii")
+    return JSONResponse(body, headers=headers)
+
+
+def describe(result: CaptureResult) -> dict[str, Any]:
+    """The JSON description of a capture (without the bytes)."""
+    return {
+        "url": result.url,
+        "format": result.format,
+        "content_type": result.content_type,
+        "width": result.width,
+        "height": result.height,
+        "size": result.size,
+        "render_time_ms": result.render_time_ms,
+        "cached": result.cached,
+        "cache_key": result.cache_key,
+        "image_url": None,  # filled once captures are cached and served from /images/{key}
+        "truncated": result.truncated,
+    }
+
+
+def download_name(opts: CaptureOptions) -> str:
+    """A safe file name made from the URL: ``example.com-docs.png``."""
+    if opts.url:
+        parts = urlsplit(opts.url)
+        stem = (parts.hostname or "page") + parts.path
+    else:
+        stem = "page"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "page"
+    return f"{stem[:100]}.{opts.extension}"
+
+
+async def health(request: Request) -> Response:
+    service = _service(request)
+    report = service.health()
+    ok = report["browser"]["connected"]
+    report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
+    return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)
+
+
+routes = [
+    Route("/screenshot", screenshot, methods=["GET", "POST"]),
+    Route("/health", health, methods=["GET"]),
+]

@@ -1,0 +1,234 @@
+"""Server settings, read from the environment once.
+
+:data:`SETTINGS` is the one declaration table: each entry names the variable, its type, its
+default and its help text. :class:`Settings` is built from it, ``screenshotd serve --help`` and
+the README's table are written from it, and a bad value stops start-up with a
+:class:`SettingsError` that names the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used. The message names the variable."""
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+        if lo is not None and value < lo:
+            raise ValueError(f"must be at least {lo}, got {value}")
+        if hi is not None and value > hi:
+            raise ValueError(f"must be at most {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _port(raw: str) -> int:
+    return _int(0, 65535)(raw)
+
+
+def _private_hosts(raw: str) -> tuple[str, ...]:
+    """Hosts, ``host:port`` pairs, CIDRs, or ``*``. CIDRs are checked here, at start-up."""
+    items = _csv(raw)
+    for item in items:
+        if "/" in item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not a valid CIDR") from None
+    return items
+
+
+def _chromium_path(raw: str) -> str:
+    value = raw.strip()
+    if value and not (Path(value).is_file() and os.access(value, os.X_OK)):
+        raise ValueError(f"{value!r} is not an executable file")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def attr(self) -> str:
+        return self.env.lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HOST", "127.0.0.1", _str, "Address to listen on. The Docker image sets 0.0.0.0."),
+    Setting("PORT", "3000", _port, "Port to listen on."),
+    Setting("API_KEYS", "", _csv, "Comma-separated API keys. Empty means auth is off."),
+    Setting("REDIS_URL", "", _str, "Redis for the cache and rate limits. Empty: in memory."),
+    Setting("CACHE_TTL_SECONDS", "3600", _int(1), "Default lifetime of a cached capture."),
+    Setting("CACHE_MAX_BYTES", "268435456", _int(0), "Bound of the in-memory cache, in bytes."),
+    Setting("BROWSER_MAX_CONCURRENT", "3", _int(1, 64), "Pool slots: captures rendering at once."),
+    Setting(
+        "BROWSER_QUEUE_SIZE", "", _int(0, 10_000),
+        "Requests allowed to wait for a slot; past it, 503. Default: 2 x slots.",
+    ),
+    Setting(
+        "BROWSER_QUEUE_TIMEOUT_MS", "10000", _int(0, 600_000),
+        "How long a request may wait for a slot before it gets 503 POOL_EXHAUSTED.",
+    ),
+    Setting("BROWSER_RECYCLE_AFTER", "200", _int(1), "Restart Chromium after this many captures."),
+    Setting("SCREENSHOT_TIMEOUT_MS", "30000", _int(1000, 300_000), "Largest `timeout` allowed."),
+    Setting("MAX_FULL_PAGE_HEIGHT", "16384", _int(100, 100_000), "Cap on full_page height, px."),
+    Setting("MAX_REQUESTS_PER_MINUTE", "60", _int(0), "Per key, or per IP without keys. 0: off."),
+    Setting("CORS_ORIGIN", "*", _str, "Access-Control-Allow-Origin. Empty turns CORS off."),
+    Setting(
+        "ALLOW_PRIVATE_HOSTS", "", _private_hosts,
+        "Hosts, host:port pairs or CIDRs exempt from the private-network block; * disables it.",
+    ),
+    Setting(
+        "CHROMIUM_PATH", "", _chromium_path,
+        "Chromium binary. Default: Playwright's own browser if installed, else /usr/bin/chromium.",
+    ),
+    Setting("ADBLOCK_LISTS", "", _csv, "Filter-list files or URLs (EasyList syntax)."),
+    Setting("JOB_TTL_SECONDS", "3600", _int(1), "How long finished jobs are kept."),
+    Setting("MAX_PENDING_JOBS", "10", _int(1), "Queued or running jobs per key (or IP)."),
+    Setting("SIGNING_SECRET", "", _str, "Enables signed capture URLs."),
+    Setting(
+        "LOG_LEVEL", "info", _choice("critical", "error", "warning", "info", "debug"),
+        "Log level.",
+    ),
+    Setting("LOG_FORMAT", "text", _choice("text", "json"), "text, or json (one object a line)."),
+    Setting("METRICS_REQUIRE_KEY", "false", _bool, "Put /metrics behind the API keys."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. Build with :meth:`from_env`; tests may construct it directly."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    api_keys: tuple[str, ...] = ()
+    redis_url: str = ""
+    cache_ttl_seconds: int = 3600
+    cache_max_bytes: int = 268435456
+    browser_max_concurrent: int = 3
+    browser_queue_size: int | None = None
+    browser_queue_timeout_ms: int = 10000
+    browser_recycle_after: int = 200
+    screenshot_timeout_ms: int = 30000
+    max_full_page_height: int = 16384
+    max_requests_per_minute: int = 60
+    cors_origin: str = "*"
+    allow_private_hosts: tuple[str, ...] = ()
+    chromium_path: str = ""
+    adblock_lists: tuple[str, ...] = ()
+    job_ttl_seconds: int = 3600
+    max_pending_jobs: int = 10
+    signing_secret: str = field(default="", repr=False)
+    log_level: str = "info"
+    log_format: str = "text"
+    metrics_require_key: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from ``environ`` (default ``os.environ``).
+
+        ``overrides`` (attribute names, already typed) win over the environment; the CLI's flags
+        use them. Raises :class:`SettingsError` naming the first variable with a bad value.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env)
+            if raw is None or (raw.strip() == "" and setting.default != ""):
+                raw = setting.default
+            if setting.env == "BROWSER_QUEUE_SIZE" and raw.strip() == "":
+                values[setting.attr] = None
+                continue
+            try:
+                values[setting.attr] = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{setting.env}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    @property
+    def queue_size(self) -> int:
+        """Requests allowed to wait for a slot: ``BROWSER_QUEUE_SIZE``, else 2 x slots."""
+        if self.browser_queue_size is None:
+            return 2 * self.browser_max_concurrent
+        return self.browser_queue_size
+
+    @property
+    def private_hosts_open(self) -> bool:
+        """``ALLOW_PRIVATE_HOSTS=*``: the private-network guard is off."""
+        return "*" in self.allow_private_hosts
+
+    def resolve_chromium(self) -> str | None:
+        """The Chromium to launch: ``CHROMIUM_PATH``, else Playwright's (None), else Debian's.
+
+        Returning None lets Playwright use its own downloaded browser.
+        """
+        if self.chromium_path:
+            return self.chromium_path
+        if _playwright_browser_installed():
+            return None
+        for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+            if Path(candidate).is_file():
+                return candidate
+        found = shutil.which("chromium") or shutil.which("chromium-browser")
+        if found:
+            return found
+        raise SettingsError(
+            "CHROMIUM_PATH: no Chromium found; install Debian's chromium or set CHROMIUM_PATH"
+        )
+
+
+def _playwright_browser_installed() -> bool:
+    root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache/ms-playwright")
+    return any(root.glob("chromium-*/chrome-linux*/chrome")) or any(
+        root.glob("chromium_headless_shell-*/chrome-*/*headless_shell")
+    )
