@@ -229,11 +229,11 @@ PRESETS: dict[str, Device] = {
 
 
 def devices_from_playwright(descriptors: Mapping[str, Mapping[str, Any]]) -> dict[str, Device]:
-    """Turn ``playwright.devices`` into :class:`Device` entries, keyed by lower-cased name."""
+    """Turn ``playwright.devices`` (Python's snake_case descriptors) into :class:`Device`
+    entries, keyed by lower-cased name. Chromium emulates WebKit devices' viewport, scale, touch
+    and user agent as well."""
     table: dict[str, Device] = {}
     for name, desc in descriptors.items():
-        if desc.get("defaultBrowserType", "chromium") != "chromium":
-            continue
         viewport = desc.get("viewport") or {}
         if "width" not in viewport:
             continue
@@ -241,10 +241,10 @@ def devices_from_playwright(descriptors: Mapping[str, Mapping[str, Any]]) -> dic
             name=name,
             width=int(viewport["width"]),
             height=int(viewport["height"]),
-            scale=float(desc.get("deviceScaleFactor", 1)),
-            is_mobile=bool(desc.get("isMobile", False)),
-            has_touch=bool(desc.get("hasTouch", False)),
-            user_agent=desc.get("userAgent"),
+            scale=float(desc.get("device_scale_factor", 1)),
+            is_mobile=bool(desc.get("is_mobile", False)),
+            has_touch=bool(desc.get("has_touch", False)),
+            user_agent=desc.get("user_agent"),
         )
     return table
 

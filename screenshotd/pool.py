@@ -294,6 +294,8 @@ class BrowserPool:
             return context, True
         self._schedule_refill(generation)
         kwargs = context_kwargs(options)
+        if options.get("stealth") and "user_agent" not in kwargs:
+            kwargs["user_agent"] = headful_user_agent(generation.browser.version)
         try:
             context = await asyncio.wait_for(
                 generation.browser.new_context(**kwargs), CONTEXT_TIMEOUT_S
@@ -509,6 +511,14 @@ def context_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     kwargs = dict(BASE_CONTEXT_OPTIONS)
     kwargs.update({k: v for k, v in options.items() if k != "stealth"})
     return kwargs
+
+
+def headful_user_agent(version: str) -> str:
+    """The user agent a desktop Chrome of this version sends, without "HeadlessChrome"."""
+    return (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{version} Safari/537.36"
+    )
 
 
 def _find_browser_pid(marker: str) -> int | None:

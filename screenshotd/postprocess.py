@@ -26,21 +26,44 @@ class Output:
     height: int | None
 
 
-def needs_pixels(opts: CaptureOptions, kind: str) -> bool:
-    """Whether Chromium's bytes must be decoded (resize or a format Chromium cannot write)."""
+#: How far Chromium's viewport capture may miss the viewport size before we trust it as is.
+#: On a page without a meta viewport, mobile emulation zooms out and rounds a pixel away.
+VIEWPORT_SLACK_PX = 2
+
+
+def needs_pixels(opts: CaptureOptions, kind: str, size: tuple[int, int] | None = None,
+                 expected: tuple[int, int] | None = None) -> bool:
+    """Whether Chromium's bytes must be decoded: a resize, a format Chromium cannot write, or
+    a viewport capture a pixel or two off the viewport size."""
     if opts.format == "pdf":
         return False
-    return bool(opts.image_width or opts.image_height) or opts.format != kind
+    if opts.image_width or opts.image_height or opts.format != kind:
+        return True
+    return _off_by_rounding(size, expected)
 
 
-def finish(data: bytes, kind: str, opts: CaptureOptions) -> Output:
-    """Turn Chromium's ``kind`` bytes into the output ``opts`` asks for."""
+def _off_by_rounding(size: tuple[int, int] | None, expected: tuple[int, int] | None) -> bool:
+    if size is None or expected is None or size == expected:
+        return False
+    return all(abs(a - b) <= VIEWPORT_SLACK_PX for a, b in zip(size, expected, strict=True))
+
+
+def finish(data: bytes, kind: str, opts: CaptureOptions,
+           expected: tuple[int, int] | None = None) -> Output:
+    """Turn Chromium's ``kind`` bytes into the output ``opts`` asks for.
+
+    ``expected`` is the device-pixel size of a plain viewport capture; an image within
+    :data:`VIEWPORT_SLACK_PX` of it is brought to exactly that size by repeating or dropping
+    its last rows and columns.
+    """
     if opts.format == "pdf":
         return Output(data, None, None)
-    if not needs_pixels(opts, kind):
-        width, height = image_size(data)
-        return Output(data, width, height)
+    size = image_size(data)
+    if not needs_pixels(opts, kind, size, expected):
+        return Output(data, *size)
     image = _open(data)
+    if expected is not None and _off_by_rounding(size, expected):
+        image = _fit_canvas(image, expected)
     target = _target_size(image.size, opts.image_width, opts.image_height)
     if target != image.size:
         image = image.resize(target, Image.Resampling.LANCZOS)
@@ -81,6 +104,25 @@ def _open(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def _fit_canvas(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Crop or extend ``image`` to ``size``, extending by repeating the edge pixels."""
+    width, height = size
+    canvas = image.crop((0, 0, min(width, image.width), min(height, image.height)))
+    if canvas.size == size:
+        return canvas
+    out = Image.new(image.mode, size)
+    out.paste(canvas, (0, 0))
+    if canvas.width < width:
+        column = canvas.crop((canvas.width - 1, 0, canvas.width, canvas.height))
+        for x in range(canvas.width, width):
+            out.paste(column, (x, 0))
+    if canvas.height < height:
+        row = out.crop((0, canvas.height - 1, width, canvas.height))
+        for y in range(canvas.height, height):
+            out.paste(row, (0, y))
+    return out
 
 
 def _target_size(size: tuple[int, int], width: int, height: int) -> tuple[int, int]:

@@ -48,6 +48,15 @@ class CaptureResult:
         return len(self.data)
 
 
+def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
+    """The device-pixel size of a plain viewport capture, or None for other kinds."""
+    if opts.full_page or opts.selector or opts.clip or opts.format == "pdf":
+        return None
+    assert opts.width and opts.height and opts.device_scale_factor
+    scale = opts.device_scale_factor
+    return round(opts.width * scale), round(opts.height * scale)
+
+
 class ScreenshotService:
     """Owns the capture road. ``pool`` must be open before :meth:`capture` is called."""
 
@@ -123,10 +132,14 @@ class ScreenshotService:
                 raise errors.NavigationFailed(
                     "the browser failed while rendering the page"
                 ) from exc
-        if postprocess.needs_pixels(opts, raw.kind):
-            output = await asyncio.to_thread(postprocess.finish, raw.data, raw.kind, opts)
+        expected = _viewport_pixels(opts)
+        size = postprocess.image_size(raw.data) if raw.kind != "pdf" else None
+        if postprocess.needs_pixels(opts, raw.kind, size, expected):
+            output = await asyncio.to_thread(
+                postprocess.finish, raw.data, raw.kind, opts, expected
+            )
         else:
-            output = postprocess.finish(raw.data, raw.kind, opts)
+            output = postprocess.finish(raw.data, raw.kind, opts, expected)
         return CaptureResult(
             data=output.data,
             format=opts.format,

@@ -1,0 +1,66 @@
+# screenshotd: set-up and the two commands of the README.
+#
+#   make run    install what is missing, then serve on port 3000 with the in-memory cache
+#   make test   install what is missing (plus redis-server), then run the whole test suite
+#
+# Both work on a fresh Debian/Ubuntu machine with Python 3.11+. Installs are skipped when their
+# stamp is newer than what they depend on, so a second run starts at once.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast lint bench install install-test system system-test clean
+
+run: install
+	$(BIN)/screenshotd serve
+
+test: install-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## the suite without the corpus-wide runs, for quick local iterations
+test-fast: install-test
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check screenshotd tests benchmarks
+
+bench: install-test
+	$(BIN)/python benchmarks/run_all.py
+
+install: system $(STAMPS)/venv
+install-test: system-test $(STAMPS)/venv-test
+
+system: $(STAMPS)/system
+system-test: $(STAMPS)/system-test
+
+$(STAMPS)/system: scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS)
+	bash scripts/install-system-deps.sh
+	@touch $@
+
+$(STAMPS)/system-test: scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS)
+	bash scripts/install-system-deps.sh --test
+	@touch $@ $(STAMPS)/system
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "screenshotd needs Python 3.11 or newer"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMPS)/venv: pyproject.toml | $(BIN)/python
+	@mkdir -p $(STAMPS)
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(STAMPS)/venv-test: pyproject.toml | $(BIN)/python
+	@mkdir -p $(STAMPS)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@ $(STAMPS)/venv
+
+clean:
+	rm -rf $(VENV) $(STAMPS) .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,321 @@
+"""Shared fixtures: a local test site, and screenshotd servers running in the test loop.
+
+Integration tests are real: Chromium renders pages that :class:`Site` serves on 127.0.0.1,
+through a real uvicorn serving :func:`screenshotd.app.create_app`. Nothing is skipped when
+Chromium is missing; the pool fails to start and the tests fail loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from PIL import Image
+
+from screenshotd.app import create_app
+from screenshotd.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("SCREENSHOTD_CORPUS", ROOT.parent / "shared" / "corpus" / "readability"))
+
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+BLUE = (0, 0, 255)
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A tiny solid PNG, written by hand so the test site needs nothing but the stdlib."""
+    row = b"\x00" + bytes(rgb) * width
+    raw = zlib.compress(row * height)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def page(body: str, head: str = "") -> str:
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        "<style>html,body{margin:0;padding:0;background:#fff}body{min-height:100vh}</style>"
+        f"{head}</head><body>{body}</body></html>"
+    )
+
+
+#: A red 200x100 box at the top left of a white page.
+BOX = '<div id="box" style="width:200px;height:100px;background:rgb(255,0,0)"></div>'
+
+# Pages whose colour tells whether a condition held: green when it did, red when not.
+def condition_page(js_condition: str, delay_ms: int = 0) -> str:
+    script = (
+        f"const paint = () => {{ document.body.style.background = ({js_condition}) "
+        "? 'rgb(0,255,0)' : 'rgb(255,0,0)'; document.body.dataset.done = '1'; };"
+    )
+    script += f"setTimeout(paint, {delay_ms});" if delay_ms else "paint();"
+    return page(f"<script>{script}</script>")
+
+
+PAGES: dict[str, str] = {
+    "basic": page(BOX + "<p>hello</p>"),
+    "tall-lazy": page(
+        '<div style="height:2600px;background:rgb(255,0,0)"></div>'
+        '<img id="lazy" loading="lazy" src="/img.png?w=400&h=300&c=00ff00&delay=300" '
+        'width="400" height="300" style="display:block">'
+        '<div style="height:100px"></div>'
+    ),
+    "very-tall": page('<div style="height:17000px;background:linear-gradient(red,blue)"></div>'),
+    "split": page('<div style="height:1000px;background:rgb(255,0,0)"></div>'
+                  '<div style="height:1000px;background:rgb(0,255,0)"></div>'),
+    "late-element": page(
+        "<script>setTimeout(() => { const d = document.createElement('div'); d.id = 'late';"
+        "d.style.cssText = 'width:300px;height:200px;background:rgb(0,0,255)';"
+        "document.body.appendChild(d); }, 700);</script>"
+    ),
+    "click": page(
+        '<button id="go" style="width:200px;height:100px" '
+        "onclick=\"document.body.style.background='rgb(0,0,255)'\">go</button>"
+    ),
+    "delayed-paint": condition_page("true", delay_ms=1500),
+    "networkidle0": page(
+        "<script>window.addEventListener('load', () => fetch('/slow?ms=1000')"
+        ".then(r => r.text()).then(() => { document.body.style.background = 'rgb(0,255,0)'; }));"
+        "</script>"
+    ),
+    # One request that never ends, then three at once after load: networkidle2 waits for the
+    # three (more than two open) and then tolerates the one.
+    "networkidle2": page(
+        "<script>fetch('/hang').catch(() => {});"
+        "window.addEventListener('load', () => Promise.all([1, 2, 3].map(i => "
+        "fetch('/slow?ms=1000&i=' + i).then(r => r.text()))).then(() => "
+        "{ document.body.style.background = 'rgb(0,255,0)'; }));</script>"
+    ),
+    # Random-looking pixels (a fixed seed), so that jpeg quality shows in the file size.
+    "noise": page(
+        "<canvas id=c width=1280 height=800></canvas><script>"
+        "const c = document.getElementById('c').getContext('2d'); let s = 42;"
+        "const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;"
+        "for (let y = 0; y < 800; y += 4) for (let x = 0; x < 1280; x += 4) {"
+        "c.fillStyle = `rgb(${rnd()*255|0},${rnd()*255|0},${rnd()*255|0})`;"
+        "c.fillRect(x, y, 4, 4); }</script>"
+    ),
+    "geo": page(
+        "<script>navigator.geolocation.getCurrentPosition("
+        "p => { document.body.style.background = Math.abs(p.coords.latitude - 48.8584) < 0.001 "
+        "? 'rgb(0,255,0)' : 'rgb(255,0,0)'; },"
+        "() => { document.body.style.background = 'rgb(0,0,255)'; });</script>"
+    ),
+    "user-agent": condition_page("navigator.userAgent === 'screenshotd-test/1.0'"),
+    "stealth": condition_page(
+        "navigator.webdriver === false && !navigator.userAgent.includes('Headless')"
+    ),
+    "timezone": condition_page(
+        "Intl.DateTimeFormat().resolvedOptions().timeZone === 'Asia/Tokyo'"
+    ),
+    "locale": condition_page("navigator.language === 'de-DE'"),
+    "touch": condition_page("navigator.maxTouchPoints > 0 && matchMedia('(pointer: coarse)').matches"),
+    "dark": page(BOX, "<style>@media (prefers-color-scheme: dark){html,body{background:#000}}</style>"),
+    "motion": page("", "<style>body{background:rgb(255,0,0)}"
+                   "@media (prefers-reduced-motion: reduce){body{background:rgb(0,255,0)}}</style>"),
+    "print": page("", "<style>body{background:rgb(255,0,0)}"
+                  "@media print{body{background:rgb(0,0,255)}}</style>"),
+    "transparent": page(BOX, "<style>html,body{background:transparent !important}</style>"),
+    "csp": page(BOX, "<meta http-equiv=Content-Security-Policy "
+                "content=\"default-src 'none'; script-src 'none'; style-src 'unsafe-inline'\">"),
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "screenshotd-test"
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8",
+              headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = parts.path
+        if path.startswith("/pages/") and path[7:] in PAGES:
+            self._send(200, PAGES[path[7:]].encode())
+        elif path.startswith("/corpus/"):
+            target = (CORPUS / path[len("/corpus/"):]).resolve()
+            if CORPUS.resolve() in target.parents and target.is_file():
+                self._send(200, target.read_bytes())
+            else:
+                self._send(404, b"not found")
+        elif path == "/img.png":
+            time.sleep(int(query.get("delay", "0")) / 1000)
+            rgb = bytes.fromhex(query.get("c", "00ff00"))
+            body = solid_png(int(query.get("w", "10")), int(query.get("h", "10")), tuple(rgb))  # type: ignore[arg-type]
+            self._send(200, body, "image/png")
+        elif path == "/slow":
+            time.sleep(int(query.get("ms", "1000")) / 1000)
+            self._send(200, page(BOX).encode())
+        elif path == "/hang":
+            time.sleep(float(query.get("s", "60")))
+            self._send(200, b"late")
+        elif path == "/echo":
+            # Green when the request carried the expected header or cookie, red otherwise.
+            want_header = query.get("header")
+            want_cookie = query.get("cookie")
+            ok = True
+            if want_header:
+                name, _, value = want_header.partition(":")
+                ok = ok and self.headers.get(name) == value
+            if want_cookie:
+                ok = ok and want_cookie in (self.headers.get("Cookie") or "")
+            colour = "rgb(0,255,0)" if ok else "rgb(255,0,0)"
+            self._send(200, page("", f"<style>html,body{{background:{colour} !important}}</style>").encode())
+        elif path == "/status":
+            self._send(int(query.get("code", "404")), page(BOX).encode())
+        else:
+            self._send(404, b"not found")
+
+
+@dataclass
+class Site:
+    base: str
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Running:
+    """A screenshotd server running in the test loop."""
+
+    base: str
+    app: Any
+    client: httpx.AsyncClient
+
+    @property
+    def service(self) -> Any:
+        return self.app.state.service
+
+    @property
+    def pool(self) -> Any:
+        return self.app.state.service.pool
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "allow_private_hosts": ("127.0.0.1",),
+        "browser_max_concurrent": 3,
+        "max_requests_per_minute": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def run_server(settings: Settings) -> AsyncIterator[Running]:
+    """Serve ``create_app(settings)`` with uvicorn on a free loopback port."""
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("screenshotd server stopped during start-up")
+        if time.monotonic() > deadline:
+            raise RuntimeError("screenshotd server did not start within 60 s")
+        await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=90) as client:
+        try:
+            yield Running(base, app, client)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 60)
+            sock.close()
+
+
+@pytest.fixture(scope="session")
+async def server() -> AsyncIterator[Running]:
+    """The shared server: 3 slots, loopback allowed for the test site."""
+    async with run_server(make_settings()) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: Running) -> httpx.AsyncClient:
+    return server.client
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def rgb_at(image: Image.Image, x: int, y: int) -> tuple[int, int, int]:
+    return image.convert("RGB").getpixel((x, y))  # type: ignore[return-value]
+
+
+def near(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 12) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=False))
+
+
+def assert_error(response: httpx.Response, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """The spec's one error shape, with the given status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    assert "Traceback" not in body["message"]
+    if field is not None:
+        assert body.get("field") == field, body
+    return body

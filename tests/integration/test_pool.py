@@ -1,0 +1,178 @@
+"""The browser pool under load, crashes, recycling and shutdown, through the HTTP service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from screenshotd.pool import BrowserPool
+from screenshotd.settings import Settings
+from tests.conftest import Site, assert_error, decode, make_settings, run_server
+
+pytestmark = pytest.mark.asyncio
+
+
+def chromium_processes(marker: str = "--screenshotd-pool=") -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def zombie_children() -> list[int]:
+    zombies = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == me:
+                zombies.append(int(entry))
+    return zombies
+
+
+async def test_full_queue_answers_503_quickly(site: Site):
+    async with run_server(make_settings(browser_max_concurrent=1, browser_queue_size=0)) as srv:
+        slow = asyncio.create_task(
+            srv.client.get("/screenshot", params={"url": site.url("/slow?ms=3000")}))
+        while srv.pool.stats()["in_use"] == 0:
+            await asyncio.sleep(0.02)
+        started = time.monotonic()
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        elapsed = time.monotonic() - started
+        body = assert_error(response, 503, "POOL_EXHAUSTED")
+        assert int(response.headers["retry-after"]) >= 1
+        assert body["retry_after"] == int(response.headers["retry-after"])
+        assert elapsed < 2.0
+        assert (await slow).status_code == 200
+
+
+async def test_wait_that_runs_out_answers_503(site: Site):
+    settings = make_settings(browser_max_concurrent=1, browser_queue_size=5,
+                             browser_queue_timeout_ms=500)
+    async with run_server(settings) as srv:
+        slow = asyncio.create_task(
+            srv.client.get("/screenshot", params={"url": site.url("/slow?ms=3000")}))
+        while srv.pool.stats()["in_use"] == 0:
+            await asyncio.sleep(0.02)
+        started = time.monotonic()
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        assert_error(response, 503, "POOL_EXHAUSTED")
+        assert "retry-after" in response.headers
+        assert time.monotonic() - started < 2.0
+        assert (await slow).status_code == 200
+
+
+async def test_queued_requests_are_served_in_turn(site: Site):
+    async with run_server(make_settings(browser_max_concurrent=2, browser_queue_size=8)) as srv:
+        responses = await asyncio.gather(*[
+            srv.client.get("/screenshot", params={"url": site.url("/pages/basic"), "width": 300 + i})
+            for i in range(8)
+        ])
+        assert [r.status_code for r in responses] == [200] * 8
+        assert sorted(decode(r.content).size[0] for r in responses) == list(range(300, 308))
+        # Slots come back once each used context has closed, just after its response.
+        deadline = time.monotonic() + 10
+        while srv.pool.stats()["in_use"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        health = (await srv.client.get("/health")).json()
+        assert health["pool"]["in_use"] == 0 and health["pool"]["waiting"] == 0
+        assert health["pool"]["available"] == 2
+
+
+async def test_sigkill_during_capture_then_recovery(site: Site):
+    async with run_server(make_settings(browser_max_concurrent=2)) as srv:
+        pid = srv.pool.browser_pid
+        assert pid is not None
+        pending = asyncio.create_task(
+            srv.client.get("/screenshot", params={"url": site.url("/slow?ms=4000")}))
+        while srv.pool.stats()["in_use"] == 0:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        os.killpg(pid, signal.SIGKILL)
+        response = await pending
+        body = assert_error(response, 503, "BROWSER_CRASHED")
+        assert "retry-after" in response.headers and body["retry_after"] >= 1
+        after = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        assert after.status_code == 200, after.text
+        assert srv.pool.browser_pid not in (None, pid)
+        health = (await srv.client.get("/health")).json()
+        assert health["browser"]["connected"] is True
+        assert health["browser"]["restarts"] == 1
+
+
+async def test_recycle_after_n_captures(site: Site):
+    async with run_server(make_settings(browser_recycle_after=3)) as srv:
+        first_pid = srv.pool.browser_pid
+        for _ in range(4):
+            response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+            assert response.status_code == 200
+        deadline = time.monotonic() + 20
+        while srv.pool.browser_pid == first_pid and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert srv.pool.recycles >= 1
+        assert srv.pool.browser_pid != first_pid
+        while first_pid in chromium_processes() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert first_pid not in chromium_processes()  # the old browser was closed
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        assert response.status_code == 200
+
+
+async def test_health_reports_browser_and_pool(server):
+    body = (await server.client.get("/health")).json()
+    assert body["status"] == "ok"
+    assert body["browser"]["connected"] is True
+    assert body["browser"]["version"].split(".")[0].isdigit()
+    assert isinstance(body["browser"]["restarts"], int)
+    pool = body["pool"]
+    assert pool["size"] == 3 and pool["available"] + pool["in_use"] == 3
+    assert pool["waiting"] == 0
+
+
+async def test_warm_contexts_serve_default_requests():
+    settings = Settings(browser_max_concurrent=2)
+    pool = BrowserPool(executable_path=settings.resolve_chromium(), slots=2)
+    await pool.open()
+    try:
+        deadline = time.monotonic() + 10
+        while pool.stats()["warm_contexts"] < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert pool.stats()["warm_contexts"] == 2
+        async with pool.acquire() as lease:
+            assert lease.warm is True
+        async with pool.acquire({"locale": "fr-FR"}) as lease:
+            assert lease.warm is False  # a context-level option needs its own context
+            page = await lease.context.new_page()
+            assert await page.evaluate("navigator.language") == "fr-FR"
+    finally:
+        await pool.close()
+    assert pool.stats()["state"] == "closed"
+    with pytest.raises(RuntimeError):
+        await pool.open()
+
+
+async def test_no_browser_or_zombie_left_after_shutdown(site: Site):
+    async with run_server(make_settings()) as srv:
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        assert response.status_code == 200
+        pid = srv.pool.browser_pid
+        assert pid in chromium_processes()
+    deadline = time.monotonic() + 5
+    while (pid in chromium_processes() or zombie_children()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert pid not in chromium_processes()
+    assert zombie_children() == []
