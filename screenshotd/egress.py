@@ -102,10 +102,14 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
 
 
 def is_public(address: IPAddress) -> bool:
-    """True when the address, and any IPv4 address it wraps, is globally routable unicast."""
+    """True when the address is globally routable unicast.
+
+    An IPv6 address that wraps an IPv4 one (mapped, compatible, 6to4, NAT64, Teredo) is judged by
+    the IPv4 address inside: that is where a connection to it ends up.
+    """
     inner = embedded_ipv4(address)
-    if inner is not None and not is_public(inner):
-        return False
+    if inner is not None:
+        return is_public(inner)
     if address.is_multicast or address.is_unspecified or address.is_reserved:
         return False
     if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:

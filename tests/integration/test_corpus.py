@@ -1,0 +1,48 @@
+"""All 130 real pages of the corpus capture with no 5xx, and none comes out blank.
+
+Their sub-resources point at hosts that cannot be reached from here, so this also exercises
+failing and slow loads at scale. Marked slow: it runs in CI; skip it locally with
+``make test-fast``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import CORPUS, Site, decode, make_settings, run_server
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def corpus_pages() -> list[str]:
+    pages = sorted(p.parent.name for p in CORPUS.glob("*/source.html"))
+    assert len(pages) == 130, f"expected the 130-page corpus at {CORPUS}, found {len(pages)}"
+    return pages
+
+
+def distinct_colours(data: bytes) -> int:
+    image = decode(data).convert("RGB").resize((320, 200))
+    return len(image.getcolors(maxcolors=1 << 16) or range(1 << 16))
+
+
+async def test_whole_corpus_captures_and_is_not_blank(site: Site):
+    """Six clients at once on three slots, as a busy server sees them; no request may fail."""
+    settings = make_settings(browser_max_concurrent=3, browser_queue_timeout_ms=300_000)
+    gate = asyncio.Semaphore(6)
+    failures: list[str] = []
+
+    async with run_server(settings) as srv:
+
+        async def one(name: str) -> None:
+            async with gate:
+                response = await srv.client.get(
+                    "/screenshot", params={"url": site.url(f"/corpus/{name}/source.html")})
+            if response.status_code != 200:
+                failures.append(f"{name}: {response.status_code} {response.text[:200]}")
+            elif distinct_colours(response.content) < 2:
+                failures.append(f"{name}: blank image")
+
+        await asyncio.gather(*(one(name) for name in corpus_pages()))
+    assert not failures, "\n".join(failures)
