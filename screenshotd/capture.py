@@ -66,10 +66,16 @@ class _Deadline:
         return max(floor, int((self.end - time.monotonic()) * 1000))
 
 
-async def capture(context: BrowserContext, opts: CaptureOptions, *, max_height: int) -> RawCapture:
-    """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context."""
+async def capture(
+    context: BrowserContext, opts: CaptureOptions, *, max_height: int, page: Page | None = None
+) -> RawCapture:
+    """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context.
+
+    ``page`` is a blank page already open in ``context`` (a warm lease), else one is opened.
+    """
     deadline = _Deadline(opts.timeout or 30000)
-    page = await context.new_page()
+    if page is None:
+        page = await context.new_page()
     await _emulate(context, page, opts)
     response = await _load(page, opts, deadline)
     await _prepare(page, opts, deadline, max_height)
@@ -87,11 +93,14 @@ async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) ->
     assert opts.width and opts.height
     if (opts.width, opts.height) != (1280, 800):
         await page.set_viewport_size({"width": opts.width, "height": opts.height})
-    await page.emulate_media(
-        media=opts.media_type,
-        color_scheme="dark" if opts.dark_mode else "light",
-        reduced_motion="reduce" if opts.reduced_motion else "no-preference",
-    )
+    if opts.format == "pdf" or opts.media_type != "screen" or opts.dark_mode or opts.reduced_motion:
+        # A new page already has screen media, a light scheme and no motion preference; but
+        # printing to PDF uses print media unless screen is asked for explicitly.
+        await page.emulate_media(
+            media=opts.media_type,
+            color_scheme="dark" if opts.dark_mode else "light",
+            reduced_motion="reduce" if opts.reduced_motion else "no-preference",
+        )
     if opts.headers:
         await page.set_extra_http_headers(opts.headers)
     if opts.cookies:

@@ -7,8 +7,8 @@ The pool knows nothing of HTTP. It owns Chromium's whole life:
   :class:`~screenshotd.errors.PoolExhausted` is raised at once, with a ``retry_after`` estimated
   from recent capture times.
 - **Warm contexts.** Every capture gets a fresh browser context, so no cookie or storage leaks
-  between requests. A few contexts with the default options are created ahead of time; taking
-  one costs nothing, and a background task refills them. Requests with context-level options
+  between requests. A few contexts with the default options, each with a blank page open, are
+  created ahead of time; taking one costs nothing, and a background task refills them. Requests with context-level options
   (user agent, locale, time zone, scale, mobile) get a context made for them. A used context is
   closed, never reused, and its slot is freed once the close is done.
 - **Generations.** Each launched Chromium is a generation. After ``recycle_after`` captures a
@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from . import errors
@@ -93,7 +93,7 @@ class _Generation:
     number: int
     browser: Browser
     pid: int | None
-    warm: deque[BrowserContext] = field(default_factory=deque)
+    warm: deque[tuple[BrowserContext, Page]] = field(default_factory=deque)
     captures: int = 0
     leases: int = 0
     alive: bool = True
@@ -103,9 +103,14 @@ class _Generation:
 
 @dataclass
 class Lease:
-    """A slot held by one capture: a fresh context in a live browser."""
+    """A slot held by one capture: a fresh context in a live browser.
+
+    A warm lease comes with a blank page already open in the context; otherwise ``page`` is
+    None and the capture opens its own.
+    """
 
     context: BrowserContext
+    page: Page | None
     generation: int
     warm: bool
     waited_ms: float
@@ -217,12 +222,13 @@ class BrowserPool:
         slot_owned = True
         try:
             generation = await self._live_generation()
-            context, warm = await self._context_for(generation, context_options or {})
+            context, page = await self._context_for(generation, context_options or {})
             generation.leases += 1
             generation.captures += 1
             if generation.captures >= self.recycle_after:
                 self._start_recycle(generation)
-            lease = Lease(context, generation.number, warm, (time.monotonic() - started) * 1000)
+            lease = Lease(context, page, generation.number, page is not None,
+                          (time.monotonic() - started) * 1000)
             slot_owned = False  # _finish releases it
             begun = time.monotonic()
             try:
@@ -287,11 +293,11 @@ class BrowserPool:
 
     async def _context_for(
         self, generation: _Generation, options: Mapping[str, Any]
-    ) -> tuple[BrowserContext, bool]:
+    ) -> tuple[BrowserContext, Page | None]:
         if not options and generation.warm:
-            context = generation.warm.popleft()
+            context, page = generation.warm.popleft()
             self._schedule_refill(generation)
-            return context, True
+            return context, page
         self._schedule_refill(generation)
         kwargs = context_kwargs(options)
         if options.get("stealth") and "user_agent" not in kwargs:
@@ -306,7 +312,7 @@ class BrowserPool:
             raise
         if options.get("stealth"):
             await context.add_init_script(STEALTH_SCRIPT)
-        return context, False
+        return context, None
 
     async def _finish(self, generation: _Generation, context: BrowserContext) -> None:
         try:
@@ -348,8 +354,14 @@ class BrowserPool:
                 context = await asyncio.wait_for(
                     generation.browser.new_context(**BASE_CONTEXT_OPTIONS), CONTEXT_TIMEOUT_S
                 )
+                try:
+                    page = await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+                    raise
                 if generation.alive and not generation.retiring:
-                    generation.warm.append(context)
+                    generation.warm.append((context, page))
                 else:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)

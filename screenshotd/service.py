@@ -117,7 +117,8 @@ class ScreenshotService:
             try:
                 raw = await asyncio.wait_for(
                     capture_mod.capture(
-                        lease.context, opts, max_height=self.settings.max_full_page_height
+                        lease.context, opts, max_height=self.settings.max_full_page_height,
+                        page=lease.page,
                     ),
                     hard_limit,
                 )

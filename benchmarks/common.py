@@ -1,0 +1,97 @@
+"""Shared helpers for the benchmarks: the local test site, a screenshotd server process, stats.
+
+Benchmarks are not tests: each script measures screenshotd against a baseline in the same run
+and prints the ratio. Results are recorded in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import CORPUS, _Handler  # noqa: E402  (the same pages the tests serve)
+
+__all__ = ["CORPUS", "ROOT", "local_site", "machine", "percentile", "screenshotd_server"]
+
+
+@contextlib.contextmanager
+def local_site() -> Iterator[str]:
+    """The test site (pages, corpus) on a free loopback port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def screenshotd_server(**env: str) -> Iterator[str]:
+    """``screenshotd serve`` in its own process, as it runs in production."""
+    port = _free_port()
+    environ = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
+               "MAX_REQUESTS_PER_MINUTE": "0", "LOG_LEVEL": "warning", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=environ,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).json()["pool"]["warm_contexts"] > 0:
+                    break
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("screenshotd did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    chromium = subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout
+    return (f"{platform.system()} {platform.machine()}, {cpus} cores, {mem_gb:.0f} GiB, "
+            f"Python {platform.python_version()}, {chromium.strip() or 'chromium ?'}")

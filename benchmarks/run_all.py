@@ -1,0 +1,13 @@
+"""Run every benchmark in turn (make bench). Each prints its own ratio against its baseline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+for script in ("bench_latency.py", "bench_throughput.py"):
+    print(f"== {script}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script)], check=True, cwd=HERE)
