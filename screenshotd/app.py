@@ -31,6 +31,13 @@ _REFUSED = {
 }
 
 
+#: Settings read and validated now, whose feature arrives later; setting them only warns.
+_NOT_YET_USED = {
+    "redis_url": "REDIS_URL (the cache)",
+    "adblock_lists": "ADBLOCK_LISTS (ad blocking)",
+}
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app. The browser pool opens in the lifespan and closes in reverse order."""
     settings = settings or Settings.from_env()
@@ -43,6 +50,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.private_hosts_open:
             log.warning("ALLOW_PRIVATE_HOSTS=*: the private-network guard is OFF")
+        for attr, name in _NOT_YET_USED.items():
+            if getattr(settings, attr):
+                log.warning("%s is set, but this version does not use it yet", name)
         await service.open()
         try:
             yield

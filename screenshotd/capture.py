@@ -181,7 +181,21 @@ async def _prepare(
         await page.evaluate("y => { window.scrollTo(0, y); }", opts.scroll_to)
     if opts.delay:
         await asyncio.sleep(opts.delay / 1000)
-    await _settle(page, _SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
+    if _changed_after_load(opts):
+        await _settle(page, _SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
+
+
+def _changed_after_load(opts: CaptureOptions) -> bool:
+    """Whether images or fonts may still be loading when the capture is about to be taken.
+
+    The load event already waited for the document's images and fonts; only what ran after it
+    (or an earlier wait_until) can have started new ones.
+    """
+    return bool(
+        opts.wait_until == "domcontentloaded" or opts.wait_for_selector or opts.styles
+        or opts.scripts or opts.click or opts.full_page or opts.scroll_to is not None
+        or opts.delay
+    )
 
 
 async def _settle(page: Page, script: str, budget_ms: int, arg: int) -> None:

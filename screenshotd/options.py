@@ -88,7 +88,9 @@ def _parse_json(value: Any) -> Any:
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
-            raise PydanticCustomError("json_invalid", "is not valid JSON: {err}", {"err": exc.msg})
+            raise PydanticCustomError(
+                "json_invalid", "is not valid JSON: {err}", {"err": exc.msg}
+            ) from None
     return value
 
 
@@ -620,7 +622,9 @@ def _check_url(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise PydanticCustomError("invalid_url", "url is malformed: {err}", {"err": str(exc)})
+        raise PydanticCustomError(
+            "invalid_url", "url is malformed: {err}", {"err": str(exc)}
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise PydanticCustomError(
@@ -630,7 +634,9 @@ def _check_url(url: str) -> str:
         host = parts.hostname
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError as exc:
-        raise PydanticCustomError("invalid_url", "url is malformed: {err}", {"err": str(exc)})
+        raise PydanticCustomError(
+            "invalid_url", "url is malformed: {err}", {"err": str(exc)}
+        ) from None
     if not host:
         raise PydanticCustomError("invalid_url", "url has no host")
     if any(c.isspace() or ord(c) < 0x20 for c in url):
@@ -648,14 +654,18 @@ def _decode_html_base64(value: str) -> str:
                                validate=True)
         return raw.decode("utf-8")
     except (binascii.Error, ValueError):
-        raise PydanticCustomError("html_base64", "html_base64 is not valid base64 of UTF-8 text")
+        raise PydanticCustomError(
+            "html_base64", "html_base64 is not valid base64 of UTF-8 text"
+        ) from None
 
 
 def _check_timezone(name: str) -> None:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError("timezone", "unknown time zone '{name}'", {"name": name})
+        raise PydanticCustomError(
+            "timezone", "unknown time zone '{name}'", {"name": name}
+        ) from None
 
 
 _ERROR_FIELDS = {

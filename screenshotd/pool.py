@@ -63,6 +63,11 @@ BASE_ARGS = (
     "--no-first-run",
     "--no-default-browser-check",
     "--disable-quic",
+    # Warm pages wait out of sight; without these, Chromium throttles their timers and frames
+    # and deprioritises their renderers, which slows the capture that takes one.
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-renderer-backgrounding",
     "--disable-gpu",
     "--hide-scrollbars",
     "--mute-audio",
@@ -146,6 +151,8 @@ class BrowserPool:
         self._generation_count = 0
         self._semaphore = asyncio.Semaphore(slots)
         self._in_use = 0
+        self._drained = asyncio.Event()  # set whenever no lease is held
+        self._drained.set()
         self._waiting = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refilling: set[int] = set()
@@ -183,9 +190,9 @@ class BrowserPool:
         if self._state is PoolState.CLOSED:
             return
         self._state = PoolState.CLOSED
-        deadline = time.monotonic() + grace
-        while self._in_use and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if self._in_use:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), grace)
         if self._launching is not None:
             self._launching.cancel()
             with contextlib.suppress(BaseException):
@@ -219,6 +226,7 @@ class BrowserPool:
         started = time.monotonic()
         await self._take_slot()
         self._in_use += 1
+        self._drained.clear()
         slot_owned = True
         try:
             generation = await self._live_generation()
@@ -270,6 +278,8 @@ class BrowserPool:
 
     def _release_slot(self) -> None:
         self._in_use -= 1
+        if self._in_use == 0:
+            self._drained.set()
         self._semaphore.release()
 
     def _retry_after(self) -> int:
@@ -295,10 +305,11 @@ class BrowserPool:
         self, generation: _Generation, options: Mapping[str, Any]
     ) -> tuple[BrowserContext, Page | None]:
         if not options and generation.warm:
+            # The refill happens when this lease ends (_finish), not now: creating a context
+            # and its renderer competes with this capture for the CPU. Each free slot still
+            # has a warm context, since each lease in flight took exactly one.
             context, page = generation.warm.popleft()
-            self._schedule_refill(generation)
             return context, page
-        self._schedule_refill(generation)
         kwargs = context_kwargs(options)
         if options.get("stealth") and "user_agent" not in kwargs:
             kwargs["user_agent"] = headful_user_agent(generation.browser.version)
@@ -328,6 +339,8 @@ class BrowserPool:
             self._release_slot()
             if generation.retiring and generation.leases == 0:
                 await self._close_generation(generation)
+            else:
+                self._schedule_refill(generation)
 
     # ------------------------------------------------------------------ warm contexts
 
