@@ -14,10 +14,8 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -25,23 +23,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CORPUS, _Handler  # noqa: E402  (the same pages the tests serve)
+from tests.conftest import CORPUS, serve_site  # noqa: E402  (the same pages the tests serve)
 
 __all__ = ["CORPUS", "ROOT", "local_site", "machine", "percentile", "screenshotd_server"]
 
 
 @contextlib.contextmanager
 def local_site() -> Iterator[str]:
-    """The test site (pages, corpus) on a free loopback port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The tests' site (pages, corpus) on a free loopback port: its base URL."""
+    with serve_site() as site:
+        yield site.base
 
 
 def _free_port() -> int:

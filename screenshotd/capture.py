@@ -9,7 +9,7 @@ The steps, in order:
 3. ``wait_for_selector``; then ``styles`` and ``hide_selectors`` (as a constructed style sheet,
    which a page's CSP does not block); ``scripts``; ``click``;
 4. for ``full_page``, a scroll through the page so lazy content loads; ``scroll_to``; ``delay``;
-   web fonts settle;
+   web fonts settle; well-known anti-flicker snippets that would keep the page hidden are undone;
 5. the screenshot (or PDF): the element for ``selector``, the clip rectangle, or the viewport or
    full page with its height capped.
 
@@ -183,6 +183,7 @@ async def _prepare(
         await asyncio.sleep(opts.delay / 1000)
     if _changed_after_load(opts):
         await _settle(page, _SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
+    await page.evaluate(_UNHIDE)
 
 
 def _changed_after_load(opts: CaptureOptions) -> bool:
@@ -322,6 +323,20 @@ css => {
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(css);
   document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+}
+"""
+
+# Anti-flicker snippets hide the page until an A/B-testing or analytics script arrives, and show
+# it after a timeout of their own. A capture taken before then would be blank, so their known
+# forms are undone: the style elements ChartBeat, VWO and Adobe Target insert, and Google
+# Optimize's class. Nothing else the page hides is touched.
+_UNHIDE = """
+() => {
+  for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
+    const el = document.getElementById(id);
+    if (el && el.tagName === 'STYLE') el.remove();
+  }
+  document.documentElement.classList.remove('async-hide');
 }
 """
 

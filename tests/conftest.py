@@ -139,6 +139,13 @@ PAGES: dict[str, str] = {
     "print": page("", "<style>body{background:rgb(255,0,0)}"
                   "@media print{body{background:rgb(0,0,255)}}</style>"),
     "transparent": page(BOX, "<style>html,body{background:transparent !important}</style>"),
+    # ChartBeat's and Google Optimize's anti-flicker snippets, whose scripts never arrive.
+    "anti-flicker": page(
+        BOX,
+        '<style id="chartbeat-flicker-control-style">body{visibility:hidden !important}</style>'
+        "<style>.async-hide{opacity:0 !important}</style>"
+        "<script>document.documentElement.className += ' async-hide';</script>",
+    ),
     "csp": page(BOX, "<meta http-equiv=Content-Security-Policy "
                 "content=\"default-src 'none'; script-src 'none'; style-src 'unsafe-inline'\">"),
 }
@@ -213,8 +220,9 @@ class Site:
         return self.base + path
 
 
-@pytest.fixture(scope="session")
-def site() -> Iterator[Site]:
+@contextlib.contextmanager
+def serve_site() -> Iterator[Site]:
+    """The test site (PAGES, the corpus, dynamic routes) on a free loopback port, in a thread."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -224,6 +232,12 @@ def site() -> Iterator[Site]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    with serve_site() as running:
+        yield running
 
 
 @dataclass

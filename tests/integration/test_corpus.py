@@ -29,7 +29,11 @@ def distinct_colours(data: bytes) -> int:
 
 async def test_whole_corpus_captures_and_is_not_blank(site: Site):
     """Six clients at once on three slots, as a busy server sees them; no request may fail."""
-    settings = make_settings(browser_max_concurrent=3, browser_queue_timeout_ms=300_000)
+    # The largest timeout the API allows: a news page whose many trackers fail slowly may
+    # take over 30 s to fire its load event here, and this test is about errors and blank
+    # images, not about speed.
+    settings = make_settings(browser_max_concurrent=3, browser_queue_timeout_ms=300_000,
+                             screenshot_timeout_ms=60_000)
     gate = asyncio.Semaphore(6)
     failures: list[str] = []
 
@@ -38,7 +42,8 @@ async def test_whole_corpus_captures_and_is_not_blank(site: Site):
         async def one(name: str) -> None:
             async with gate:
                 response = await srv.client.get(
-                    "/screenshot", params={"url": site.url(f"/corpus/{name}/source.html")})
+                    "/screenshot",
+                    params={"url": site.url(f"/corpus/{name}/source.html"), "timeout": 60000})
             if response.status_code != 200:
                 failures.append(f"{name}: {response.status_code} {response.text[:200]}")
             elif distinct_colours(response.content) < 2:

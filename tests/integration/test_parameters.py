@@ -421,6 +421,11 @@ async def test_click(client, site: Site):
     assert near(rgb_at(img, 640, 400), BLUE)
 
 
+async def test_anti_flicker_snippets_do_not_blank_the_capture(client, site: Site):
+    img = await image(client, url=site.url("/pages/anti-flicker"))
+    assert near(rgb_at(img, 10, 10), RED)
+
+
 # ---------------------------------------------------------------- response types
 
 

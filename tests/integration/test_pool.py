@@ -44,12 +44,20 @@ def zombie_children() -> list[int]:
     return zombies
 
 
+async def hold_a_slot(srv, site: Site, ms: int = 3000) -> asyncio.Task:
+    """Start a capture of a page that takes ``ms`` to load; return once it holds a slot."""
+    task = asyncio.create_task(
+        srv.client.get("/screenshot", params={"url": site.url(f"/slow?ms={ms}")}))
+    deadline = time.monotonic() + 10
+    while srv.pool.stats()["in_use"] == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert srv.pool.stats()["in_use"] == 1
+    return task
+
+
 async def test_full_queue_answers_503_quickly(site: Site):
     async with run_server(make_settings(browser_max_concurrent=1, browser_queue_size=0)) as srv:
-        slow = asyncio.create_task(
-            srv.client.get("/screenshot", params={"url": site.url("/slow?ms=3000")}))
-        while srv.pool.stats()["in_use"] == 0:
-            await asyncio.sleep(0.02)
+        slow = await hold_a_slot(srv, site)
         started = time.monotonic()
         response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
         elapsed = time.monotonic() - started
@@ -64,10 +72,7 @@ async def test_wait_that_runs_out_answers_503(site: Site):
     settings = make_settings(browser_max_concurrent=1, browser_queue_size=5,
                              browser_queue_timeout_ms=500)
     async with run_server(settings) as srv:
-        slow = asyncio.create_task(
-            srv.client.get("/screenshot", params={"url": site.url("/slow?ms=3000")}))
-        while srv.pool.stats()["in_use"] == 0:
-            await asyncio.sleep(0.02)
+        slow = await hold_a_slot(srv, site)
         started = time.monotonic()
         response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
         assert_error(response, 503, "POOL_EXHAUSTED")
@@ -97,10 +102,7 @@ async def test_sigkill_during_capture_then_recovery(site: Site):
     async with run_server(make_settings(browser_max_concurrent=2)) as srv:
         pid = srv.pool.browser_pid
         assert pid is not None
-        pending = asyncio.create_task(
-            srv.client.get("/screenshot", params={"url": site.url("/slow?ms=4000")}))
-        while srv.pool.stats()["in_use"] == 0:
-            await asyncio.sleep(0.02)
+        pending = await hold_a_slot(srv, site, ms=4000)
         await asyncio.sleep(0.3)
         os.killpg(pid, signal.SIGKILL)
         response = await pending
