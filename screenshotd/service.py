@@ -17,7 +17,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from . import capture as capture_mod
 from . import egress, errors, postprocess
-from .options import CaptureOptions, ParseLimits, devices_from_playwright
+from .devices import devices_from_playwright
+from .options import CaptureOptions, ParseLimits
 from .pool import BrowserPool
 from .settings import Settings
 
