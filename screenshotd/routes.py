@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -18,6 +19,8 @@ from .service import CaptureResult, ScreenshotService
 
 #: Largest POST body: 2 MB of HTML, base64-encoded, plus the other options.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Images up to this size are base64-encoded on the event loop; larger ones in a thread.
+INLINE_ENCODE_BYTES = 256 * 1024
 
 
 def _service(request: Request) -> ScreenshotService:
@@ -29,7 +32,7 @@ async def screenshot(request: Request) -> Response:
     params = query_params(request) if request.method in ("GET", "HEAD") else await json_body(request)
     opts = service.parse(params)
     result = await service.capture(opts)
-    return render(result, opts)
+    return await render(result, opts)
 
 
 def query_params(request: Request) -> dict[str, str]:
@@ -68,7 +71,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def render(result: CaptureResult, opts: CaptureOptions) -> Response:
+async def render(result: CaptureResult, opts: CaptureOptions) -> Response:
     headers = {"X-Render-Time-Ms": str(result.render_time_ms)}
     if result.truncated:
         headers["X-Screenshot-Truncated"] = "true"
@@ -77,9 +80,19 @@ def render(result: CaptureResult, opts: CaptureOptions) -> Response:
             headers["Content-Disposition"] = f'attachment; filename="{download_name(opts)}"'
         return Response(result.data, media_type=result.content_type, headers=headers)
     body = describe(result)
-    if opts.response_type == "base64":
-        body["data"] = base64.b64encode(result.data).decode("ascii")
-    return JSONResponse(body, headers=headers)
+    if opts.response_type == "json":
+        return JSONResponse(body, headers=headers)
+    # base64 and JSON-encoding a full-page capture takes milliseconds per megabyte: a thread.
+    if result.size > INLINE_ENCODE_BYTES:
+        payload = await asyncio.to_thread(_base64_json, body, result.data)
+    else:
+        payload = _base64_json(body, result.data)
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+def _base64_json(body: dict[str, Any], data: bytes) -> bytes:
+    body["data"] = base64.b64encode(data).decode("ascii")
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 def describe(result: CaptureResult) -> dict[str, Any]:
