@@ -33,13 +33,12 @@ _REFUSED = {
 
 #: Settings read and validated now, whose feature arrives later; setting them only warns.
 _NOT_YET_USED = {
-    "redis_url": "REDIS_URL (the cache)",
     "adblock_lists": "ADBLOCK_LISTS (ad blocking)",
 }
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the app. The browser pool opens in the lifespan and closes in reverse order."""
+    """Build the app. The cache and the browser pool open in the lifespan and close in reverse."""
     settings = settings or Settings.from_env()
     for attr, what in _REFUSED.items():
         if getattr(settings, attr):
@@ -67,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_origins=[o.strip() for o in settings.cors_origin.split(",")],
                 allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
                 allow_headers=["*"],
-                expose_headers=["ETag", "X-Cache", "X-Render-Time-Ms", "X-Request-Id",
+                expose_headers=["Age", "ETag", "X-Cache", "X-Render-Time-Ms", "X-Request-Id",
                                 "X-Screenshot-Truncated", "Retry-After"],
             )
         )

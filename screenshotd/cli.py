@@ -68,14 +68,18 @@ def serve(
         app = create_app(settings)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        proxy_headers=True,
-        timeout_graceful_shutdown=15,
-    )
+    uvicorn.run(app, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn; the benchmarks' baseline servers use the same options."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 15,
+    }
 
 
 @main.command(

@@ -186,14 +186,15 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-async def check_url(url: str, policy: AddressPolicy) -> None:
-    """Refuse a URL whose host is, or resolves to, a non-public address the policy does not allow.
+def check_url_literal(url: str, policy: AddressPolicy) -> bool:
+    """The part of the door check that needs no DNS: literal addresses and loopback names.
 
-    A name that does not resolve passes: the browser will fail to load it and the client gets
-    ``NAVIGATION_FAILED``, which is the truthful answer.
+    Raises :class:`~screenshotd.errors.Blocked` for a refused host. Returns True when the host
+    is a name that still has to be resolved and checked (:func:`check_url` does both). A cache
+    hit runs only this part: serving stored bytes makes no network request.
     """
     if policy.open:
-        return
+        return False
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = canonical_host(parts.hostname or "")
@@ -201,13 +202,24 @@ async def check_url(url: str, policy: AddressPolicy) -> None:
         if host == "localhost" or host.endswith(".localhost"):
             if not policy.allows_name(host, port):
                 raise errors.Blocked(f"{host} is a loopback host")
-            return
-        if policy.allows_name(host, port):
-            return
-        addresses = await resolve(host, port)
-    else:
-        addresses = [host]
-    for address in addresses:
+            return False
+        return not policy.allows_name(host, port)
+    if not policy.allows_address(host, port):
+        raise errors.Blocked(f"{host} is a non-public address")
+    return False
+
+
+async def check_url(url: str, policy: AddressPolicy) -> None:
+    """Refuse a URL whose host is, or resolves to, a non-public address the policy does not allow.
+
+    A name that does not resolve passes: the browser will fail to load it and the client gets
+    ``NAVIGATION_FAILED``, which is the truthful answer.
+    """
+    if not check_url_literal(url, policy):
+        return
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = str(canonical_host(parts.hostname or ""))
+    for address in await resolve(host, port):
         if not policy.allows_address(address, port):
-            shown = parts.hostname if isinstance(host, str) else str(host)
-            raise errors.Blocked(f"{shown} resolves to {address}, a non-public address")
+            raise errors.Blocked(f"{parts.hostname} resolves to {address}, a non-public address")

@@ -31,8 +31,88 @@ async def screenshot(request: Request) -> Response:
     service = _service(request)
     params = query_params(request) if request.method in ("GET", "HEAD") else await json_body(request)
     opts = service.parse(params)
-    result = await service.capture(opts)
-    return await render(result, opts)
+    key = opts.cache_key()
+    if opts.cache and etag_matches(request.headers.get("if-none-match"), key):
+        entry = await service.cached(opts)
+        if entry is not None:
+            return not_modified(key, entry.ttl, entry.age())
+    result = await service.screenshot(opts)
+    return await render(result, opts, image_url(request, result))
+
+
+async def image(request: Request) -> Response:
+    """``GET /images/{key}.{ext}``: a cached capture by its key, with the same cache headers."""
+    name = request.path_params["name"]
+    key, _, ext = name.partition(".")
+    if not _KEY.fullmatch(key) or ext not in _FORMAT_OF_EXTENSION:
+        raise errors.NotFound(
+            f"{name!r} is not an image name: expected <64 hex digits>.<png|jpg|webp|pdf>"
+        )
+    service = _service(request)
+    if etag_matches(request.headers.get("if-none-match"), key):
+        entry = await service.cache.head(key)
+        if entry is not None and entry.meta.get("format") == _FORMAT_OF_EXTENSION[ext]:
+            service.counts["not_modified"] += 1
+            return not_modified(key, entry.ttl, entry.age())
+    result = await service.lookup(key)
+    if result is None:
+        raise errors.NotFound(f"no cached image with key {key}; it may have expired")
+    if result.format != _FORMAT_OF_EXTENSION[ext]:
+        wanted = "jpg" if result.format == "jpeg" else result.format
+        raise errors.NotFound(f"the image with key {key} is a {result.format}: use .{wanted}")
+    service.counts["hits"] += 1
+    return Response(result.data, media_type=result.content_type, headers=cache_headers(result))
+
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_FORMAT_OF_EXTENSION = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "pdf": "pdf"}
+
+
+def etag_matches(header: str | None, key: str) -> bool:
+    """Whether an ``If-None-Match`` value names this key (weak comparison, as RFC 9110 asks)."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == f'"{key}"':
+            return True
+    return False
+
+
+def cache_headers(result: CaptureResult) -> dict[str, str]:
+    headers = {
+        "ETag": f'"{result.cache_key}"',
+        "X-Cache": "HIT" if result.cached else "MISS",
+        "Cache-Control": f"public, max-age={result.ttl}",
+        "X-Render-Time-Ms": str(result.render_time_ms),
+    }
+    if result.cached:
+        headers["Age"] = str(result.age)
+    if result.truncated:
+        headers["X-Screenshot-Truncated"] = "true"
+    return headers
+
+
+def not_modified(key: str, ttl: int, age: int) -> Response:
+    return Response(status_code=304, headers={
+        "ETag": f'"{key}"',
+        "X-Cache": "HIT",
+        "Cache-Control": f"public, max-age={ttl}",
+        "X-Render-Time-Ms": "0",
+        "Age": str(age),
+    })
+
+
+def image_url(request: Request, result: CaptureResult) -> str | None:
+    """The absolute URL of the stored capture, or None when it was not stored."""
+    if not result.stored:
+        return None
+    ext = "jpg" if result.format == "jpeg" else result.format
+    return f"{str(request.base_url).rstrip('/')}/images/{result.cache_key}.{ext}"
 
 
 def query_params(request: Request) -> dict[str, str]:
@@ -71,15 +151,15 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-async def render(result: CaptureResult, opts: CaptureOptions) -> Response:
-    headers = {"X-Render-Time-Ms": str(result.render_time_ms)}
-    if result.truncated:
-        headers["X-Screenshot-Truncated"] = "true"
+async def render(
+    result: CaptureResult, opts: CaptureOptions, image_url: str | None = None
+) -> Response:
+    headers = cache_headers(result)
     if opts.response_type == "image":
         if opts.download:
             headers["Content-Disposition"] = f'attachment; filename="{download_name(opts)}"'
         return Response(result.data, media_type=result.content_type, headers=headers)
-    body = describe(result)
+    body = describe(result, image_url)
     if opts.response_type == "json":
         return JSONResponse(body, headers=headers)
     # base64 and JSON-encoding a full-page capture takes milliseconds per megabyte: a thread.
@@ -95,7 +175,7 @@ def _base64_json(body: dict[str, Any], data: bytes) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def describe(result: CaptureResult) -> dict[str, Any]:
+def describe(result: CaptureResult, image_url: str | None = None) -> dict[str, Any]:
     """The JSON description of a capture (without the bytes)."""
     return {
         "url": result.url,
@@ -107,7 +187,7 @@ def describe(result: CaptureResult) -> dict[str, Any]:
         "render_time_ms": result.render_time_ms,
         "cached": result.cached,
         "cache_key": result.cache_key,
-        "image_url": None,  # filled once captures are cached and served from /images/{key}
+        "image_url": image_url,
         "truncated": result.truncated,
     }
 
@@ -126,12 +206,13 @@ def download_name(opts: CaptureOptions) -> str:
 async def health(request: Request) -> Response:
     service = _service(request)
     report = service.health()
-    ok = report["browser"]["connected"]
+    ok = report["browser"]["connected"] and report["cache"]["state"] == "ok"
     report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
     return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)
 
 
 routes = [
     Route("/screenshot", screenshot, methods=["GET", "POST"]),
+    Route("/images/{name}", image, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
 ]

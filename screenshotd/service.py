@@ -1,4 +1,4 @@
-"""ScreenshotService: options -> guard -> pool -> capture -> postprocess.
+"""ScreenshotService: options -> cache -> singleflight -> guard -> pool -> capture -> cache.
 
 Every way in (HTTP, the CLI, later jobs, batch and diff) calls this one service, so there is one
 copy of the capture road. It knows nothing of HTTP either.
@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
 from . import capture as capture_mod
 from . import egress, errors, postprocess
+from .cache import Cache, Entry, make_cache
 from .devices import devices_from_playwright
 from .options import CaptureOptions, ParseLimits
 from .pool import BrowserPool
@@ -43,10 +45,38 @@ class CaptureResult:
     final_url: str | None
     http_status: int | None
     cached: bool = False
+    #: Seconds the result stays cached, and whether it was stored (``image_url`` needs both).
+    ttl: int = 0
+    stored: bool = False
+    #: Seconds since a cached result was stored (the HTTP ``Age``); 0 for a fresh capture.
+    age: int = 0
 
     @property
     def size(self) -> int:
         return len(self.data)
+
+    def to_meta(self) -> dict[str, Any]:
+        """What the cache keeps beside the bytes."""
+        meta = asdict(self)
+        for name in _NOT_IN_META:
+            del meta[name]
+        return meta
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> CaptureResult:
+        """A cache hit: the stored result, with the hit's render time of 0."""
+        meta = {k: v for k, v in entry.meta.items() if k in _META_FIELDS}
+        meta["render_time_ms"] = 0
+        return cls(data=entry.data, **meta, cached=True, ttl=entry.ttl, stored=True,
+                   age=entry.age())
+
+
+_NOT_IN_META = ("data", "cached", "ttl", "stored", "age")
+_META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_META)
+
+#: Called with the options at the start of every real capture (not for hits or for requests
+#: that join a capture already running). Tests count captures with it; metrics will too.
+CaptureHook = Callable[[CaptureOptions], None]
 
 
 def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
@@ -61,10 +91,15 @@ def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
 class ScreenshotService:
     """Owns the capture road. ``pool`` must be open before :meth:`capture` is called."""
 
-    def __init__(self, settings: Settings, pool: BrowserPool) -> None:
+    def __init__(self, settings: Settings, pool: BrowserPool, cache: Cache) -> None:
         self.settings = settings
         self.pool = pool
+        self.cache = cache
         self.policy = egress.AddressPolicy.from_setting(settings.allow_private_hosts)
+        self.capture_hooks: list[CaptureHook] = []
+        #: hits, misses, not_modified, captures, coalesced (requests that joined a capture).
+        self.counts: Counter[str] = Counter()
+        self._flights: dict[str, asyncio.Task[CaptureResult]] = {}
         self._limits: ParseLimits | None = None
 
     @classmethod
@@ -76,13 +111,25 @@ class ScreenshotService:
             queue_timeout=settings.browser_queue_timeout_ms / 1000,
             recycle_after=settings.browser_recycle_after,
         )
-        return cls(settings, pool)
+        return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes))
 
     async def open(self) -> None:
-        await self.pool.open()
+        await self.cache.open()
+        try:
+            await self.pool.open()
+        except BaseException:
+            await self.cache.close()
+            raise
 
     async def close(self) -> None:
-        await self.pool.close()
+        for flight in list(self._flights.values()):
+            flight.cancel()
+        if self._flights:
+            await asyncio.wait(list(self._flights.values()), timeout=5)
+        try:
+            await self.pool.close()
+        finally:
+            await self.cache.close()
 
     @property
     def limits(self) -> ParseLimits:
@@ -104,14 +151,73 @@ class ScreenshotService:
             )
         return opts
 
+    def ttl(self, opts: CaptureOptions) -> int:
+        return opts.cache_ttl or self.settings.cache_ttl_seconds
+
+    async def screenshot(self, opts: CaptureOptions) -> CaptureResult:
+        """The cached road: a hit, or one capture shared by every concurrent identical request.
+
+        With ``cache=false`` the cache is not read, and the fresh result replaces the entry.
+        Requests with the same key that arrive while a capture runs wait for it (singleflight);
+        the capture runs in its own task, so a waiter that goes away never cancels it for others.
+        """
+        key = opts.cache_key()
+        if opts.url is not None:
+            egress.check_url_literal(opts.url, self.policy)  # no DNS; hits make no requests
+        if opts.cache:
+            entry = await self.cache.get(key)
+            if entry is not None:
+                self.counts["hits"] += 1
+                return CaptureResult.from_entry(entry)
+        self.counts["misses"] += 1
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.create_task(self._capture_and_store(opts, key),
+                                         name=f"capture-{key[:12]}")
+            self._flights[key] = flight
+            flight.add_done_callback(lambda task: self._landed(key, task))
+        else:
+            self.counts["coalesced"] += 1
+        return await asyncio.shield(flight)
+
+    async def cached(self, opts: CaptureOptions) -> Entry | None:
+        """The cached entry's meta for ``opts`` (no bytes move), for answering 304."""
+        if opts.url is not None:
+            egress.check_url_literal(opts.url, self.policy)
+        entry = await self.cache.head(opts.cache_key())
+        if entry is not None:
+            self.counts["not_modified"] += 1
+        return entry
+
+    async def lookup(self, key: str) -> CaptureResult | None:
+        """A cached result by its key (``GET /images/{key}.{ext}``)."""
+        entry = await self.cache.get(key)
+        return None if entry is None else CaptureResult.from_entry(entry)
+
+    async def _capture_and_store(self, opts: CaptureOptions, key: str) -> CaptureResult:
+        result = await self.capture(opts)
+        result.ttl = self.ttl(opts)
+        result.stored = await self.cache.set(key, Entry(result.data, result.to_meta(), result.ttl))
+        return result
+
+    def _landed(self, key: str, task: asyncio.Task[CaptureResult]) -> None:
+        if self._flights.get(key) is task:
+            del self._flights[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone
+
     async def check(self, opts: CaptureOptions) -> None:
         """The door: refuse a main URL that targets a non-public address. No browser work."""
         if opts.url is not None:
             await egress.check_url(opts.url, self.policy)
 
     async def capture(self, opts: CaptureOptions) -> CaptureResult:
-        """Capture ``opts``: the door check, a pooled context, the page, the post-processing."""
+        """Capture ``opts`` now, uncached: the door check, a pooled context, the page, the
+        post-processing."""
         await self.check(opts)
+        self.counts["captures"] += 1
+        for hook in self.capture_hooks:
+            hook(opts)
         started = time.monotonic()
         hard_limit = (opts.timeout or 30000) / 1000 + HARD_TIMEOUT_SLACK_S
         async with self.pool.acquire(opts.context_options()) as lease:
@@ -166,4 +272,6 @@ class ScreenshotService:
                 "recycles": pool.recycles,
             },
             "pool": pool.stats(),
+            "cache": {**self.cache.health(), **{name: self.counts[name] for name in (
+                "hits", "misses", "not_modified", "captures", "coalesced")}},
         }

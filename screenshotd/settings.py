@@ -59,6 +59,24 @@ def _str(raw: str) -> str:
     return raw.strip()
 
 
+def _redis_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    value = raw.strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"expected redis://, rediss:// or unix://, got {value.split(':')[0]!r}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError("the URL names no host")
+    return value
+
+
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
@@ -102,7 +120,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", _str, "Address to listen on. The Docker image sets 0.0.0.0."),
     Setting("PORT", "3000", _port, "Port to listen on."),
     Setting("API_KEYS", "", _csv, "Comma-separated API keys. Empty means auth is off."),
-    Setting("REDIS_URL", "", _str, "Redis for the cache and rate limits. Empty: in memory."),
+    Setting("REDIS_URL", "", _redis_url, "Redis for the cache and rate limits. Empty: in memory."),
     Setting("CACHE_TTL_SECONDS", "3600", _int(1), "Default lifetime of a cached capture."),
     Setting("CACHE_MAX_BYTES", "268435456", _int(0), "Bound of the in-memory cache, in bytes."),
     Setting("BROWSER_MAX_CONCURRENT", "3", _int(1, 64), "Pool slots: captures rendering at once."),

@@ -11,8 +11,11 @@ import asyncio
 import contextlib
 import io
 import os
+import shutil
+import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 import zlib
@@ -75,7 +78,21 @@ def condition_page(js_condition: str, delay_ms: int = 0) -> str:
     return page(f"<script>{script}</script>")
 
 
+#: Deterministic noise in a square canvas, ``?px=`` on a side (default 174): a viewport PNG of
+#: about 100 KB, for the cache benchmarks.
+NOISE = page(
+    '<canvas id="c"></canvas><script>'
+    "const px = +(new URLSearchParams(location.search).get('px') || 174);"
+    "const el = document.getElementById('c'); el.width = el.height = px;"
+    "const c = el.getContext('2d'); const img = c.createImageData(px, px); let x = 12345;"
+    "for (let i = 0; i < img.data.length; i++) {"
+    "  x = (x * 1103515245 + 12345) % 2147483648;"
+    "  img.data[i] = (i % 4 === 3) ? 255 : (x >> 16) & 255; }"
+    "c.putImageData(img, 0, 0);</script>"
+)
+
 PAGES: dict[str, str] = {
+    "noise-box": NOISE,
     "basic": page(BOX + "<p>hello</p>"),
     "tall-lazy": page(
         '<div style="height:2600px;background:rgb(255,0,0)"></div>'
@@ -151,6 +168,10 @@ PAGES: dict[str, str] = {
 }
 
 
+_COUNTERS: dict[str, int] = {}
+_COUNTER_LOCK = threading.Lock()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "screenshotd-test"
 
@@ -206,6 +227,14 @@ class _Handler(BaseHTTPRequestHandler):
                 ok = ok and want_cookie in (self.headers.get("Cookie") or "")
             colour = "rgb(0,255,0)" if ok else "rgb(255,0,0)"
             self._send(200, page("", f"<style>html,body{{background:{colour} !important}}</style>").encode())
+        elif path == "/counter":
+            # A page that changes on every load: red, green, blue, red, ... per query string.
+            with _COUNTER_LOCK:
+                key = parts.query
+                _COUNTERS[key] = _COUNTERS.get(key, 0) + 1
+                n = _COUNTERS[key]
+            colour = ("rgb(255,0,0)", "rgb(0,255,0)", "rgb(0,0,255)")[(n - 1) % 3]
+            self._send(200, page(f"<h1>{n}</h1>", f"<style>body{{background:{colour}}}</style>").encode())
         elif path == "/status":
             self._send(int(query.get("code", "404")), page(BOX).encode())
         else:
@@ -238,6 +267,83 @@ def serve_site() -> Iterator[Site]:
 def site() -> Iterator[Site]:
     with serve_site() as running:
         yield running
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free port, owned by a test: start, kill, pause, restart."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:  # fail loudly: `make test` installs it
+            raise RuntimeError("redis-server is not installed; run `make test` to install it")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def pause(self) -> None:
+        """Freeze the server: it accepts connections and never answers (a slow Redis)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the session."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server for one test, which it may kill, pause and restart."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @dataclass

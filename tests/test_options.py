@@ -58,16 +58,35 @@ def test_query_strings_and_json_types_parse_identically():
         ({"timeout": 30000}, {}),
         ({"wait_until": "networkidle"}, {"wait_until": "networkidle0"}),
         ({"response_type": "json", "download": True, "cache": False}, {}),
+        ({"response_type": "base64", "cache_ttl": 120}, {"cache": "true"}),
+        ({"async": "true", "webhook_url": "https://hooks.example.com/x",
+          "webhook_secret": "s"}, {}),
         ({"quality": 10}, {}),  # quality does not change a png
+        ({"format": "jpg", "quality": 80}, {"format": "jpeg"}),
+        ({"block_cookies": "true"}, {"block_cookie_banners": "1"}),
+        ({"full_page": "1", "width": "800"}, {"width": 800, "full_page": True}),
+        ({"device_scale_factor": "1", "dark_mode": "false", "delay": "0"}, {}),
     ],
 )
 def test_equivalent_requests_share_a_key(a, b):
     assert parse(**a).cache_key() == parse(**b).cache_key()
 
 
-def test_different_output_different_key():
-    assert parse().cache_key() != parse(full_page=True).cache_key()
-    assert parse(format="jpeg", quality=10).cache_key() != parse(format="jpeg").cache_key()
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ({}, {"full_page": True}),
+        ({"format": "jpeg", "quality": 10}, {"format": "jpeg"}),
+        ({"format": "png"}, {"format": "webp"}),
+        ({}, {"url": URL + "?x=1"}),
+        ({}, {"dark_mode": True}),
+        ({}, {"width": 1281}),
+        ({"timeout": 5000}, {}),
+        ({"headers": {"X-A": "1"}}, {"headers": {"X-A": "2"}}),
+    ],
+)
+def test_different_output_different_key(a, b):
+    assert parse(**a).cache_key() != parse(**b).cache_key()
 
 
 def test_unknown_parameter_suggests_the_right_name():

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.asyncio
 
 
 async def shot(client, **params):
+    """A fresh capture (``cache=false`` unless given): these tests are about rendering."""
+    params.setdefault("cache", "false")
     response = await client.get("/screenshot", params=params)
     assert response.status_code == 200, response.text
     return response

@@ -47,7 +47,7 @@ def zombie_children() -> list[int]:
 async def hold_a_slot(srv, site: Site, ms: int = 3000) -> asyncio.Task:
     """Start a capture of a page that takes ``ms`` to load; return once it holds a slot."""
     task = asyncio.create_task(
-        srv.client.get("/screenshot", params={"url": site.url(f"/slow?ms={ms}")}))
+        srv.client.get("/screenshot", params={"url": site.url(f"/slow?ms={ms}"), "cache": "false"}))
     deadline = time.monotonic() + 10
     while srv.pool.stats()["in_use"] == 0 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
@@ -59,7 +59,7 @@ async def test_full_queue_answers_503_quickly(site: Site):
     async with run_server(make_settings(browser_max_concurrent=1, browser_queue_size=0)) as srv:
         slow = await hold_a_slot(srv, site)
         started = time.monotonic()
-        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic"), "cache": "false"})
         elapsed = time.monotonic() - started
         body = assert_error(response, 503, "POOL_EXHAUSTED")
         assert int(response.headers["retry-after"]) >= 1
@@ -74,7 +74,7 @@ async def test_wait_that_runs_out_answers_503(site: Site):
     async with run_server(settings) as srv:
         slow = await hold_a_slot(srv, site)
         started = time.monotonic()
-        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic"), "cache": "false"})
         assert_error(response, 503, "POOL_EXHAUSTED")
         assert "retry-after" in response.headers
         assert time.monotonic() - started < 2.0
@@ -108,7 +108,7 @@ async def test_sigkill_during_capture_then_recovery(site: Site):
         response = await pending
         body = assert_error(response, 503, "BROWSER_CRASHED")
         assert "retry-after" in response.headers and body["retry_after"] >= 1
-        after = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        after = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic"), "cache": "false"})
         assert after.status_code == 200, after.text
         assert srv.pool.browser_pid not in (None, pid)
         health = (await srv.client.get("/health")).json()
@@ -120,7 +120,7 @@ async def test_recycle_after_n_captures(site: Site):
     async with run_server(make_settings(browser_recycle_after=3)) as srv:
         first_pid = srv.pool.browser_pid
         for _ in range(4):
-            response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+            response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic"), "cache": "false"})
             assert response.status_code == 200
         deadline = time.monotonic() + 20
         while srv.pool.browser_pid == first_pid and time.monotonic() < deadline:
@@ -130,7 +130,7 @@ async def test_recycle_after_n_captures(site: Site):
         while first_pid in chromium_processes() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert first_pid not in chromium_processes()  # the old browser was closed
-        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic"), "cache": "false"})
         assert response.status_code == 200
 
 
@@ -169,7 +169,7 @@ async def test_warm_contexts_serve_default_requests():
 
 async def test_no_browser_or_zombie_left_after_shutdown(site: Site):
     async with run_server(make_settings()) as srv:
-        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic"), "cache": "false"})
         assert response.status_code == 200
         pid = srv.pool.browser_pid
         assert pid in chromium_processes()

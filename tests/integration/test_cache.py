@@ -1,0 +1,343 @@
+"""The cache over HTTP: headers, 304s, refresh, TTLs, /images, singleflight, and Redis failing.
+
+Captures are counted through the service's ``capture_hooks``, never through timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import pytest
+
+from screenshotd.cache import Entry
+from screenshotd.options import CaptureOptions
+from tests.conftest import (
+    BLUE,
+    GREEN,
+    RED,
+    RedisServer,
+    Running,
+    Site,
+    assert_error,
+    decode,
+    make_settings,
+    near,
+    rgb_at,
+    run_server,
+)
+
+
+def unique(site: Site, path: str = "/pages/basic") -> str:
+    """A URL no other test has cached (the site ignores the extra query)."""
+    sep = "&" if "?" in path else "?"
+    return site.url(f"{path}{sep}t={uuid.uuid4().hex}")
+
+
+@pytest.fixture
+def captures(server: Running):
+    """The options of every real capture the shared server starts during the test."""
+    seen: list[CaptureOptions] = []
+    server.service.capture_hooks.append(seen.append)
+    yield seen
+    server.service.capture_hooks.remove(seen.append)
+
+
+def key_of(response: httpx.Response) -> str:
+    etag = response.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    return etag[1:-1]
+
+
+async def test_miss_then_hit(client, site: Site, captures):
+    url = unique(site)
+    first = await client.get("/screenshot", params={"url": url})
+    assert first.status_code == 200
+    assert first.headers["x-cache"] == "MISS"
+    assert first.headers["cache-control"] == "public, max-age=3600"
+    assert int(first.headers["x-render-time-ms"]) > 0
+    key = key_of(first)
+    assert key == CaptureOptions.parse({"url": url}).cache_key()
+
+    second = await client.get("/screenshot", params={"url": url})
+    assert second.status_code == 200
+    assert second.headers["x-cache"] == "HIT"
+    assert second.headers["x-render-time-ms"] == "0"
+    assert second.headers["etag"] == first.headers["etag"]
+    assert second.headers["cache-control"] == "public, max-age=3600"
+    assert int(second.headers["age"]) >= 0
+    assert second.content == first.content
+    assert second.headers["content-type"] == "image/png"
+    assert len(captures) == 1
+
+
+async def test_equivalent_requests_share_one_entry(client, site: Site, captures):
+    url = unique(site)
+    first = await client.get(f"/screenshot?url={url}&width=800&full_page=false&format=jpg")
+    assert first.headers["x-cache"] == "MISS"
+    same = [
+        await client.get(f"/screenshot?format=jpeg&width=800&url={url}"),
+        await client.get(f"/screenshot?width=800&url={url}&format=jpg&quality=80&cache=true"),
+        await client.post("/screenshot", json={"url": url, "width": 800, "format": "jpeg"}),
+        await client.get(f"/screenshot?url={url}&width=800&format=jpg&response_type=json"),
+    ]
+    assert [r.headers["x-cache"] for r in same] == ["HIT"] * 4
+    assert {r.headers["etag"] for r in same} == {first.headers["etag"]}
+    assert len(captures) == 1
+
+
+@pytest.mark.parametrize("header", ['"{key}"', 'W/"{key}"', '"other", "{key}"', "*"])
+async def test_if_none_match_gives_304_without_browser_work(client, site: Site, captures, header):
+    url = unique(site)
+    first = await client.get("/screenshot", params={"url": url})
+    key = key_of(first)
+    before = captures[:]
+    response = await client.get("/screenshot", params={"url": url},
+                                headers={"If-None-Match": header.format(key=key)})
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response.headers["etag"] == f'"{key}"'
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert captures == before
+
+
+async def test_if_none_match_that_does_not_match_gets_the_image(client, site: Site, captures):
+    url = unique(site)
+    await client.get("/screenshot", params={"url": url})
+    response = await client.get("/screenshot", params={"url": url},
+                                headers={"If-None-Match": '"0000"'})
+    assert response.status_code == 200 and response.headers["x-cache"] == "HIT"
+    assert response.content
+    assert len(captures) == 1
+
+
+async def test_if_none_match_for_an_expired_entry_captures_again(client, site: Site, captures):
+    """An ETag names the options; only a live entry proves the client's copy is current."""
+    url = unique(site)
+    key = CaptureOptions.parse({"url": url}).cache_key()
+    response = await client.get("/screenshot", params={"url": url},
+                                headers={"If-None-Match": f'"{key}"'})
+    assert response.status_code == 200 and response.headers["x-cache"] == "MISS"
+    assert len(captures) == 1
+
+
+async def test_cache_false_refreshes_the_entry(client, site: Site, captures):
+    url = unique(site, "/counter")
+    first = await client.get("/screenshot", params={"url": url})
+    assert near(rgb_at(decode(first.content), 5, 700), RED)
+    hit = await client.get("/screenshot", params={"url": url})
+    assert hit.headers["x-cache"] == "HIT" and hit.content == first.content
+
+    fresh = await client.get("/screenshot", params={"url": url, "cache": "false"},
+                             headers={"If-None-Match": first.headers["etag"]})
+    assert fresh.status_code == 200  # cache=false never answers 304
+    assert fresh.headers["x-cache"] == "MISS"
+    assert near(rgb_at(decode(fresh.content), 5, 700), GREEN)
+
+    after = await client.get("/screenshot", params={"url": url})
+    assert after.headers["x-cache"] == "HIT"
+    assert after.content == fresh.content  # the fresh capture replaced the entry
+    stored = await client.get(f"/images/{key_of(first)}.png")
+    assert stored.content == fresh.content
+    assert len(captures) == 2
+
+
+async def test_cache_ttl_per_request(server: Running, site: Site):
+    url = unique(site)
+    first = await server.client.get("/screenshot", params={"url": url, "cache_ttl": 120})
+    assert first.headers["cache-control"] == "public, max-age=120"
+    entry = await server.service.cache.head(key_of(first))
+    assert entry.ttl == 120
+    hit = await server.client.get("/screenshot", params={"url": url, "cache_ttl": 600})
+    assert hit.headers["x-cache"] == "HIT"
+    assert hit.headers["cache-control"] == "public, max-age=120"  # the entry's own lifetime
+    assert_error(await server.client.get("/screenshot", params={"url": url, "cache_ttl": 30}),
+                 400, "VALIDATION_ERROR", "cache_ttl")
+
+
+async def test_image_url_serves_the_stored_capture(client, site: Site):
+    url = unique(site)
+    described = await client.get("/screenshot", params={"url": url, "response_type": "json"})
+    body = described.json()
+    assert body["cached"] is False
+    assert body["image_url"] == f"{client.base_url}/images/{body['cache_key']}.png".replace(
+        "//images", "/images")
+    served = await client.get(body["image_url"])
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["etag"] == f'"{body["cache_key"]}"'
+    assert served.headers["x-cache"] == "HIT"
+    assert len(served.content) == body["size"]
+    assert decode(served.content).size == (body["width"], body["height"])
+
+    again = await client.get("/screenshot", params={"url": url, "response_type": "base64"})
+    assert again.json()["cached"] is True and again.json()["image_url"] == body["image_url"]
+    not_modified = await client.get(body["image_url"],
+                                    headers={"If-None-Match": served.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b""
+
+
+async def test_images_by_format(client, site: Site):
+    url = unique(site)
+    body = (await client.get("/screenshot", params={"url": url, "format": "jpeg",
+                                                    "response_type": "json"})).json()
+    key = body["cache_key"]
+    assert body["image_url"].endswith(f"/images/{key}.jpg")
+    for ext in ("jpg", "jpeg"):
+        response = await client.get(f"/images/{key}.{ext}")
+        assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    wrong = assert_error(await client.get(f"/images/{key}.png"), 404, "NOT_FOUND")
+    assert ".jpg" in wrong["message"]
+
+
+@pytest.mark.parametrize("name", ["0" * 64 + ".png", "abc.png", "0" * 64 + ".gif",
+                                  "0" * 64, ("A" * 64) + ".png", "..%2F..%2Fetc%2Fpasswd"])
+async def test_images_unknown_or_malformed(client, name):
+    assert_error(await client.get(f"/images/{name}"), 404, "NOT_FOUND")
+
+
+async def test_twenty_identical_concurrent_requests_make_one_capture(server: Running, site: Site,
+                                                                     captures):
+    url = unique(site, "/slow?ms=1500")
+    responses = await asyncio.gather(*[
+        server.client.get("/screenshot", params={"url": url}) for _ in range(20)
+    ])
+    assert [r.status_code for r in responses] == [200] * 20, [r.text for r in responses]
+    assert len(captures) == 1
+    assert len({r.content for r in responses}) == 1
+    assert {r.headers["etag"] for r in responses} == {responses[0].headers["etag"]}
+
+
+async def test_a_waiter_that_goes_away_does_not_cancel_the_capture(server: Running, site: Site,
+                                                                   captures):
+    url = unique(site, "/slow?ms=1500")
+    first = asyncio.create_task(server.client.get("/screenshot", params={"url": url}))
+    while not captures:
+        await asyncio.sleep(0.02)
+    impatient = asyncio.create_task(server.client.get("/screenshot", params={"url": url}))
+    await asyncio.sleep(0.3)
+    impatient.cancel()
+    response = await first
+    assert response.status_code == 200 and response.headers["x-cache"] == "MISS"
+    hit = await server.client.get("/screenshot", params={"url": url})
+    assert hit.headers["x-cache"] == "HIT"
+    assert len(captures) == 1
+
+
+async def test_errors_are_not_cached(client, site: Site, captures):
+    url = unique(site, "/status?code=500")
+    for _ in range(2):
+        # A 5xx main document still renders: screenshots of error pages are real captures.
+        assert (await client.get("/screenshot", params={"url": url})).status_code == 200
+    blocked = "http://10.0.0.1/"
+    for _ in range(2):
+        assert_error(await client.get("/screenshot", params={"url": blocked}), 403, "BLOCKED")
+    slow = unique(site, "/slow?ms=3000")
+    for _ in range(2):
+        assert_error(await client.get("/screenshot", params={"url": slow, "timeout": 1000}),
+                     408, "TIMEOUT")
+    assert len(captures) == 3  # one capture of the error page, and each timeout tried afresh
+
+
+async def test_a_hit_still_refuses_a_private_address(site: Site):
+    """A cache shared with a more permissive replica must not leak its private captures."""
+    async with run_server(make_settings(allow_private_hosts=())) as srv:
+        opts = CaptureOptions.parse({"url": site.url("/pages/basic")})
+        await srv.service.cache.set(opts.cache_key(), Entry(b"secret", {"format": "png"}, 60))
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+        assert_error(response, 403, "BLOCKED")
+        response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")},
+                                        headers={"If-None-Match": f'"{opts.cache_key()}"'})
+        assert_error(response, 403, "BLOCKED")
+
+
+async def test_health_shows_the_memory_cache(client, site: Site):
+    await client.get("/screenshot", params={"url": unique(site)})
+    cache = (await client.get("/health")).json()["cache"]
+    assert cache["backend"] == "memory" and cache["state"] == "ok"
+    assert cache["entries"] >= 1 and cache["bytes"] > 1000
+    assert cache["max_bytes"] == 268435456
+    assert cache["hits"] >= 0 and cache["captures"] >= 1
+
+
+# --------------------------------------------------------------------------- redis
+
+
+async def test_redis_backend_hit_and_304(site: Site, redis_server: RedisServer):
+    async with run_server(make_settings(redis_url=redis_server.url)) as srv:
+        seen: list[CaptureOptions] = []
+        srv.service.capture_hooks.append(seen.append)
+        url = unique(site)
+        first = await srv.client.get("/screenshot", params={"url": url, "cache_ttl": 300})
+        assert first.headers["x-cache"] == "MISS"
+        hit = await srv.client.get("/screenshot", params={"url": url})
+        assert hit.headers["x-cache"] == "HIT" and hit.content == first.content
+        assert hit.headers["cache-control"] == "public, max-age=300"
+        response = await srv.client.get("/screenshot", params={"url": url},
+                                        headers={"If-None-Match": first.headers["etag"]})
+        assert response.status_code == 304 and response.content == b""
+        image = await srv.client.get(f"/images/{key_of(first)}.png")
+        assert image.content == first.content
+        assert len(seen) == 1
+        health = (await srv.client.get("/health")).json()
+        assert health["status"] == "ok"
+        assert health["cache"]["backend"] == "redis" and health["cache"]["state"] == "ok"
+
+
+async def test_redis_killed_mid_run_then_restarted(site: Site, own_redis: RedisServer):
+    async with run_server(make_settings(redis_url=own_redis.url)) as srv:
+        statuses: list[int] = []
+
+        async def get(**params) -> httpx.Response:
+            response = await srv.client.get("/screenshot", params=params)
+            statuses.append(response.status_code)
+            return response
+
+        url = unique(site)
+        assert (await get(url=url)).headers["x-cache"] == "MISS"
+        assert (await get(url=url)).headers["x-cache"] == "HIT"
+
+        own_redis.kill()
+        during = [await get(url=url) for _ in range(3)]
+        assert [r.headers["x-cache"] for r in during] == ["MISS"] * 3
+        assert all(decode(r.content).size == (1280, 800) for r in during)
+        health = (await srv.client.get("/health")).json()
+        assert health["status"] == "degraded" and health["cache"]["state"] == "degraded"
+        assert health["cache"]["error"]
+
+        own_redis.start()
+        await wait_for_cache_state(srv, "ok")
+        assert (await get(url=url)).headers["x-cache"] == "MISS"  # the restarted Redis is empty
+        assert (await get(url=url)).headers["x-cache"] == "HIT"
+
+        own_redis.pause()  # a Redis that accepts and never answers
+        try:
+            started = time.monotonic()
+            slow = await get(url=url)
+            assert slow.headers["x-cache"] == "MISS"
+            assert time.monotonic() - started < 10
+        finally:
+            own_redis.resume()
+        await wait_for_cache_state(srv, "ok")
+        assert statuses and all(status == 200 for status in statuses), statuses
+
+
+async def wait_for_cache_state(srv: Running, state: str, within: float = 15) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        health = (await srv.client.get("/health")).json()
+        if health["cache"]["state"] == state:
+            assert health["status"] == ("ok" if state == "ok" else "degraded")
+            return
+        assert time.monotonic() < deadline, health
+        await asyncio.sleep(0.1)
+
+
+async def test_counter_page_changes_on_every_load(client, site: Site):
+    """The page the refresh test relies on really does change (red, green, blue...)."""
+    url = unique(site, "/counter")
+    colours = [rgb_at(decode((await client.get("/screenshot", params={
+        "url": url, "cache": "false"})).content), 5, 700) for _ in range(3)]
+    assert [near(c, want) for c, want in zip(colours, (RED, GREEN, BLUE), strict=True)] == [True] * 3
