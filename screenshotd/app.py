@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,9 +14,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import errors
+from .middleware import HitPath, RequestIdMiddleware
 from .routes import routes
 from .service import ScreenshotService
 from .settings import Settings, SettingsError
@@ -53,12 +53,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if getattr(settings, attr):
                 log.warning("%s is set, but this version does not use it yet", name)
         await service.open()
+        # Everything made at start-up (modules, Playwright's and pydantic's objects) lives as
+        # long as the process: keep it out of the collector's scans, which would otherwise
+        # walk it on every full collection, in the middle of requests.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
             await service.close()
 
-    middleware = [Middleware(RequestIdMiddleware)]
+    middleware = [
+        # Outermost: a repeat request for a cached capture is answered before anything else.
+        Middleware(HitPath, cors=bool(settings.cors_origin)),
+        Middleware(RequestIdMiddleware),
+    ]
     if settings.cors_origin:
         middleware.append(
             Middleware(
@@ -83,28 +92,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.service = service
     return app
-
-
-class RequestIdMiddleware:
-    """Give every request an id (``X-Request-Id``), kept in the scope for logs and 500s."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = secrets.token_hex(8)
-        scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def _request_id(request: Request) -> str:

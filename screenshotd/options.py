@@ -344,7 +344,9 @@ class CaptureOptions(BaseModel):
     webhook_secret: Annotated[str, Field(max_length=1024)] | None = None
     download: Bool = Field(default=False, description="Content-Disposition: attachment.")
 
-    _device: Device = PrivateAttr(default=PRESETS["desktop"])
+    _device: Device = PrivateAttr(default_factory=lambda: PRESETS["desktop"])
+    #: The cache key, computed once at the end of validation (a hit needs it at once).
+    _key: str = PrivateAttr(default="")
 
     # ------------------------------------------------------------------ parsing
 
@@ -416,6 +418,7 @@ class CaptureOptions(BaseModel):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
         if self.webhook_url is not None and not self.async_:
             raise PydanticCustomError("webhook", "webhook_url needs async=true")
+        self.__pydantic_private__["_key"] = self._compute_key()  # type: ignore[index]
         return self
 
     # ------------------------------------------------------------------ derived views
@@ -477,6 +480,9 @@ class CaptureOptions(BaseModel):
 
     def cache_key(self) -> str:
         """SHA-256 over the options that change the output, plus a format version."""
+        return self.__pydantic_private__["_key"] or self._compute_key()  # type: ignore[index]
+
+    def _compute_key(self) -> str:
         payload = self.model_dump(mode="json", exclude=_DELIVERY_FIELDS, by_alias=False)
         payload["_v"] = CACHE_FORMAT_VERSION
         if self.format not in ("jpeg", "webp"):

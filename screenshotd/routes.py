@@ -29,39 +29,46 @@ def _service(request: Request) -> ScreenshotService:
 
 async def screenshot(request: Request) -> Response:
     service = _service(request)
-    params = query_params(request) if request.method in ("GET", "HEAD") else await json_body(request)
-    opts = service.parse(params)
+    if request.method in ("GET", "HEAD"):
+        raw_query: bytes = request.scope["query_string"]
+        opts = service.parsed(raw_query) or service.parse(query_params(request), memo=raw_query)
+    else:
+        opts = service.parse(await json_body(request))
     key = opts.cache_key()
     if opts.cache and etag_matches(request.headers.get("if-none-match"), key):
         entry = await service.cached(opts)
         if entry is not None:
             return not_modified(key, entry.ttl, entry.age())
     result = await service.screenshot(opts)
-    return await render(result, opts, image_url(request, result))
+    url = image_url(request, result) if opts.response_type != "image" else None
+    return await render(result, opts, url)
 
 
 async def image(request: Request) -> Response:
     """``GET /images/{key}.{ext}``: a cached capture by its key, with the same cache headers."""
-    name = request.path_params["name"]
+    key, fmt = image_name(request.path_params["name"])
+    service = _service(request)
+    if etag_matches(request.headers.get("if-none-match"), key):
+        stored = await service.lookup(key, head=True)
+        if stored is not None and stored.format == fmt:
+            return not_modified(key, stored.ttl, stored.age)
+    result = await service.lookup(key)
+    if result is None:
+        raise errors.NotFound(f"no cached image with key {key}; it may have expired")
+    if result.format != fmt:
+        wanted = "jpg" if result.format == "jpeg" else result.format
+        raise errors.NotFound(f"the image with key {key} is a {result.format}: use .{wanted}")
+    return Response(result.data, media_type=result.content_type, headers=cache_headers(result))
+
+
+def image_name(name: str) -> tuple[str, str]:
+    """``<key>.<ext>`` as (key, format), or NOT_FOUND for a name no image can have."""
     key, _, ext = name.partition(".")
     if not _KEY.fullmatch(key) or ext not in _FORMAT_OF_EXTENSION:
         raise errors.NotFound(
             f"{name!r} is not an image name: expected <64 hex digits>.<png|jpg|webp|pdf>"
         )
-    service = _service(request)
-    if etag_matches(request.headers.get("if-none-match"), key):
-        entry = await service.cache.head(key)
-        if entry is not None and entry.meta.get("format") == _FORMAT_OF_EXTENSION[ext]:
-            service.counts["not_modified"] += 1
-            return not_modified(key, entry.ttl, entry.age())
-    result = await service.lookup(key)
-    if result is None:
-        raise errors.NotFound(f"no cached image with key {key}; it may have expired")
-    if result.format != _FORMAT_OF_EXTENSION[ext]:
-        wanted = "jpg" if result.format == "jpeg" else result.format
-        raise errors.NotFound(f"the image with key {key} is a {result.format}: use .{wanted}")
-    service.counts["hits"] += 1
-    return Response(result.data, media_type=result.content_type, headers=cache_headers(result))
+    return key, _FORMAT_OF_EXTENSION[ext]
 
 
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -97,14 +104,18 @@ def cache_headers(result: CaptureResult) -> dict[str, str]:
     return headers
 
 
-def not_modified(key: str, ttl: int, age: int) -> Response:
-    return Response(status_code=304, headers={
+def not_modified_headers(key: str, ttl: int, age: int) -> dict[str, str]:
+    return {
         "ETag": f'"{key}"',
         "X-Cache": "HIT",
         "Cache-Control": f"public, max-age={ttl}",
         "X-Render-Time-Ms": "0",
         "Age": str(age),
-    })
+    }
+
+
+def not_modified(key: str, ttl: int, age: int) -> Response:
+    return Response(status_code=304, headers=not_modified_headers(key, ttl, age))
 
 
 def image_url(request: Request, result: CaptureResult) -> str | None:

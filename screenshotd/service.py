@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: which a capture is abandoned whatever Chromium is doing.
 HARD_TIMEOUT_SLACK_S = 35.0
 
+#: How many parsed query strings to remember, and the longest one worth remembering.
+PARSE_MEMO_ENTRIES = 4096
+PARSE_MEMO_MAX_QUERY = 4096
+
 
 @dataclass
 class CaptureResult:
@@ -63,9 +67,13 @@ class CaptureResult:
         return meta
 
     @classmethod
-    def from_entry(cls, entry: Entry) -> CaptureResult:
-        """A cache hit: the stored result, with the hit's render time of 0."""
+    def from_entry(cls, entry: Entry) -> CaptureResult | None:
+        """A cache hit: the stored result, with the hit's render time of 0. None when the
+        entry's meta is not a whole result (written by something else): a miss, not a 500."""
         meta = {k: v for k, v in entry.meta.items() if k in _META_FIELDS}
+        if len(meta) != len(_META_FIELDS):
+            log.warning("cache entry with incomplete meta ignored: %s", sorted(entry.meta)[:20])
+            return None
         meta["render_time_ms"] = 0
         return cls(data=entry.data, **meta, cached=True, ttl=entry.ttl, stored=True,
                    age=entry.age())
@@ -101,6 +109,11 @@ class ScreenshotService:
         self.counts: Counter[str] = Counter()
         self._flights: dict[str, asyncio.Task[CaptureResult]] = {}
         self._limits: ParseLimits | None = None
+        #: Parsed options by raw query string: an <img> URL is requested again and again, and
+        #: a hit should not pay for validation each time. A plain dict, emptied when full or
+        #: when the limits change: a lookup is the whole cost on the hot path.
+        self._parsed: dict[bytes, CaptureOptions] = {}
+        self._door_passed: dict[str, None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScreenshotService:
@@ -139,9 +152,12 @@ class ScreenshotService:
                 screenshot_timeout_ms=self.settings.screenshot_timeout_ms,
                 devices=devices_from_playwright(self.pool.devices),
             )
+            self._parsed.clear()
         return self._limits
 
-    def parse(self, params: Mapping[str, Any]) -> CaptureOptions:
+    def parse(self, params: Mapping[str, Any], memo: bytes | None = None) -> CaptureOptions:
+        """Validate request parameters. ``memo``, a raw query string, keeps the result for
+        :meth:`parsed`; only valid options are kept."""
         opts = CaptureOptions.parse(params, self.limits)
         unsupported = opts.unsupported()
         if unsupported:
@@ -149,7 +165,17 @@ class ScreenshotService:
             raise errors.ValidationError(
                 f"{name} is not available in this version of screenshotd", field=name
             )
+        if memo is not None and len(memo) <= PARSE_MEMO_MAX_QUERY:
+            if len(self._parsed) >= PARSE_MEMO_ENTRIES:
+                self._parsed.clear()
+            self._parsed[memo] = opts
         return opts
+
+    def parsed(self, query_string: bytes) -> CaptureOptions | None:
+        """Options parsed earlier from exactly this query string, if any."""
+        if self._limits is None or (not self._limits.devices and self.pool.devices):
+            return None  # the limits are about to change
+        return self._parsed.get(query_string)
 
     def ttl(self, opts: CaptureOptions) -> int:
         return opts.cache_ttl or self.settings.cache_ttl_seconds
@@ -161,14 +187,11 @@ class ScreenshotService:
         Requests with the same key that arrive while a capture runs wait for it (singleflight);
         the capture runs in its own task, so a waiter that goes away never cancels it for others.
         """
-        key = opts.cache_key()
-        if opts.url is not None:
-            egress.check_url_literal(opts.url, self.policy)  # no DNS; hits make no requests
         if opts.cache:
-            entry = await self.cache.get(key)
-            if entry is not None:
-                self.counts["hits"] += 1
-                return CaptureResult.from_entry(entry)
+            result = await self.hit(opts)
+            if result is not None:
+                return result
+        key = opts.cache_key()
         self.counts["misses"] += 1
         flight = self._flights.get(key)
         if flight is None:
@@ -180,19 +203,44 @@ class ScreenshotService:
             self.counts["coalesced"] += 1
         return await asyncio.shield(flight)
 
+    async def hit(self, opts: CaptureOptions) -> CaptureResult | None:
+        """The cached result for ``opts``, or None. No browser work and no DNS."""
+        self._door_url(opts.url)
+        entry = await self.cache.get(opts.cache_key())
+        result = None if entry is None else CaptureResult.from_entry(entry)
+        if result is not None:
+            self.counts["hits"] += 1
+        return result
+
     async def cached(self, opts: CaptureOptions) -> Entry | None:
         """The cached entry's meta for ``opts`` (no bytes move), for answering 304."""
-        if opts.url is not None:
-            egress.check_url_literal(opts.url, self.policy)
+        self._door_url(opts.url)
         entry = await self.cache.head(opts.cache_key())
         if entry is not None:
             self.counts["not_modified"] += 1
         return entry
 
-    async def lookup(self, key: str) -> CaptureResult | None:
-        """A cached result by its key (``GET /images/{key}.{ext}``)."""
-        entry = await self.cache.get(key)
-        return None if entry is None else CaptureResult.from_entry(entry)
+    def _door_url(self, url: str | None) -> None:
+        """The DNS-free part of the door check, remembered per URL that passed it. Serving
+        stored bytes makes no request, but a cache shared with a more permissive replica must
+        not hand out its captures of private addresses."""
+        if url is None or url in self._door_passed:
+            return
+        egress.check_url_literal(url, self.policy)  # raises Blocked
+        if len(self._door_passed) >= PARSE_MEMO_ENTRIES:
+            self._door_passed.clear()
+        self._door_passed[url] = None
+
+    async def lookup(self, key: str, head: bool = False) -> CaptureResult | None:
+        """A cached result by its key (``GET /images/{key}.{ext}``); with ``head``, without
+        its bytes (for a 304). The stored URL passes the DNS-free door check first."""
+        entry = await (self.cache.head(key) if head else self.cache.get(key))
+        result = None if entry is None else CaptureResult.from_entry(entry)
+        if result is None:
+            return None
+        self._door_url(result.url)
+        self.counts["not_modified" if head else "hits"] += 1
+        return result
 
     async def _capture_and_store(self, opts: CaptureOptions, key: str) -> CaptureResult:
         result = await self.capture(opts)

@@ -41,7 +41,9 @@ def test_values_are_typed():
      ({"CACHE_TTL_SECONDS": "1h"}, "CACHE_TTL_SECONDS"),
      ({"ALLOW_PRIVATE_HOSTS": "10.0.0.0/33"}, "ALLOW_PRIVATE_HOSTS"),
      ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"METRICS_REQUIRE_KEY": "maybe"}, "METRICS_REQUIRE_KEY"),
-     ({"CHROMIUM_PATH": "/no/such/chromium"}, "CHROMIUM_PATH")],
+     ({"CHROMIUM_PATH": "/no/such/chromium"}, "CHROMIUM_PATH"),
+     ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"), ({"REDIS_URL": "http://cache"}, "REDIS_URL"),
+     ({"REDIS_URL": "redis://cache:port"}, "REDIS_URL"), ({"REDIS_URL": "redis://"}, "REDIS_URL")],
 )
 def test_bad_value_names_the_variable(env, name):
     with pytest.raises(SettingsError) as info:
@@ -108,3 +110,9 @@ async def test_allow_private_hosts_forms():
     with pytest.raises(errors.Blocked):
         await check_url("http://192.168.0.1/", policy)
     await check_url("http://192.168.0.1/", AddressPolicy.from_setting(("*",)))
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://:secret@cache.internal:6380/2",
+                                 "unix:///run/redis/redis.sock", " redis://redis "])
+def test_redis_url_forms(url):
+    assert Settings.from_env({"REDIS_URL": url}).redis_url == url.strip()

@@ -14,6 +14,7 @@ import pytest
 
 from screenshotd.cache import Entry
 from screenshotd.options import CaptureOptions
+from screenshotd.service import CaptureResult
 from tests.conftest import (
     BLUE,
     GREEN,
@@ -71,6 +72,16 @@ async def test_miss_then_hit(client, site: Site, captures):
     assert second.content == first.content
     assert second.headers["content-type"] == "image/png"
     assert len(captures) == 1
+
+
+async def test_the_benchmark_page_is_a_100_kb_png_served_whole(client, site: Site):
+    """benchmarks/bench_cache.py measures hits of this page; it must stay about 100 KB."""
+    url = unique(site, "/pages/noise-box")
+    miss = await client.get("/screenshot", params={"url": url})
+    hit = await client.get("/screenshot", params={"url": url})
+    assert 90_000 <= len(miss.content) <= 110_000
+    assert hit.headers["x-cache"] == "HIT" and hit.content == miss.content
+    assert int(hit.headers["content-length"]) == len(miss.content)
 
 
 async def test_equivalent_requests_share_one_entry(client, site: Site, captures):
@@ -245,12 +256,47 @@ async def test_a_hit_still_refuses_a_private_address(site: Site):
     """A cache shared with a more permissive replica must not leak its private captures."""
     async with run_server(make_settings(allow_private_hosts=())) as srv:
         opts = CaptureOptions.parse({"url": site.url("/pages/basic")})
-        await srv.service.cache.set(opts.cache_key(), Entry(b"secret", {"format": "png"}, 60))
+        stored = CaptureResult(
+            data=b"secret", format="png", content_type="image/png", width=1, height=1,
+            render_time_ms=1, truncated=False, cache_key=opts.cache_key(), url=opts.url,
+            final_url=opts.url, http_status=200)
+        await srv.service.cache.set(opts.cache_key(), Entry(b"secret", stored.to_meta(), 60))
         response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")})
         assert_error(response, 403, "BLOCKED")
         response = await srv.client.get("/screenshot", params={"url": site.url("/pages/basic")},
                                         headers={"If-None-Match": f'"{opts.cache_key()}"'})
         assert_error(response, 403, "BLOCKED")
+        assert_error(await srv.client.get(f"/images/{opts.cache_key()}.png"), 403, "BLOCKED")
+
+
+async def test_hit_path_and_route_answer_alike(client, site: Site):
+    """GET hits are served by the hit path, POST hits by the route: the same response."""
+    url = unique(site)
+    await client.get("/screenshot", params={"url": url, "cache_ttl": 90})
+    fast = await client.get("/screenshot", params={"url": url, "cache_ttl": 90})
+    routed = await client.post("/screenshot", json={"url": url, "cache_ttl": 90})
+    assert fast.content == routed.content
+    ignore = {"x-request-id", "age", "date", "server"}
+    assert ({k: v for k, v in fast.headers.items() if k not in ignore}
+            == {k: v for k, v in routed.headers.items() if k not in ignore})
+    assert len(fast.headers["x-request-id"]) == 16
+    not_fast = await client.get("/screenshot", params={"url": url},
+                                headers={"If-None-Match": fast.headers["etag"]})
+    not_routed = await client.post("/screenshot", json={"url": url},
+                                   headers={"If-None-Match": fast.headers["etag"]})
+    assert not_fast.status_code == not_routed.status_code == 304
+    assert ({k: v for k, v in not_fast.headers.items() if k not in ignore}
+            == {k: v for k, v in not_routed.headers.items() if k not in ignore})
+
+
+async def test_a_cors_request_for_a_hit_gets_cors_headers(client, site: Site):
+    url = unique(site)
+    await client.get("/screenshot", params={"url": url})
+    response = await client.get("/screenshot", params={"url": url},
+                                headers={"Origin": "https://app.example"})
+    assert response.headers["x-cache"] == "HIT"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "ETag" in response.headers["access-control-expose-headers"]
 
 
 async def test_health_shows_the_memory_cache(client, site: Site):

@@ -1,0 +1,160 @@
+"""Cache-hit throughput: screenshotd serving a cached ~100 KB PNG against bare Starlette.
+
+The load generator is ``wrk`` (Debian's), one thread and 16 connections, against one server
+process at a time on the same machine. The baseline is :mod:`bare_app`: a Starlette route that
+returns the same bytes, run by uvicorn with the same options as ``screenshotd serve``. Rounds
+alternate between the two and the median of each is compared, in the same run:
+
+- ``GET /screenshot?url=…`` hits (memory backend) against the bare route;
+- the same request with a matching ``If-None-Match`` (304) against the bare route's 304;
+- ``GET /images/{key}.png`` against the bare route;
+- the hit and the 304 with the Redis backend (a local ``redis-server``).
+
+    python benchmarks/bench_cache.py [--seconds 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from common import ROOT, _free_port, local_site, machine, screenshotd_server
+
+from tests.conftest import RedisServer
+
+HERE = Path(__file__).resolve().parent
+CONNECTIONS = 16
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str] | None = None) -> float:
+    """Requests per second, after checking that every response was a 2xx or 3xx."""
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx or 3xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw failures against {url}:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    return float(match.group(1))
+
+
+@contextlib.contextmanager
+def bare_server(body: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "BARE_BODY": str(body), "PORT": str(port), "LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, str(HERE / "bare_app.py")], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/bytes", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bare server did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def warm(capture_url: str) -> httpx.Response:
+    """Capture once, then check that the next request is a hit."""
+    first = httpx.get(capture_url, timeout=60)
+    first.raise_for_status()
+    again = httpx.get(capture_url, timeout=60)
+    assert again.headers["x-cache"] == "HIT", again.headers
+    assert again.content == first.content
+    return again
+
+
+def compare(pairs: dict[str, tuple[str, dict[str, str] | None]], seconds: int,
+            rounds: int) -> dict[str, float]:
+    """Alternate every target ``rounds`` times; the median requests/s of each."""
+    samples: dict[str, list[float]] = {name: [] for name in pairs}
+    wrk(next(iter(pairs.values()))[0], 2)  # let the first server reach its stride
+    for _ in range(rounds):
+        for name, (url, headers) in pairs.items():
+            samples[name].append(wrk(url, seconds, headers))
+    for name, values in samples.items():
+        print(f"  {name:<22} {' '.join(f'{v:8.0f}' for v in values)}  req/s", flush=True)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main(seconds: int, rounds: int) -> dict:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: run `make install-test` (Debian package wrk)")
+    result: dict = {"wrk": f"-t1 -c{CONNECTIONS} -d{seconds}s", "rounds": rounds}
+    with local_site() as site, tempfile.TemporaryDirectory() as tmp:
+        page = f"{site}/pages/noise-box"
+        body = Path(tmp) / "capture.png"
+        with screenshotd_server() as base:
+            capture_url = f"{base}/screenshot?url={page}"
+            hit = warm(capture_url)
+            body.write_bytes(hit.content)
+            etag = hit.headers["etag"]
+            result["png_bytes"] = len(hit.content)
+            with bare_server(body) as bare:
+                bare_url = f"{bare}/bytes"
+                bare_etag = httpx.get(bare_url).headers["etag"]
+                memory = compare({
+                    "bare 200": (bare_url, None),
+                    "memory hit": (capture_url, None),
+                    "bare 304": (bare_url, {"If-None-Match": bare_etag}),
+                    "memory 304": (capture_url, {"If-None-Match": etag}),
+                    "images hit": (f"{base}/images/{etag.strip(chr(34))}.png", None),
+                }, seconds, rounds)
+        redis = RedisServer()
+        redis.start()
+        try:
+            with screenshotd_server(REDIS_URL=redis.url) as base, bare_server(body) as bare:
+                capture_url = f"{base}/screenshot?url={page}"
+                hit = warm(capture_url)
+                assert hit.content == body.read_bytes()
+                bare_url = f"{bare}/bytes"
+                bare_etag = httpx.get(bare_url).headers["etag"]
+                with_redis = compare({
+                    "bare 200": (bare_url, None),
+                    "redis hit": (capture_url, None),
+                    "bare 304": (bare_url, {"If-None-Match": bare_etag}),
+                    "redis 304": (capture_url, {"If-None-Match": etag}),
+                }, seconds, rounds)
+        finally:
+            redis.kill()
+    result["requests_per_s"] = {"memory": memory, "redis": with_redis}
+    result["ratios"] = {
+        "memory hit / bare 200": round(memory["memory hit"] / memory["bare 200"], 3),
+        "memory 304 / bare 304": round(memory["memory 304"] / memory["bare 304"], 3),
+        "images hit / bare 200": round(memory["images hit"] / memory["bare 200"], 3),
+        "redis hit / bare 200": round(with_redis["redis hit"] / with_redis["bare 200"], 3),
+        "redis 304 / bare 304": round(with_redis["redis 304"] / with_redis["bare 304"], 3),
+    }
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per target")
+    args = parser.parse_args()
+    result = main(args.seconds, args.rounds)
+    result["machine"] = machine()
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "cache.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))

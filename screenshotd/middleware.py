@@ -1,0 +1,144 @@
+"""The app's own ASGI middleware: request ids, and the hit path.
+
+Every response carries ``X-Request-Id`` (:class:`RequestIdMiddleware`); the id is kept in the
+scope for logs and 500 bodies.
+
+The hit path (:class:`HitPath`) answers repeat capture URLs from the cache without Starlette's
+routing.
+An ``<img src>`` capture URL is fetched again and again, and every fetch after the first is a
+cache hit or a 304. Routing, request and response objects and the middleware below would cost
+more than the lookup itself, so the hit path is the outermost middleware: for a
+``GET /screenshot`` whose exact query string was parsed before, and for ``GET /images/…``, it
+asks the service for the cached result and, when there is one, sends it with the headers the
+route itself would send (:func:`~screenshotd.routes.cache_headers`).
+
+It only ever answers successes. Anything else (a query not seen before, a miss, a refusal,
+``response_type`` other than ``image``, ``download``, a CORS request carrying ``Origin``) goes
+on to the app unchanged, and the app's answer is the authority.
+"""
+
+from __future__ import annotations
+
+import random
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import errors
+from .routes import cache_headers, etag_matches, image_name, not_modified_headers
+from .service import CaptureResult
+
+#: Request ids only need to be unique in the logs, not secret: a seeded PRNG, not a syscall.
+_ids = random.Random()
+
+
+def new_request_id() -> str:
+    return f"{_ids.getrandbits(64):016x}"
+
+
+class RequestIdMiddleware:
+    """Give every request an id (``X-Request-Id``), kept in the scope for logs and 500s."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+#: (status, headers, body) of a response the hit path sends itself.
+Answer = tuple[int, dict[str, str], bytes | None]
+
+
+def _ok(result: CaptureResult) -> Answer:
+    headers = cache_headers(result)
+    headers["content-type"] = result.content_type
+    headers["content-length"] = str(result.size)
+    return 200, headers, result.data
+
+
+class HitPath:
+    """ASGI middleware, outermost. ``cors`` says whether CORS middleware runs below it: then
+    requests with ``Origin`` go to it, and the others get the ``Vary: Origin`` it would add.
+    Its own answers carry a request id like every other response."""
+
+    def __init__(self, app: ASGIApp, cors: bool = False) -> None:
+        self.app = app
+        self.cors = cors
+        self._vary = [(b"vary", b"Origin")] if cors else []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = None
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            try:
+                if path == "/screenshot":
+                    answer = await self._screenshot(scope)
+                elif path.startswith("/images/"):
+                    answer = await self._image(scope, path[len("/images/"):])
+            except errors.ScreenshotError:
+                answer = None  # the app gives the error its proper response
+        if answer is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._send(send, *answer)
+
+    def _request_headers(self, scope: Scope) -> tuple[str | None, bool]:
+        """(If-None-Match, whether CORS must answer this request)."""
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"origin" and self.cors:
+                return None, True
+        return if_none_match, False
+
+    async def _screenshot(self, scope: Scope) -> Answer | None:
+        service = scope["app"].state.service
+        opts = service.parsed(scope["query_string"])
+        if opts is None or not opts.cache or opts.response_type != "image" or opts.download:
+            return None
+        if_none_match, cors = self._request_headers(scope)
+        if cors:
+            return None
+        key = opts.cache_key()
+        if if_none_match and etag_matches(if_none_match, key):
+            entry = await service.cached(opts)
+            if entry is not None:
+                return 304, not_modified_headers(key, entry.ttl, entry.age()), None
+        result = await service.hit(opts)
+        return None if result is None else _ok(result)
+
+    async def _image(self, scope: Scope, name: str) -> Answer | None:
+        service = scope["app"].state.service
+        key, fmt = image_name(name)
+        if_none_match, cors = self._request_headers(scope)
+        if cors:
+            return None
+        if if_none_match and etag_matches(if_none_match, key):
+            stored = await service.lookup(key, head=True)
+            if stored is not None and stored.format == fmt:
+                return 304, not_modified_headers(key, stored.ttl, stored.age), None
+        result = await service.lookup(key)
+        if result is None or result.format != fmt:
+            return None
+        return _ok(result)
+
+    async def _send(self, send: Send, status: int, headers: dict[str, str],
+                    body: bytes | None) -> None:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        raw += self._vary
+        raw.append((b"x-request-id", new_request_id().encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body or b""})
