@@ -8,7 +8,8 @@ alternate between the two and the median of each is compared, in the same run:
 - ``GET /screenshot?url=…`` hits (memory backend) against the bare route;
 - the same request with a matching ``If-None-Match`` (304) against the bare route's 304;
 - ``GET /images/{key}.png`` against the bare route;
-- the hit and the 304 with the Redis backend (a local ``redis-server``).
+- the hit and the 304 with the Redis backend (a local ``redis-server``), and the hit against
+  a bare route that reads the same bytes from Redis with one ``GET``.
 
     python benchmarks/bench_cache.py [--seconds 8] [--rounds 3]
 """
@@ -53,9 +54,10 @@ def wrk(url: str, seconds: int, headers: dict[str, str] | None = None) -> float:
 
 
 @contextlib.contextmanager
-def bare_server(body: Path) -> Iterator[str]:
+def bare_server(body: Path, redis_url: str = "") -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "BARE_BODY": str(body), "PORT": str(port), "LOG_LEVEL": "warning"}
+    env = {**os.environ, "BARE_BODY": str(body), "PORT": str(port), "LOG_LEVEL": "warning",
+           "REDIS_URL": redis_url}
     proc = subprocess.Popen([sys.executable, str(HERE / "bare_app.py")], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -122,7 +124,8 @@ def main(seconds: int, rounds: int) -> dict:
         redis = RedisServer()
         redis.start()
         try:
-            with screenshotd_server(REDIS_URL=redis.url) as base, bare_server(body) as bare:
+            with screenshotd_server(REDIS_URL=redis.url) as base, \
+                    bare_server(body, redis.url) as bare:
                 capture_url = f"{base}/screenshot?url={page}"
                 hit = warm(capture_url)
                 assert hit.content == body.read_bytes()
@@ -130,6 +133,7 @@ def main(seconds: int, rounds: int) -> dict:
                 bare_etag = httpx.get(bare_url).headers["etag"]
                 with_redis = compare({
                     "bare 200": (bare_url, None),
+                    "bare redis GET": (f"{bare}/redis-bytes", None),
                     "redis hit": (capture_url, None),
                     "bare 304": (bare_url, {"If-None-Match": bare_etag}),
                     "redis 304": (capture_url, {"If-None-Match": etag}),
@@ -142,6 +146,8 @@ def main(seconds: int, rounds: int) -> dict:
         "memory 304 / bare 304": round(memory["memory 304"] / memory["bare 304"], 3),
         "images hit / bare 200": round(memory["images hit"] / memory["bare 200"], 3),
         "redis hit / bare 200": round(with_redis["redis hit"] / with_redis["bare 200"], 3),
+        "redis hit / bare redis GET": round(
+            with_redis["redis hit"] / with_redis["bare redis GET"], 3),
         "redis 304 / bare 304": round(with_redis["redis 304"] / with_redis["bare 304"], 3),
     }
     return result
