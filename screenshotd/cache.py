@@ -29,6 +29,11 @@ T = TypeVar("T")
 #: Bytes an entry is charged on top of its data: the meta dict and the bookkeeping.
 ENTRY_OVERHEAD = 512
 
+#: Redis: the socket timeout behind every call's own, shorter deadline.
+SOCKET_TIMEOUT_S = 10.0
+#: Redis: the transfer rate below which a large capture's write counts as a failure.
+MIN_TRANSFER_BYTES_PER_S = 20e6
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -198,8 +203,10 @@ class RedisCache:
             self.url,
             max_connections=self.max_connections,
             timeout=self.op_timeout,  # waiting for a free connection
-            socket_timeout=self.op_timeout,
             socket_connect_timeout=self.op_timeout,
+            # Only a backstop: each call's own deadline (in _call) grows with the size of the
+            # capture it moves, which a fixed socket timeout cannot.
+            socket_timeout=SOCKET_TIMEOUT_S,
             # One immediate retry on a fresh connection: after a Redis restart every pooled
             # connection is dead, and the first command on each must not count as an outage.
             retry=Retry(NoBackoff(), 1),
@@ -232,7 +239,9 @@ class RedisCache:
         return f"{self.prefix}{key}:{part}"
 
     async def get(self, key: str) -> Entry | None:
-        found = await self._call(lambda c: c.mget(self._key(key, "m"), self._key(key, "d")))
+        # The size is not known before the read: allow for a large full-page capture.
+        found = await self._call(lambda c: c.mget(self._key(key, "m"), self._key(key, "d")),
+                                 extra_time=0.5)
         if not found or found[0] is None or found[1] is None:
             return None
         return self._decode(key, found[0], found[1])
@@ -251,7 +260,8 @@ class RedisCache:
                 await pipe.execute()
             return True
 
-        return bool(await self._call(write))
+        # A large capture takes longer to send, which is not an outage.
+        return bool(await self._call(write, extra_time=len(entry.data) / MIN_TRANSFER_BYTES_PER_S))
 
     def _decode(self, key: str, meta: bytes, data: bytes) -> Entry | None:
         try:
@@ -260,13 +270,15 @@ class RedisCache:
             log.warning("cache: unreadable meta for %s; treated as a miss", key[:12])
             return None
 
-    async def _call(self, operation: Callable[[Any], Awaitable[T]]) -> T | None:
+    async def _call(
+        self, operation: Callable[[Any], Awaitable[T]], extra_time: float = 0.0
+    ) -> T | None:
         """Run one Redis operation under the timeout; None (and degraded) on any failure."""
         if self.state != "ok" or self._client is None:
             return None
         try:
             # Two attempts (one retry) of op_timeout each, plus slack: the ceiling of one call.
-            async with asyncio.timeout(self.op_timeout * 2 + 0.25):
+            async with asyncio.timeout(self.op_timeout * 2 + 0.25 + extra_time):
                 return await operation(self._client)
         except Exception as exc:  # RedisError, OSError, TimeoutError: all mean "not now"
             self._fail(exc)

@@ -164,7 +164,7 @@ async def test_redis_slow_times_out_then_recovers(own_redis: RedisServer):
         own_redis.pause()
         started = time.monotonic()
         assert await cache.get("k") is None
-        assert time.monotonic() - started < 1.5  # bounded by the call's timeout
+        assert time.monotonic() - started < 2.0  # bounded by the call's deadline
         assert cache.health()["state"] == "degraded"
         own_redis.resume()
         await wait_for_state(cache, "ok")
