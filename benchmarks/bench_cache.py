@@ -86,8 +86,9 @@ def warm(capture_url: str) -> httpx.Response:
 
 
 def compare(pairs: dict[str, tuple[str, dict[str, str] | None]], seconds: int,
-            rounds: int) -> dict[str, float]:
-    """Alternate every target ``rounds`` times; the median requests/s of each."""
+            rounds: int, log: dict[str, list[float]]) -> dict[str, float]:
+    """Alternate every target ``rounds`` times; the median requests/s of each. Every round's
+    figure is added to ``log``."""
     samples: dict[str, list[float]] = {name: [] for name in pairs}
     wrk(next(iter(pairs.values()))[0], 2)  # let the first server reach its stride
     for _ in range(rounds):
@@ -95,6 +96,7 @@ def compare(pairs: dict[str, tuple[str, dict[str, str] | None]], seconds: int,
             samples[name].append(wrk(url, seconds, headers))
     for name, values in samples.items():
         print(f"  {name:<22} {' '.join(f'{v:8.0f}' for v in values)}  req/s", flush=True)
+        log[name] = values
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -102,6 +104,8 @@ def main(seconds: int, rounds: int) -> dict:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make install-test` (Debian package wrk)")
     result: dict = {"wrk": f"-t1 -c{CONNECTIONS} -d{seconds}s", "rounds": rounds}
+    memory_rounds: dict[str, list[float]] = {}
+    redis_rounds: dict[str, list[float]] = {}
     with local_site() as site, tempfile.TemporaryDirectory() as tmp:
         page = f"{site}/pages/noise-box"
         body = Path(tmp) / "capture.png"
@@ -120,7 +124,7 @@ def main(seconds: int, rounds: int) -> dict:
                     "bare 304": (bare_url, {"If-None-Match": bare_etag}),
                     "memory 304": (capture_url, {"If-None-Match": etag}),
                     "images hit": (f"{base}/images/{etag.strip(chr(34))}.png", None),
-                }, seconds, rounds)
+                }, seconds, rounds, memory_rounds)
         redis = RedisServer()
         redis.start()
         try:
@@ -137,10 +141,11 @@ def main(seconds: int, rounds: int) -> dict:
                     "redis hit": (capture_url, None),
                     "bare 304": (bare_url, {"If-None-Match": bare_etag}),
                     "redis 304": (capture_url, {"If-None-Match": etag}),
-                }, seconds, rounds)
+                }, seconds, rounds, redis_rounds)
         finally:
             redis.kill()
     result["requests_per_s"] = {"memory": memory, "redis": with_redis}
+    result["every_round"] = {"memory": memory_rounds, "redis": redis_rounds}
     result["ratios"] = {
         "memory hit / bare 200": round(memory["memory hit"] / memory["bare 200"], 3),
         "memory 304 / bare 304": round(memory["memory 304"] / memory["bare 304"], 3),
