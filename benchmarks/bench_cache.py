@@ -26,12 +26,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from common import ROOT, _free_port, local_site, machine, screenshotd_server
+from common import ROOT, free_port, local_site, machine, screenshotd_server, wait_until_up
 
 from tests.conftest import RedisServer
 
@@ -55,20 +54,14 @@ def wrk(url: str, seconds: int, headers: dict[str, str] | None = None) -> float:
 
 @contextlib.contextmanager
 def bare_server(body: Path, redis_url: str = "") -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BARE_BODY": str(body), "PORT": str(port), "LOG_LEVEL": "warning",
            "REDIS_URL": redis_url}
     proc = subprocess.Popen([sys.executable, str(HERE / "bare_app.py")], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/bytes", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the bare server did not start")
-            time.sleep(0.1)
+        wait_until_up(proc, lambda: httpx.get(f"{base}/bytes", timeout=2).status_code == 200,
+                      "the bare server", within=30)
         yield base
     finally:
         proc.terminate()
@@ -125,9 +118,7 @@ def main(seconds: int, rounds: int) -> dict:
                     "memory 304": (capture_url, {"If-None-Match": etag}),
                     "images hit": (f"{base}/images/{etag.strip(chr(34))}.png", None),
                 }, seconds, rounds, memory_rounds)
-        redis = RedisServer()
-        redis.start()
-        try:
+        with RedisServer() as redis:
             with screenshotd_server(REDIS_URL=redis.url) as base, \
                     bare_server(body, redis.url) as bare:
                 capture_url = f"{base}/screenshot?url={page}"
@@ -142,8 +133,6 @@ def main(seconds: int, rounds: int) -> dict:
                     "bare 304": (bare_url, {"If-None-Match": bare_etag}),
                     "redis 304": (capture_url, {"If-None-Match": etag}),
                 }, seconds, rounds, redis_rounds)
-        finally:
-            redis.kill()
     result["requests_per_s"] = {"memory": memory, "redis": with_redis}
     result["every_round"] = {"memory": memory_rounds, "redis": redis_rounds}
     result["ratios"] = {

@@ -10,12 +10,11 @@ import contextlib
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,9 +22,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CORPUS, serve_site  # noqa: E402  (the same pages the tests serve)
+from tests.conftest import CORPUS, free_port, serve_site  # noqa: E402  (the same pages the tests serve)
 
-__all__ = ["CORPUS", "ROOT", "local_site", "machine", "percentile", "screenshotd_server"]
+__all__ = ["CORPUS", "ROOT", "free_port", "local_site", "machine", "percentile",
+           "screenshotd_server", "wait_until_up"]
 
 
 @contextlib.contextmanager
@@ -35,32 +35,18 @@ def local_site() -> Iterator[str]:
         yield site.base
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def screenshotd_server(**env: str) -> Iterator[str]:
     """``screenshotd serve`` in its own process, as it runs in production."""
-    port = _free_port()
+    port = free_port()
     environ = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
                "MAX_REQUESTS_PER_MINUTE": "0", "LOG_LEVEL": "warning", **env}
     proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=environ,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).json()["pool"]["warm_contexts"] > 0:
-                    break
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("screenshotd did not start")
-            time.sleep(0.1)
+        wait_until_up(proc, lambda: httpx.get(f"{base}/health", timeout=2)
+                      .json()["pool"]["warm_contexts"] > 0, "screenshotd")
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -68,6 +54,21 @@ def screenshotd_server(**env: str) -> Iterator[str]:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_until_up(proc: subprocess.Popen, ready: Callable[[], bool], what: str,
+                  within: float = 60) -> None:
+    """Poll ``ready`` until it says yes; fail if ``proc`` exits or ``within`` seconds pass."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if ready():
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.1)
 
 
 def percentile(values: list[float], pct: float) -> float:

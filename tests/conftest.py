@@ -273,7 +273,7 @@ class RedisServer:
     """A real ``redis-server`` on a free port, owned by a test: start, kill, pause, restart."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -308,6 +308,13 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(10)
 
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
     def pause(self) -> None:
         """Freeze the server: it accepts connections and never answers (a slow Redis)."""
         assert self.proc is not None
@@ -318,7 +325,8 @@ class RedisServer:
         self.proc.send_signal(signal.SIGCONT)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -327,23 +335,15 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the session."""
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A redis-server for one test, which it may kill, pause and restart."""
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.kill()
 
 
 @dataclass
