@@ -227,9 +227,10 @@ class ScreenshotService:
         if url is None or url in self._door_passed:
             return
         egress.check_url_literal(url, self.policy)  # raises Blocked
-        if len(self._door_passed) >= PARSE_MEMO_ENTRIES:
-            self._door_passed.clear()
-        self._door_passed[url] = None
+        if len(url) <= PARSE_MEMO_MAX_QUERY:
+            if len(self._door_passed) >= PARSE_MEMO_ENTRIES:
+                self._door_passed.clear()
+            self._door_passed[url] = None
 
     async def lookup(self, key: str, head: bool = False) -> CaptureResult | None:
         """A cached result by its key (``GET /images/{key}.{ext}``); with ``head``, without
