@@ -345,7 +345,9 @@ class CaptureOptions(BaseModel):
     download: Bool = Field(default=False, description="Content-Disposition: attachment.")
 
     _device: Device = PrivateAttr(default_factory=lambda: PRESETS["desktop"])
-    #: The cache key, computed once at the end of validation (a hit needs it at once).
+    #: The cache key, computed once at the end of validation (a hit needs it at once). Options
+    #: are made only by :meth:`parse`; ``model_copy(update=...)`` skips validation and would
+    #: keep a stale key, so derive new options with :meth:`parse` instead.
     _key: str = PrivateAttr(default="")
 
     # ------------------------------------------------------------------ parsing
