@@ -129,6 +129,30 @@ async def test_redis_round_trip(redis_cache: RedisCache, redis_server: RedisServ
     assert redis_cache.health()["state"] == "ok"
 
 
+async def test_redis_with_its_bytes_evicted_is_a_miss(redis_cache: RedisCache,
+                                                        redis_server: RedisServer):
+    """maxmemory-policy allkeys-lru may evict one of an entry's two keys: never a broken hit."""
+    assert await redis_cache.set("k", Entry(b"data", {"format": "png"}, ttl=60))
+    raw = Redis.from_url(redis_server.url)
+    try:
+        await raw.delete(f"{redis_cache.prefix}k:d")
+    finally:
+        await raw.aclose()
+    assert await redis_cache.get("k") is None
+    assert (await redis_cache.head("k")).meta == {"format": "png"}  # the 304 stays truthful
+
+
+async def test_redis_unreadable_meta_is_a_miss(redis_cache: RedisCache, redis_server: RedisServer):
+    raw = Redis.from_url(redis_server.url)
+    try:
+        await raw.set(f"{redis_cache.prefix}k:m", b"not json", ex=60)
+        await raw.set(f"{redis_cache.prefix}k:d", b"data", ex=60)
+    finally:
+        await raw.aclose()
+    assert await redis_cache.get("k") is None and await redis_cache.head("k") is None
+    assert redis_cache.health()["state"] == "ok"  # bad data is not an outage
+
+
 async def test_redis_ttl_expiry(redis_cache: RedisCache):
     assert await redis_cache.set("k", Entry(b"data", {}, ttl=1))
     assert await redis_cache.get("k") is not None

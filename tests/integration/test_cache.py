@@ -221,6 +221,21 @@ async def test_twenty_identical_concurrent_requests_make_one_capture(server: Run
     assert {r.headers["etag"] for r in responses} == {responses[0].headers["etag"]}
 
 
+async def test_concurrent_identical_requests_share_one_failure(server: Running, site: Site,
+                                                               captures):
+    url = unique(site, "/slow?ms=4000")
+    responses = await asyncio.gather(*[
+        server.client.get("/screenshot", params={"url": url, "timeout": 1000}) for _ in range(10)
+    ])
+    for response in responses:
+        assert_error(response, 408, "TIMEOUT")
+    assert len(captures) == 1
+    # The failure was not cached: the next request tries again.
+    assert_error(await server.client.get("/screenshot", params={"url": url, "timeout": 1000}),
+                 408, "TIMEOUT")
+    assert len(captures) == 2
+
+
 async def test_a_waiter_that_goes_away_does_not_cancel_the_capture(server: Running, site: Site,
                                                                    captures):
     url = unique(site, "/slow?ms=1500")
