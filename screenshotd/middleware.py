@@ -114,9 +114,9 @@ class HitPath:
             return None
         key = opts.cache_key()
         if if_none_match and etag_matches(if_none_match, key):
-            entry = await service.cached(opts)
-            if entry is not None:
-                return 304, not_modified_headers(key, entry.ttl, entry.age()), None
+            stored = await service.cached(opts)
+            if stored is not None:
+                return 304, not_modified_headers(key, stored.ttl, stored.age), None
         result = await service.hit(opts)
         return None if result is None else _ok(result)
 

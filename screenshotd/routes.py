@@ -36,9 +36,9 @@ async def screenshot(request: Request) -> Response:
         opts = service.parse(await json_body(request))
     key = opts.cache_key()
     if opts.cache and etag_matches(request.headers.get("if-none-match"), key):
-        entry = await service.cached(opts)
-        if entry is not None:
-            return not_modified(key, entry.ttl, entry.age())
+        stored = await service.cached(opts)
+        if stored is not None:
+            return not_modified(key, stored.ttl, stored.age)
     result = await service.screenshot(opts)
     url = image_url(request, result) if opts.response_type != "image" else None
     return await render(result, opts, url)

@@ -206,19 +206,12 @@ class ScreenshotService:
     async def hit(self, opts: CaptureOptions) -> CaptureResult | None:
         """The cached result for ``opts``, or None. No browser work and no DNS."""
         self._door_url(opts.url)
-        entry = await self.cache.get(opts.cache_key())
-        result = None if entry is None else CaptureResult.from_entry(entry)
-        if result is not None:
-            self.counts["hits"] += 1
-        return result
+        return await self.lookup(opts.cache_key())
 
-    async def cached(self, opts: CaptureOptions) -> Entry | None:
-        """The cached entry's meta for ``opts`` (no bytes move), for answering 304."""
+    async def cached(self, opts: CaptureOptions) -> CaptureResult | None:
+        """The cached result for ``opts`` without its bytes (none move), for answering 304."""
         self._door_url(opts.url)
-        entry = await self.cache.head(opts.cache_key())
-        if entry is not None:
-            self.counts["not_modified"] += 1
-        return entry
+        return await self.lookup(opts.cache_key(), head=True)
 
     def _door_url(self, url: str | None) -> None:
         """The DNS-free part of the door check, remembered per URL that passed it. Serving

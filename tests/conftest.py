@@ -35,7 +35,24 @@ from screenshotd.app import create_app
 from screenshotd.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("SCREENSHOTD_CORPUS", ROOT.parent / "shared" / "corpus" / "readability"))
+def _find_corpus() -> Path:
+    """The shared corpus: ``SCREENSHOTD_CORPUS``, else ``../shared`` beside this checkout, else
+    beside the checkout this one was cloned from (a CI clone in a temporary directory)."""
+    if os.environ.get("SCREENSHOTD_CORPUS"):
+        return Path(os.environ["SCREENSHOTD_CORPUS"])
+    tail = Path("shared", "corpus", "readability")
+    candidates = [ROOT.parent / tail]
+    try:
+        origin = subprocess.run(["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin and "://" not in origin and not origin.startswith("git@"):
+        candidates.append(Path(origin).resolve().parent / tail)  # a clone of a local checkout
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+CORPUS = _find_corpus()
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
