@@ -36,9 +36,9 @@ import signal
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
@@ -46,6 +46,8 @@ from playwright.async_api import Error as PlaywrightError
 from . import errors
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CLOSE_TIMEOUT_S = 5.0
 CONTEXT_TIMEOUT_S = 10.0
@@ -125,6 +127,32 @@ class Lease:
     generation: int
     warm: bool
     waited_ms: float
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work``, unless the browser goes away first.
+
+        A killed Chromium does not always fail the call in flight (a wait inside the page, or
+        one of ours, can outlive the connection), so the lease watches the disconnect itself:
+        the work is cancelled and :class:`~screenshotd.errors.BrowserCrashed` raised at once.
+        The caller bounds the time (``asyncio.timeout``); cancelling this cancels the work.
+        """
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if not self.lost.is_set() or not task.cancelled():
+            return task.result()  # the work's own result, error or cancellation
+        raise errors.BrowserCrashed(
+            "the browser crashed during the capture; it is restarting, retry shortly",
+            retry_after=2,
+        )
 
 
 class BrowserPool:
@@ -242,7 +270,7 @@ class BrowserPool:
             if generation.captures >= self.recycle_after:
                 self._start_recycle(generation)
             lease = Lease(context, page, generation.number, page is not None,
-                          (time.monotonic() - started) * 1000)
+                          (time.monotonic() - started) * 1000, generation.disconnected)
             slot_owned = False  # _finish releases it
             begun = time.monotonic()
             try:

@@ -265,10 +265,10 @@ class ScreenshotService:
         async with self.pool.acquire(opts.context_options()) as lease:
             try:
                 raw = await asyncio.wait_for(
-                    capture_mod.capture(
+                    lease.run(capture_mod.capture(
                         lease.context, opts, max_height=self.settings.max_full_page_height,
                         page=lease.page,
-                    ),
+                    )),
                     hard_limit,
                 )
             except TimeoutError:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from screenshotd import errors
 from screenshotd.pool import BrowserPool
 from screenshotd.settings import Settings
 from tests.conftest import Site, assert_error, decode, make_settings, run_server
@@ -114,6 +115,24 @@ async def test_sigkill_during_capture_then_recovery(site: Site):
         health = (await srv.client.get("/health")).json()
         assert health["browser"]["connected"] is True
         assert health["browser"]["restarts"] == 1
+
+
+async def test_a_wait_that_outlives_the_browser_ends_in_browser_crashed():
+    """A wait no Playwright call backs (here: one that never ends) must not hold a dead lease
+    until the capture's hard limit: the lease watches the disconnect itself."""
+    pool = BrowserPool(executable_path=Settings().resolve_chromium(), slots=1)
+    await pool.open()
+    try:
+        started = time.monotonic()
+        with pytest.raises(errors.BrowserCrashed):
+            async with pool.acquire() as lease:
+                os.killpg(pool.browser_pid, signal.SIGKILL)
+                await asyncio.wait_for(lease.run(asyncio.Event().wait()), 60)
+        assert time.monotonic() - started < 10
+        async with pool.acquire() as lease:  # the relaunched browser serves the next lease
+            assert await lease.run(asyncio.sleep(0, "done")) == "done"
+    finally:
+        await pool.close()
 
 
 async def test_recycle_after_n_captures(site: Site):
