@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from . import errors
+from .egress import Resolver
 from .middleware import HitPath, RequestIdMiddleware
 from .routes import routes
 from .service import ScreenshotService
@@ -37,13 +38,14 @@ _NOT_YET_USED = {
 }
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the app. The cache and the browser pool open in the lifespan and close in reverse."""
+def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Starlette:
+    """Build the app. The cache, the egress proxy and the browser pool open in the lifespan and
+    close in reverse. ``resolver`` replaces the system's DNS for the private-network guard."""
     settings = settings or Settings.from_env()
     for attr, what in _REFUSED.items():
         if getattr(settings, attr):
             raise SettingsError(f"{what} is not available in this version; unset it to start")
-    service = ScreenshotService.from_settings(settings)
+    service = ScreenshotService.from_settings(settings, resolver)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

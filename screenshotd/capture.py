@@ -32,6 +32,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from . import errors
 from .options import CaptureOptions
+from .proxy import MARKER_LOWER, Channel
 
 #: Time allowed for the screenshot or PDF itself, beyond the page's own ``timeout``.
 SHOT_TIMEOUT_MS = 30000
@@ -67,19 +68,36 @@ class _Deadline:
 
 
 async def capture(
-    context: BrowserContext, opts: CaptureOptions, *, max_height: int, page: Page | None = None
+    context: BrowserContext,
+    opts: CaptureOptions,
+    *,
+    max_height: int,
+    page: Page | None = None,
+    channel: Channel | None = None,
 ) -> RawCapture:
     """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context.
 
     ``page`` is a blank page already open in ``context`` (a warm lease), else one is opened.
+    ``channel`` is the context's egress channel: when the main document ends at an address it
+    refused (a redirect, a script or a meta refresh), the capture is that refusal's error.
     """
     deadline = _Deadline(opts.timeout or 30000)
     if page is None:
         page = await context.new_page()
     await _emulate(context, page, opts)
-    response = await _load(page, opts, deadline)
-    await _prepare(page, opts, deadline, max_height)
-    data, kind, truncated = await _shoot(page, opts, max_height, deadline)
+    response = await _load(page, opts, deadline, channel)
+    try:
+        await _prepare(page, opts, deadline, max_height)
+        data, kind, truncated = await _shoot(page, opts, max_height, deadline)
+    except PlaywrightError as exc:
+        if not _navigated_away(exc):
+            raise
+        # The page sent itself elsewhere (a script, a meta refresh) while it was being
+        # prepared. Let the new document load, then prepare and capture that one.
+        await _new_document(page, deadline, channel)
+        await _prepare(page, opts, deadline, max_height)
+        data, kind, truncated = await _shoot(page, opts, max_height, deadline)
+    _check_document(page, channel)
     return RawCapture(
         data=data,
         kind=kind,
@@ -117,7 +135,9 @@ async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) ->
         })
 
 
-async def _load(page: Page, opts: CaptureOptions, deadline: _Deadline) -> Any:
+async def _load(
+    page: Page, opts: CaptureOptions, deadline: _Deadline, channel: Channel | None
+) -> Any:
     native = {"load": "load", "domcontentloaded": "domcontentloaded",
               "networkidle0": "networkidle", "networkidle2": "load"}[opts.wait_until]
     tracker = _InflightTracker(page) if opts.wait_until == "networkidle2" else None
@@ -136,6 +156,11 @@ async def _load(page: Page, opts: CaptureOptions, deadline: _Deadline) -> Any:
     except PlaywrightError as exc:
         match = _NET_ERROR.search(str(exc))
         if match:
+            # A document that never loaded requested nothing else: the proxy's latest refusal,
+            # if any, is the navigation's own (the page's host or a redirect hop).
+            refusal = channel.last_refusal() if channel is not None else None
+            if refusal is not None:
+                raise refusal.error() from None
             raise errors.NavigationFailed(
                 f"the browser could not load the page: {match.group(1)}"
             ) from None
@@ -143,7 +168,39 @@ async def _load(page: Page, opts: CaptureOptions, deadline: _Deadline) -> Any:
     finally:
         if tracker is not None:
             tracker.detach()
+    if response is not None and channel is not None and MARKER_LOWER in response.headers:
+        # Plain http: the proxy answered for the document (or its last redirect hop).
+        refusal = channel.refused(response.url) or channel.last_refusal()
+        if refusal is not None:
+            raise refusal.error()
     return response
+
+
+def _navigated_away(exc: PlaywrightError) -> bool:
+    """Whether a step failed because the main frame was navigating (its document went away,
+    or there was no frame to capture mid-navigation)."""
+    text = str(exc).split("\n", 1)[0]
+    return any(sign in text for sign in (
+        "Execution context was destroyed", "navigat", "Unable to capture screenshot"))
+
+
+async def _new_document(page: Page, deadline: _Deadline, channel: Channel | None) -> None:
+    try:
+        await page.wait_for_load_state("load", timeout=deadline.ms())
+    except PlaywrightTimeout:
+        raise errors.CaptureTimeout("the page navigated away and the new page did not load") from None
+    _check_document(page, channel)
+
+
+def _check_document(page: Page, channel: Channel | None) -> None:
+    """Refuse a main frame that ended on Chromium's error page: the page sent itself to an
+    address the guard refused (403 ``BLOCKED``), or to one that did not load."""
+    if not page.url.startswith("chrome-error:"):
+        return
+    refusal = channel.last_refusal() if channel is not None else None
+    if refusal is not None:
+        raise refusal.error()
+    raise errors.NavigationFailed("the page navigated to an address that did not load")
 
 
 async def _prepare(

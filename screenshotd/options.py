@@ -41,7 +41,7 @@ from .devices import PRESETS, Device
 
 #: Bumped whenever the bytes a given set of options produces may change, so that old cache
 #: entries are never served for new code.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 
 MAX_HTML_BYTES = 2 * 1024 * 1024
 MAX_INJECT_BYTES = 64 * 1024
@@ -572,20 +572,40 @@ def _unknown_message(name: str) -> str:
     return message
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_SLASHES = re.compile(r"^[/\\]*")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+
+
 def _check_url(url: str) -> str:
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise PydanticCustomError(
-            "invalid_url", "url is malformed: {err}", {"err": str(exc)}
-        ) from None
-    scheme = parts.scheme.lower()
+    """The URL as a browser reads it (WHATWG), or an ``invalid_url`` error.
+
+    Leading and trailing spaces and control characters are dropped and tabs and newlines removed
+    anywhere; the scheme is case-insensitive; for http(s) any run of ``/`` or ``\\`` after the
+    scheme starts the authority (``http:/host``, ``http:\\\\host``), and ``\\`` is a ``/`` before
+    the query. A space in the path or query is escaped as ``%20``. So the host checked at the door
+    is the host the browser will connect to.
+    """
+    url = url.strip(_C0_AND_SPACE)
+    url = url.replace("\t", "").replace("\n", "").replace("\r", "")
+    match = _SCHEME.match(url)
+    scheme = match.group(1).lower() if match else ""
     if scheme not in ("http", "https"):
         raise PydanticCustomError(
-            "invalid_url", "url must be http or https, not '{scheme}'", {"scheme": scheme or ""}
+            "invalid_url", "url must be http or https, not '{scheme}'", {"scheme": scheme}
         )
+    rest = url[match.end():] if match else url
+    rest = _SLASHES.sub("", rest, count=1)
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    rest = rest[:cut].replace("\\", "/") + rest[cut:]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if any(c.isspace() for c in authority):
+        raise PydanticCustomError("invalid_url", "url has whitespace in its host")
+    url = f"{scheme}://{rest.replace(' ', '%20')}"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise PydanticCustomError("invalid_url", "url contains control characters")
     try:
+        parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError as exc:
@@ -594,8 +614,6 @@ def _check_url(url: str) -> str:
         ) from None
     if not host:
         raise PydanticCustomError("invalid_url", "url has no host")
-    if any(c.isspace() or ord(c) < 0x20 for c in url):
-        raise PydanticCustomError("invalid_url", "url contains whitespace or control characters")
     return url
 
 

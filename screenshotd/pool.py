@@ -32,6 +32,7 @@ import enum
 import logging
 import math
 import os
+import re
 import signal
 import time
 import uuid
@@ -40,10 +41,18 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    Route,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 
 from . import errors
+from .proxy import Channel, EgressProxy
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,10 @@ BASE_ARGS = (
     "IsolateOrigins,site-per-process",
 )
 
+#: What a context may request besides http(s) and ws(s), which go through the egress proxy.
+#: Everything else (``file:``, ``ftp:``, ``chrome:``, ``filesystem:`` ...) is refused.
+NON_WEB_SCHEME = re.compile(r"^(?!(?:https?|wss?|data|blob|about):)", re.IGNORECASE)
+
 #: Options every context gets, warm or made to order.
 BASE_CONTEXT_OPTIONS: dict[str, Any] = {
     "viewport": {"width": 1280, "height": 800},
@@ -100,13 +113,24 @@ class PoolState(enum.Enum):
 
 
 @dataclass(eq=False)
+class _Context:
+    """A browser context and what belongs to it: its egress channel, the page a warm context
+    keeps open, and the requests its scheme route refused."""
+
+    context: BrowserContext
+    channel: Channel | None
+    page: Page | None = None
+    refused_schemes: int = 0
+
+
+@dataclass(eq=False)
 class _Generation:
     """One launched Chromium and the warm contexts made in it."""
 
     number: int
     browser: Browser
     pid: int | None
-    warm: deque[tuple[BrowserContext, Page]] = field(default_factory=deque)
+    warm: deque[_Context] = field(default_factory=deque)
     captures: int = 0
     leases: int = 0
     alive: bool = True
@@ -128,6 +152,15 @@ class Lease:
     warm: bool
     waited_ms: float
     lost: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The context's way out through the private-network guard (None when the guard is off).
+    channel: Channel | None = None
+    _owner: _Context | None = None
+
+    @property
+    def blocked_requests(self) -> int:
+        """Requests refused so far: by the guard, and by scheme (``file:`` and the like)."""
+        refused = self._owner.refused_schemes if self._owner is not None else 0
+        return refused + (self.channel.blocked if self.channel is not None else 0)
 
     async def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Await ``work``, unless the browser goes away first.
@@ -166,6 +199,7 @@ class BrowserPool:
         recycle_after: int = 200,
         warm_contexts: int | None = None,
         extra_args: tuple[str, ...] = (),
+        egress: EgressProxy | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -176,6 +210,8 @@ class BrowserPool:
         self.recycle_after = recycle_after
         self.warm_target = slots if warm_contexts is None else warm_contexts
         self.extra_args = extra_args
+        #: Every request Chromium makes goes through this proxy, when it is given.
+        self.egress = egress
 
         self._state = PoolState.UNOPENED
         self._playwright: Playwright | None = None
@@ -264,13 +300,15 @@ class BrowserPool:
         slot_owned = True
         try:
             generation = await self._live_generation()
-            context, page = await self._context_for(generation, context_options or {})
+            owned = await self._context_for(generation, context_options or {})
+            context, page = owned.context, owned.page
             generation.leases += 1
             generation.captures += 1
             if generation.captures >= self.recycle_after:
                 self._start_recycle(generation)
             lease = Lease(context, page, generation.number, page is not None,
-                          (time.monotonic() - started) * 1000, generation.disconnected)
+                          (time.monotonic() - started) * 1000, generation.disconnected,
+                          owned.channel, owned)
             slot_owned = False  # _finish releases it
             begun = time.monotonic()
             try:
@@ -335,29 +373,51 @@ class BrowserPool:
             log.error("browser launch failed: %r", exc)
             raise errors.BrowserCrashed("the browser could not be started", retry_after=5) from exc
 
-    async def _context_for(
-        self, generation: _Generation, options: Mapping[str, Any]
-    ) -> tuple[BrowserContext, Page | None]:
+    async def _context_for(self, generation: _Generation, options: Mapping[str, Any]) -> _Context:
         if not options and generation.warm:
             # The refill happens when this lease ends (_finish), not now: creating a context
             # and its renderer competes with this capture for the CPU. Each free slot still
             # has a warm context, since each lease in flight took exactly one.
-            context, page = generation.warm.popleft()
-            return context, page
+            return generation.warm.popleft()
         kwargs = context_kwargs(options)
         if options.get("stealth") and "user_agent" not in kwargs:
             kwargs["user_agent"] = headful_user_agent(generation.browser.version)
         try:
-            context = await asyncio.wait_for(
-                generation.browser.new_context(**kwargs), CONTEXT_TIMEOUT_S
-            )
+            owned = await self._new_context(generation, kwargs)
         except (TimeoutError, PlaywrightError) as exc:
             if await self._died(generation):
                 raise errors.BrowserCrashed("the browser crashed; retry shortly", retry_after=2) from exc
             raise
         if options.get("stealth"):
-            await context.add_init_script(STEALTH_SCRIPT)
-        return context, None
+            await owned.context.add_init_script(STEALTH_SCRIPT)
+        return owned
+
+    async def _new_context(self, generation: _Generation, kwargs: dict[str, Any]) -> _Context:
+        """A context with the second layer of the guard: its own egress channel, and a route
+        that refuses every scheme but http(s), ws(s), ``data:``, ``blob:`` and ``about:``."""
+        channel = await self.egress.channel() if self.egress is not None else None
+        try:
+            if channel is not None:
+                kwargs = {**kwargs, **channel.context_options()}
+            context = await asyncio.wait_for(
+                generation.browser.new_context(**kwargs), CONTEXT_TIMEOUT_S
+            )
+        except BaseException:
+            if channel is not None and self.egress is not None:
+                await self.egress.release(channel)
+            raise
+        owned = _Context(context, channel)
+        if channel is not None:
+            egress = self.egress
+            assert egress is not None
+            context.once("close", lambda _c: self._spawn(egress.release(channel)))
+
+        async def refuse(route: Route) -> None:
+            owned.refused_schemes += 1
+            await route.abort("blockedbyclient")
+
+        await asyncio.wait_for(context.route(NON_WEB_SCHEME, refuse), CONTEXT_TIMEOUT_S)
+        return owned
 
     async def _finish(self, generation: _Generation, context: BrowserContext) -> None:
         try:
@@ -398,17 +458,16 @@ class BrowserPool:
                 and self._state is PoolState.OPEN
                 and len(generation.warm) < self.warm_target
             ):
-                context = await asyncio.wait_for(
-                    generation.browser.new_context(**BASE_CONTEXT_OPTIONS), CONTEXT_TIMEOUT_S
-                )
+                owned = await self._new_context(generation, dict(BASE_CONTEXT_OPTIONS))
+                context = owned.context
                 try:
-                    page = await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S)
+                    owned.page = await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S)
                 except BaseException:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
                     raise
                 if generation.alive and not generation.retiring:
-                    generation.warm.append((context, page))
+                    generation.warm.append(owned)
                 else:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
@@ -423,6 +482,8 @@ class BrowserPool:
         assert self._playwright is not None
         marker = f"--screenshotd-pool={uuid.uuid4().hex}"
         args = [*BASE_ARGS, *self.extra_args, marker]
+        if self.egress is not None:
+            args += self.egress.launch_args()
         if os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
         browser = await asyncio.wait_for(

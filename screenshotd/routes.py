@@ -200,6 +200,7 @@ def describe(result: CaptureResult, image_url: str | None = None) -> dict[str, A
         "cache_key": result.cache_key,
         "image_url": image_url,
         "truncated": result.truncated,
+        "blocked_requests": result.blocked_requests,
     }
 
 

@@ -22,6 +22,7 @@ from .cache import Cache, Entry, make_cache
 from .devices import devices_from_playwright
 from .options import CaptureOptions, ParseLimits
 from .pool import BrowserPool
+from .proxy import EgressProxy
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class CaptureResult:
     url: str | None
     final_url: str | None
     http_status: int | None
+    #: Requests of the page that the private-network guard (or the scheme rule) refused.
+    blocked_requests: int = 0
     cached: bool = False
     #: Seconds the result stays cached, and whether it was stored (``image_url`` needs both).
     ttl: int = 0
@@ -99,11 +102,16 @@ def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
 class ScreenshotService:
     """Owns the capture road. ``pool`` must be open before :meth:`capture` is called."""
 
-    def __init__(self, settings: Settings, pool: BrowserPool, cache: Cache) -> None:
+    def __init__(
+        self, settings: Settings, pool: BrowserPool, cache: Cache, guard: egress.Guard | None = None
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.cache = cache
-        self.policy = egress.AddressPolicy.from_setting(settings.allow_private_hosts)
+        self.guard = guard or egress.Guard(
+            egress.AddressPolicy.from_setting(settings.allow_private_hosts)
+        )
+        self.policy = self.guard.policy
         self.capture_hooks: list[CaptureHook] = []
         #: hits, misses, not_modified, captures, coalesced (requests that joined a capture).
         self.counts: Counter[str] = Counter()
@@ -116,21 +124,31 @@ class ScreenshotService:
         self._door_passed: dict[str, None] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ScreenshotService:
+    def from_settings(
+        cls, settings: Settings, resolver: egress.Resolver | None = None
+    ) -> ScreenshotService:
+        """The service as the settings describe it. ``resolver`` replaces the system's DNS for
+        the guard (tests rebind names with it)."""
+        guard = egress.Guard(egress.AddressPolicy.from_setting(settings.allow_private_hosts),
+                             resolver)
         pool = BrowserPool(
             executable_path=settings.resolve_chromium(),
             slots=settings.browser_max_concurrent,
             queue_size=settings.queue_size,
             queue_timeout=settings.browser_queue_timeout_ms / 1000,
             recycle_after=settings.browser_recycle_after,
+            egress=None if guard.open else EgressProxy(guard),
         )
-        return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes))
+        return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes), guard)
 
     async def open(self) -> None:
         await self.cache.open()
         try:
+            if self.pool.egress is not None:
+                await self.pool.egress.start()
             await self.pool.open()
         except BaseException:
+            await self._close_egress()
             await self.cache.close()
             raise
 
@@ -142,7 +160,13 @@ class ScreenshotService:
         try:
             await self.pool.close()
         finally:
+            await self._close_egress()
             await self.cache.close()
+
+    async def _close_egress(self) -> None:
+        if self.pool.egress is not None:
+            await self.pool.egress.close()
+        self.guard.close()
 
     @property
     def limits(self) -> ParseLimits:
@@ -251,7 +275,7 @@ class ScreenshotService:
     async def check(self, opts: CaptureOptions) -> None:
         """The door: refuse a main URL that targets a non-public address. No browser work."""
         if opts.url is not None:
-            await egress.check_url(opts.url, self.policy)
+            await self.guard.check_url(opts.url)
 
     async def capture(self, opts: CaptureOptions) -> CaptureResult:
         """Capture ``opts`` now, uncached: the door check, a pooled context, the page, the
@@ -267,7 +291,7 @@ class ScreenshotService:
                 raw = await asyncio.wait_for(
                     lease.run(capture_mod.capture(
                         lease.context, opts, max_height=self.settings.max_full_page_height,
-                        page=lease.page,
+                        page=lease.page, channel=lease.channel,
                     )),
                     hard_limit,
                 )
@@ -302,6 +326,7 @@ class ScreenshotService:
             url=opts.url,
             final_url=raw.final_url,
             http_status=raw.http_status,
+            blocked_requests=lease.blocked_requests,
         )
 
     def health(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ import uvicorn
 from PIL import Image
 
 from screenshotd.app import create_app
+from screenshotd.egress import Resolver
 from screenshotd.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,6 +255,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, page(f"<h1>{n}</h1>", f"<style>body{{background:{colour}}}</style>").encode())
         elif path == "/status":
             self._send(int(query.get("code", "404")), page(BOX).encode())
+        elif path == "/redirect":
+            self._send(int(query.get("code", "302")), b"", headers={"Location": query["to"]})
+        elif path == "/serve":
+            # Any HTML the test names (attack pages that must point at a port chosen at run time).
+            self._send(200, query["html"].encode())
         else:
             self._send(404, b"not found")
 
@@ -342,6 +348,36 @@ class RedisServer:
         self.proc.send_signal(signal.SIGCONT)
 
 
+class Canary:
+    """A TCP listener that counts every connection it is offered and answers none of them.
+
+    It stands for the private network: a guard that works keeps its count at 0. ``hosts`` may
+    add other loopback addresses on the same port (127.0.0.2 stands for a rebinding target).
+    """
+
+    def __init__(self, port: int | None = None, hosts: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        self.port = port or free_port()
+        self.hosts = hosts
+        self.connections = 0
+        self._servers: list[asyncio.Server] = []
+
+    def url(self, path: str = "/", scheme: str = "http", host: str = "127.0.0.1") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
+
+    async def _count(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        writer.close()
+
+    async def __aenter__(self) -> Canary:
+        for host in self.hosts:
+            self._servers.append(await asyncio.start_server(self._count, host, self.port))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for server in self._servers:
+            server.close()
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -391,9 +427,9 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings) -> AsyncIterator[Running]:
+async def run_server(settings: Settings, resolver: Resolver | None = None) -> AsyncIterator[Running]:
     """Serve ``create_app(settings)`` with uvicorn on a free loopback port."""
-    app = create_app(settings)
+    app = create_app(settings, resolver=resolver)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
