@@ -28,6 +28,7 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import logging
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -182,6 +183,8 @@ class AddressPolicy:
 
     @classmethod
     def from_setting(cls, items: Iterable[str]) -> AddressPolicy:
+        """Read ``ALLOW_PRIVATE_HOSTS`` items; ValueError names an item that is none of the
+        forms."""
         hosts: set[str] = set()
         host_ports: set[tuple[str, int]] = set()
         networks = []
@@ -191,7 +194,10 @@ class AddressPolicy:
             if item == "*":
                 is_open = True
             elif "/" in item:
-                networks.append(ipaddress.ip_network(item, strict=False))
+                try:
+                    networks.append(ipaddress.ip_network(item, strict=False))
+                except ValueError:
+                    raise ValueError(f"{item!r} is not a valid CIDR") from None
             else:
                 host, port = _split_host_port(item)
                 name = str(canonical_host(host))
@@ -213,14 +219,26 @@ class AddressPolicy:
         return any(address in net for net in self.networks if net.version == address.version)
 
 
+_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$")
+
+
 def _split_host_port(item: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address; ValueError with
+    a message that says what is wrong otherwise."""
+    host, port = item, None
     if item.startswith("["):
-        host, _, rest = item[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else None
-    if item.count(":") == 1:
+        host, bracket, rest = item[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{item!r} is not a host, host:port or CIDR")
+        port = rest[1:] if rest else None
+    elif item.count(":") == 1:
         host, port = item.split(":")
-        return host, int(port)
-    return item, None
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{item!r} has a bad port")
+    name = canonical_host(host)
+    if isinstance(name, str) and not _NAME.match(name):
+        raise ValueError(f"{item!r} is not a host, host:port or CIDR")
+    return host, int(port) if port is not None else None
 
 
 # ---------------------------------------------------------------------------- resolving

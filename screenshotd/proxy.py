@@ -27,7 +27,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from . import errors
@@ -174,6 +174,7 @@ def _refusal_response(reason: str, message: str) -> bytes:
 class _Side(asyncio.Protocol):
     """Half of a pipe: what arrives here is written to ``peer``, with back-pressure."""
 
+    # uvloop's transports are not asyncio.Transport subclasses, only alike.
     transport: asyncio.Transport | None = None
     peer: _Side | None = None
 
@@ -216,8 +217,7 @@ class _Client(_Side):
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.channel._clients.add(self)
         self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, transport.abort)
 
@@ -317,8 +317,7 @@ class _Upstream(_Side):
         self.head = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if not self.rewrite:

@@ -8,12 +8,13 @@ the README's table are written from it, and a bad value stops start-up with a
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from .egress import AddressPolicy
 from typing import Any
 
 
@@ -86,14 +87,9 @@ def _port(raw: str) -> int:
 
 
 def _private_hosts(raw: str) -> tuple[str, ...]:
-    """Hosts, ``host:port`` pairs, CIDRs, or ``*``. CIDRs are checked here, at start-up."""
+    """Hosts, ``host:port`` pairs, CIDRs, or ``*``; every item is read here, at start-up."""
     items = _csv(raw)
-    for item in items:
-        if "/" in item:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"{item!r} is not a valid CIDR") from None
+    AddressPolicy.from_setting(items)  # raises ValueError naming a bad item
     return items
 
 

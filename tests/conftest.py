@@ -257,6 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(int(query.get("code", "404")), page(BOX).encode())
         elif path == "/redirect":
             self._send(int(query.get("code", "302")), b"", headers={"Location": query["to"]})
+        elif path == "/sw.js":
+            self._send(200, b"self.addEventListener('fetch', e => {});", "text/javascript")
         elif path == "/serve":
             # Any HTML the test names (attack pages that must point at a port chosen at run time).
             self._send(200, query["html"].encode())

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import uvloop
 
 from screenshotd import errors, outbound
 from screenshotd.egress import (
@@ -302,3 +304,35 @@ async def test_outbound_fetches_are_guarded_pinned_and_never_redirected(site: Si
         assert canary.connections == 0 and rebound.connections == 0
     with pytest.raises(errors.InvalidURL):
         await outbound.send(guard, "file:///etc/passwd")
+
+
+def test_the_proxy_works_under_uvloop(site: Site):
+    """``screenshotd serve`` runs on uvloop, whose transports are not asyncio's classes."""
+    port = site_port(site)
+    answers: list[bytes] = []
+
+    async def scenario() -> None:
+        running = EgressProxy(default_guard(FakeResolver({}), f"127.0.0.1:{port}"))
+        await running.start()
+        try:
+            channel = await running.channel()
+            answers.append(await ask(channel.port, (
+                f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"
+                "GET /pages/basic HTTP/1.0\r\n\r\n").encode()))
+            answers.append(await ask(channel.port, (
+                f"GET http://127.0.0.1:{port}/pages/basic HTTP/1.1\r\n\r\n").encode()))
+            answers.append(await ask(channel.port, b"CONNECT 10.0.0.1:80 HTTP/1.1\r\n\r\n"))
+        finally:
+            await running.close()
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(scenario())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    assert len(answers) == 3
+    assert answers[0].startswith(b"HTTP/1.1 200 Connection Established\r\n\r\nHTTP/1.0 200")
+    assert answers[1].startswith(b"HTTP/1.0 200") and b"Connection: close" in answers[1]
+    assert answers[2].startswith(b"HTTP/1.1 403")
