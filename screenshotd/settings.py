@@ -13,9 +13,9 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from .egress import AddressPolicy
-from typing import Any
 
 
 class SettingsError(ValueError):
