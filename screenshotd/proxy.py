@@ -146,6 +146,11 @@ class EgressProxy:
     async def start(self) -> None:
         self.shared = await self.channel()
 
+    @property
+    def channel_count(self) -> int:
+        """Open channels: the shared one plus one per live browser context."""
+        return len(self._channels)
+
     def launch_args(self) -> list[str]:
         assert self.shared is not None, "start() the proxy first"
         return [f"--proxy-server={self.shared.server}", "--proxy-bypass-list=<-loopback>"]

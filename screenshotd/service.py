@@ -339,6 +339,10 @@ class ScreenshotService:
                 "recycles": pool.recycles,
             },
             "pool": pool.stats(),
+            "guard": {
+                "enabled": pool.egress is not None,
+                "channels": pool.egress.channel_count if pool.egress is not None else 0,
+            },
             "cache": {**self.cache.health(), **{name: self.counts[name] for name in (
                 "hits", "misses", "not_modified", "captures", "coalesced")}},
         }

@@ -305,10 +305,18 @@ async def test_by_default_loopback_itself_is_blocked(site: Site):
         assert result.status_code == 200 and result.json()["blocked_requests"] == 1
 
 
+async def test_health_shows_the_guard(guarded):
+    guard = (await guarded.client.get("/health")).json()["guard"]
+    assert guard["enabled"] is True
+    assert guard["channels"] >= 2  # the shared one and one per warm context
+
+
 async def test_star_turns_the_guard_off_and_says_so(caplog, site: Site):
     with caplog.at_level(logging.WARNING, logger="screenshotd.app"):
         async with run_server(make_settings(allow_private_hosts=("*",))) as server:
             assert server.app.state.service.pool.egress is None  # no proxy at all
+            health = (await server.client.get("/health")).json()
+            assert health["guard"] == {"enabled": False, "channels": 0}
             response = await server.client.get("/screenshot", params={
                 "url": site.url("/pages/basic"), "cache": "false"})
             assert response.status_code == 200
