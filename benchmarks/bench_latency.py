@@ -46,7 +46,7 @@ async def service_round(client: httpx.AsyncClient, url: str, n: int, out: list[f
                         gap: float) -> None:
     for _ in range(n):
         started = time.perf_counter()
-        response = await client.get("/screenshot", params={"url": url})
+        response = await client.get("/screenshot", params={"url": url, "cache": "false"})
         response.raise_for_status()
         out.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(gap)

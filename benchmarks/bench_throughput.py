@@ -35,7 +35,7 @@ async def run_service(base: str, urls: list[str]) -> tuple[float, int]:
     async def one(client: httpx.AsyncClient, url: str) -> None:
         nonlocal ok
         async with gate:
-            response = await client.get("/screenshot", params={"url": url})
+            response = await client.get("/screenshot", params={"url": url, "cache": "false"})
             ok += response.status_code == 200
 
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
