@@ -18,6 +18,10 @@ The pool knows nothing of HTTP. It owns Chromium's whole life:
 - **Crash recovery.** When Chromium disconnects or dies, a relaunch starts at once. A lease
   that was using the dead browser ends in :class:`~screenshotd.errors.BrowserCrashed`; the next
   request gets the new browser.
+- **The guard's second layer.** With an :class:`~screenshotd.proxy.EgressProxy`, Chromium is
+  launched with it as its proxy (loopback not exempt), and every context gets a channel of its
+  own and a route that refuses non-web schemes. A lease carries the channel, so the capture
+  knows what its page was refused.
 - **Bounded closes.** Every close has a timeout. If Chromium's close hangs, its process group is
   killed with SIGKILL, so shutdown leaves no browser processes behind.
 
