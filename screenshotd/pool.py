@@ -397,8 +397,8 @@ class BrowserPool:
         return owned
 
     async def _new_context(self, generation: _Generation, kwargs: dict[str, Any]) -> _Context:
-        """A context with the second layer of the guard: its own egress channel, and a route
-        that refuses every scheme but http(s), ws(s), ``data:``, ``blob:`` and ``about:``."""
+        """A context; with the guard on, its own egress channel and a route that refuses every
+        scheme but http(s), ws(s), ``data:``, ``blob:`` and ``about:`` (the second layer)."""
         channel = await self.egress.channel() if self.egress is not None else None
         try:
             if channel is not None:
@@ -411,10 +411,11 @@ class BrowserPool:
                 await self.egress.release(channel)
             raise
         owned = _Context(context, channel)
-        if channel is not None:
-            egress = self.egress
-            assert egress is not None
-            context.once("close", lambda _c: self._spawn(egress.release(channel)))
+        if channel is None:
+            return owned  # ALLOW_PRIVATE_HOSTS=*: the guard is off, both its layers
+        egress = self.egress
+        assert egress is not None
+        context.once("close", lambda _c: self._spawn(egress.release(channel)))
 
         async def refuse(route: Route) -> None:
             owned.refused_schemes += 1

@@ -124,6 +124,13 @@ async def test_the_page_sending_itself_to_a_private_address_is_blocked(
     assert canary.connections == 0
 
 
+async def test_a_page_that_sends_itself_to_an_allowed_address_is_captured_there(guarded, site):
+    body = f'<script>onload = () => setTimeout(() => location.href = "{site.url("/pages/basic")}", 50)</script>'
+    result = await shot(guarded, attack(site, body), delay=500)
+    assert result["status"] == 200, result
+    assert near(rgb_at(decode_b64(result), 10, 10), (255, 0, 0))  # the basic page's red box
+
+
 @pytest.mark.parametrize("form", [
     "http://2130706433:{p}/", "http://0177.0.0.1:{p}/", "http://0x7f.1:{p}/", "http://127.1:{p}/",
     "http://127.0.0.1.:{p}/", "http://[::1]:{p}/", "http://[::ffff:127.0.0.1]:{p}/",
