@@ -13,7 +13,10 @@ Two client patterns, each applied to both sides alike:
   new context and its renderer, the price of isolating every capture) competes with the next
   capture for the CPU, which the raw baseline, reusing one page, never pays.
 
-    python benchmarks/bench_latency.py [--captures 60] [--gap-ms 1000]
+    python benchmarks/bench_latency.py [--captures 60] [--gap-ms 1000] [--no-guard]
+
+By default screenshotd runs with its private-network guard on, as it ships; ``--no-guard``
+measures it with ``ALLOW_PRIVATE_HOSTS=*``, to see what the guard adds.
 
 Goal: p50 ratio at most 1.15.
 """
@@ -65,9 +68,10 @@ def summary(ours: list[float], raw: list[float]) -> dict:
     return result
 
 
-async def main(captures: int, rounds: int, gap_ms: int) -> dict:
+async def main(captures: int, rounds: int, gap_ms: int, guard: bool) -> dict:
     per_round = max(1, captures // rounds)
-    with local_site() as site, screenshotd_server() as base:
+    env = {} if guard else {"ALLOW_PRIVATE_HOSTS": "*"}
+    with local_site() as site, screenshotd_server(**env) as base:
         url = f"{site}/pages/basic"
         async with async_playwright() as pw, httpx.AsyncClient(base_url=base, timeout=60) as client:
             browser = await pw.chromium.launch(
@@ -93,10 +97,13 @@ if __name__ == "__main__":
     parser.add_argument("--captures", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--gap-ms", type=int, default=1000)
+    parser.add_argument("--no-guard", action="store_true",
+                        help="run screenshotd with ALLOW_PRIVATE_HOSTS=* (no egress proxy or route)")
     args = parser.parse_args()
-    result = asyncio.run(main(args.captures, args.rounds, args.gap_ms))
+    result = asyncio.run(main(args.captures, args.rounds, args.gap_ms, not args.no_guard))
+    result["guard"] = not args.no_guard
     result["machine"] = machine()
     out = ROOT / "benchmarks" / "out"
     out.mkdir(exist_ok=True)
-    (out / "latency.json").write_text(json.dumps(result, indent=2))
+    (out / ("latency.json" if not args.no_guard else "latency-no-guard.json")).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
