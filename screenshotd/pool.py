@@ -421,7 +421,12 @@ class BrowserPool:
             owned.refused_schemes += 1
             await route.abort("blockedbyclient")
 
-        await asyncio.wait_for(context.route(NON_WEB_SCHEME, refuse), CONTEXT_TIMEOUT_S)
+        try:
+            await asyncio.wait_for(context.route(NON_WEB_SCHEME, refuse), CONTEXT_TIMEOUT_S)
+        except BaseException:
+            with contextlib.suppress(Exception):  # its channel goes with it ("close" above)
+                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+            raise
         return owned
 
     async def _finish(self, generation: _Generation, context: BrowserContext) -> None:
