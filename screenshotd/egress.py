@@ -324,18 +324,15 @@ class Guard:
         """
         name = canonical_host(host)
         if not isinstance(name, str):
-            if not self.policy.allows_address(name, port):
-                raise errors.Blocked(f"{name} is a non-public address")
+            check_literal(name, port, self.policy)
             return [name]
         if not name:
             raise Unreachable("unresolved", "the URL has no host")
-        named = self.policy.allows_name(name, port)
-        if is_loopback_name(name) and not named:
-            raise errors.Blocked(f"{name} is a loopback host")
+        needs_check = check_literal(name, port, self.policy)
         addresses = await self.lookup(name)
         if not addresses:
             raise Unreachable("unresolved", f"{name} does not resolve")
-        if not named:
+        if needs_check:
             for address in addresses:
                 if not self.policy.allows_address(address, port):
                     raise errors.Blocked(f"{name} resolves to {address}, a non-public address")
@@ -425,14 +422,19 @@ def check_url_literal(url: str, policy: AddressPolicy) -> bool:
     if policy.open:
         return False
     parts = urlsplit(url)
-    port = parts.port or default_port(parts.scheme)
-    host = canonical_host(parts.hostname or "")
-    if isinstance(host, str):
-        if is_loopback_name(host):
-            if not policy.allows_name(host, port):
-                raise errors.Blocked(f"{host} is a loopback host")
-            return False
-        return not policy.allows_name(host, port)
-    if not policy.allows_address(host, port):
-        raise errors.Blocked(f"{host} is a non-public address")
-    return False
+    return check_literal(canonical_host(parts.hostname or ""), parts.port or
+                         default_port(parts.scheme), policy)
+
+
+def check_literal(host: str | IPAddress, port: int, policy: AddressPolicy) -> bool:
+    """Check a canonical host without DNS: an address against the policy, a loopback name by
+    name. Raises :class:`~screenshotd.errors.Blocked`; returns True when ``host`` is a name
+    whose addresses must still be checked (the policy does not name it)."""
+    if not isinstance(host, str):
+        if not policy.allows_address(host, port):
+            raise errors.Blocked(f"{host} is a non-public address")
+        return False
+    named = policy.allows_name(host, port)
+    if is_loopback_name(host) and not named:
+        raise errors.Blocked(f"{host} is a loopback host")
+    return not named and not is_loopback_name(host)
