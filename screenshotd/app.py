@@ -15,8 +15,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from . import errors
+from . import errors, job_routes
 from .egress import Resolver
+from .jobs import JobManager
 from .middleware import HitPath, RequestIdMiddleware
 from .routes import routes
 from .service import ScreenshotService
@@ -39,13 +40,22 @@ _NOT_YET_USED = {
 
 
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Starlette:
-    """Build the app. The cache, the egress proxy and the browser pool open in the lifespan and
-    close in reverse. ``resolver`` replaces the system's DNS for the private-network guard."""
+    """Build the app. The cache, the egress proxy, the browser pool and the job manager open in
+    the lifespan and close in reverse. ``resolver`` replaces the system's DNS for the private-network guard."""
     settings = settings or Settings.from_env()
     for attr, what in _REFUSED.items():
         if getattr(settings, attr):
             raise SettingsError(f"{what} is not available in this version; unset it to start")
     service = ScreenshotService.from_settings(settings, resolver)
+    jobs = JobManager(
+        service,
+        workers=settings.browser_max_concurrent,
+        ttl=settings.job_ttl_seconds,
+        max_pending=settings.max_pending_jobs,
+        max_queued=settings.max_queued_jobs,
+        max_bytes=settings.job_max_bytes,
+        grace=settings.shutdown_grace_seconds,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,6 +65,11 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             if getattr(settings, attr):
                 log.warning("%s is set, but this version does not use it yet", name)
         await service.open()
+        try:
+            await jobs.open()
+        except BaseException:
+            await service.close()
+            raise
         # Everything made at start-up (modules, Playwright's and pydantic's objects) lives as
         # long as the process: keep it out of the collector's scans, which would otherwise
         # walk it on every full collection, in the middle of requests.
@@ -63,7 +78,10 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         try:
             yield
         finally:
-            await service.close()
+            try:
+                await jobs.close()  # needs the pool: running jobs get their grace period
+            finally:
+                await service.close()
 
     middleware = [
         # Outermost: a repeat request for a cached capture is answered before anything else.
@@ -82,7 +100,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             )
         )
     app = Starlette(
-        routes=routes,
+        routes=[*routes, *job_routes.routes],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
@@ -93,6 +111,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.jobs = jobs
     return app
 
 

@@ -9,9 +9,11 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
+import uvicorn
 
 from . import __version__, errors
 from .settings import SETTINGS, Settings, SettingsError
@@ -55,8 +57,6 @@ def serve(
     log_level: str | None,
 ) -> None:
     """Start the HTTP service."""
-    import uvicorn
-
     from .app import create_app
 
     settings = _settings(
@@ -68,7 +68,27 @@ def serve(
         app = create_app(settings)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(app, **uvicorn_options(settings))
+    JobAwareServer(uvicorn.Config(app, **uvicorn_options(settings))).run()
+
+
+class JobAwareServer(uvicorn.Server):
+    """uvicorn's server, which also tells the job manager the moment a stop is signalled.
+
+    Jobs then start their grace period at once, and event streams end with their jobs, instead
+    of holding uvicorn's connection drain open until it times out.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        jobs = getattr(getattr(self.config.app, "state", None), "jobs", None)
+        if jobs is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(jobs.begin_shutdown)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -13,13 +13,17 @@ class and turns any of them into the single JSON shape of the spec::
     ├── Blocked                  403 BLOCKED
     ├── NotFound                 404 NOT_FOUND
     ├── CaptureTimeout           408 TIMEOUT
+    ├── JobCancelled             409 CANCELLED          (the result of a cancelled job)
+    ├── JobFinished              409 JOB_FINISHED       (cancelling a job that has finished)
     ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
     ├── NavigationFailed         422 NAVIGATION_FAILED
     ├── SelectorNotFound         422 SELECTOR_NOT_FOUND
     ├── RetryableError                                  (carries ``retry_after``)
+    │   ├── NotReady             409 NOT_READY          (a job's result, asked for too soon)
     │   ├── RateLimited          429 RATE_LIMITED
     │   ├── PoolExhausted        503 POOL_EXHAUSTED
-    │   └── BrowserCrashed       503 BROWSER_CRASHED
+    │   ├── BrowserCrashed       503 BROWSER_CRASHED
+    │   └── ShuttingDown         503 SHUTDOWN
     └── InternalError            500 INTERNAL
 
 Nothing here imports Starlette or Playwright: the capture code raises these, and the routes
@@ -113,6 +117,23 @@ class RetryableError(ScreenshotError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class JobCancelled(ScreenshotError):
+    status = 409
+    code = "CANCELLED"
+
+
+class JobFinished(ScreenshotError):
+    status = 409
+    code = "JOB_FINISHED"
+
+
+class NotReady(RetryableError):
+    """A job's result was asked for while the job is still queued or processing."""
+
+    status = 409
+    code = "NOT_READY"
+
+
 class RateLimited(RetryableError):
     status = 429
     code = "RATE_LIMITED"
@@ -130,6 +151,13 @@ class BrowserCrashed(RetryableError):
     code = "BROWSER_CRASHED"
 
 
+class ShuttingDown(RetryableError):
+    """The server is stopping: no new work is taken, and unfinished jobs fail with this code."""
+
+    status = 503
+    code = "SHUTDOWN"
+
+
 class InternalError(ScreenshotError):
     status = 500
     code = "INTERNAL"
@@ -142,11 +170,15 @@ ERROR_CLASSES: tuple[type[ScreenshotError], ...] = (
     Blocked,
     NotFound,
     CaptureTimeout,
+    JobCancelled,
+    JobFinished,
     PayloadTooLarge,
     NavigationFailed,
     SelectorNotFound,
+    NotReady,
     RateLimited,
     PoolExhausted,
     BrowserCrashed,
+    ShuttingDown,
     InternalError,
 )

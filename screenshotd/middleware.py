@@ -107,7 +107,8 @@ class HitPath:
     async def _screenshot(self, scope: Scope) -> Answer | None:
         service = scope["app"].state.service
         opts = service.parsed(scope["query_string"])
-        if opts is None or not opts.cache or opts.response_type != "image" or opts.download:
+        if (opts is None or not opts.cache or opts.response_type != "image" or opts.download
+                or opts.async_):
             return None
         if_none_match, cors = self._request_headers(scope)
         if cors:

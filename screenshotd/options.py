@@ -62,15 +62,13 @@ NOT_YET_SUPPORTED: dict[str, str] = {
     "actions": "page actions",
     "redact": "redaction",
     "local_storage": "local_storage injection",
-    "async_": "async jobs",
-    "webhook_url": "webhooks",
-    "webhook_secret": "webhooks",
 }
 
 # --------------------------------------------------------------------------- value parsers
 
 
-def _parse_bool(value: Any) -> Any:
+def parse_bool(value: Any) -> bool:
+    """``true``/``false``/``1``/``0`` as strings, JSON booleans or 0/1; else a ValueError."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -129,7 +127,7 @@ def _parse_list(value: Any) -> Any:
     return value
 
 
-Bool = Annotated[bool, BeforeValidator(_parse_bool)]
+Bool = Annotated[bool, BeforeValidator(parse_bool)]
 Selector = Annotated[str, Field(min_length=1, max_length=2048)]
 SelectorList = Annotated[list[Selector], BeforeValidator(_parse_list), Field(max_length=50)]
 HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")]
@@ -418,8 +416,17 @@ class CaptureOptions(BaseModel):
             )
         if (self.clip_width == 0) != (self.clip_height == 0):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
-        if self.webhook_url is not None and not self.async_:
-            raise PydanticCustomError("webhook", "webhook_url needs async=true")
+        if self.webhook_url is not None:
+            if not self.async_:
+                raise PydanticCustomError("webhook", "webhook_url needs async=true")
+            try:
+                set_(self, "webhook_url", _check_url(self.webhook_url))
+            except PydanticCustomError as exc:
+                raise PydanticCustomError(
+                    "invalid_webhook_url", "webhook_url: {err}", {"err": exc.message()}
+                ) from None
+        if self.webhook_secret is not None and self.webhook_url is None:
+            raise PydanticCustomError("webhook_secret", "webhook_secret needs webhook_url")
         self.__pydantic_private__["_key"] = self._compute_key()  # type: ignore[index]
         return self
 
@@ -477,7 +484,7 @@ class CaptureOptions(BaseModel):
         for attr in NOT_YET_SUPPORTED:
             value = getattr(self, attr)
             if value not in (None, False, [], {}):
-                names.append("async" if attr == "async_" else attr)
+                names.append(attr)
         return names
 
     def cache_key(self) -> str:
@@ -644,7 +651,8 @@ def _check_timezone(name: str) -> None:
 _ERROR_FIELDS = {
     "missing": "url", "conflict": "url", "device": "device", "timeout": "timeout",
     "locale": "locale", "geolocation": "geolocation_latitude", "clip": "clip_width",
-    "webhook": "webhook_url", "html_base64": "html_base64", "timezone": "timezone",
+    "webhook": "webhook_url", "webhook_secret": "webhook_secret",
+    "html_base64": "html_base64", "timezone": "timezone",
 }
 
 
@@ -659,6 +667,8 @@ def _translate(exc: pydantic.ValidationError) -> errors.ScreenshotError:
     message = err["msg"]
     if kind == "invalid_url":
         return errors.InvalidURL(message, field="url")
+    if kind == "invalid_webhook_url":
+        return errors.InvalidURL(message, field="webhook_url")
     if kind == "payload_too_large":
         return errors.PayloadTooLarge(message, field=field_name or "html")
     if kind == "extra_forbidden" and loc:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import __version__, errors
+from .jobs import iso
 from .options import CaptureOptions
 from .service import CaptureResult, ScreenshotService
 
@@ -34,6 +35,8 @@ async def screenshot(request: Request) -> Response:
         opts = service.parsed(raw_query) or service.parse(query_params(request), memo=raw_query)
     else:
         opts = service.parse(await json_body(request))
+    if opts.async_:
+        return await submit_job(request, opts)
     key = opts.cache_key()
     if opts.cache and etag_matches(request.headers.get("if-none-match"), key):
         stored = await service.cached(opts)
@@ -42,6 +45,29 @@ async def screenshot(request: Request) -> Response:
     result = await service.screenshot(opts)
     url = image_url(request, result) if opts.response_type != "image" else None
     return await render(result, opts, url)
+
+
+def caller(request: Request) -> str:
+    """Who a request acts for: its jobs and batches are visible to it alone. The client's
+    address (behind a trusted proxy, the forwarded one), until API keys name the caller."""
+    client = request.client
+    return f"ip:{client.host if client else 'unknown'}"
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def submit_job(request: Request, opts: CaptureOptions) -> Response:
+    """``async=true``: check the page and the webhook at the door, queue, answer 202."""
+    service = _service(request)
+    await service.check(opts)
+    if opts.webhook_url:
+        await service.guard.check_url(opts.webhook_url)
+    job = request.app.state.jobs.submit(caller(request), opts, base_url(request))
+    body = {"job_id": job.id, "status": job.status.value, "status_url": job.status_url,
+            "created_at": iso(job.created_at)}
+    return JSONResponse(body, status_code=202, headers={"Location": job.status_url})
 
 
 async def image(request: Request) -> Response:
@@ -123,7 +149,7 @@ def image_url(request: Request, result: CaptureResult) -> str | None:
     if not result.stored:
         return None
     ext = "jpg" if result.format == "jpeg" else result.format
-    return f"{str(request.base_url).rstrip('/')}/images/{result.cache_key}.{ext}"
+    return f"{base_url(request)}/images/{result.cache_key}.{ext}"
 
 
 def query_params(request: Request) -> dict[str, str]:
@@ -218,6 +244,7 @@ def download_name(opts: CaptureOptions) -> str:
 async def health(request: Request) -> Response:
     service = _service(request)
     report = service.health()
+    report["jobs"] = request.app.state.jobs.health()
     ok = report["browser"]["connected"] and report["cache"]["state"] == "ok"
     report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
     return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)

@@ -90,6 +90,16 @@ _META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_ME
 CaptureHook = Callable[[CaptureOptions], None]
 
 
+@dataclass(eq=False)
+class _Flight:
+    """One capture in progress, and who waits for it."""
+
+    task: asyncio.Task[CaptureResult]
+    waiters: int = 0
+    #: Whether a waiter wants the capture finished even if it goes away (HTTP requests do).
+    detached: bool = False
+
+
 def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
     """The device-pixel size of a plain viewport capture, or None for other kinds."""
     if opts.full_page or opts.selector or opts.clip or opts.format == "pdf":
@@ -115,7 +125,7 @@ class ScreenshotService:
         self.capture_hooks: list[CaptureHook] = []
         #: hits, misses, not_modified, captures, coalesced (requests that joined a capture).
         self.counts: Counter[str] = Counter()
-        self._flights: dict[str, asyncio.Task[CaptureResult]] = {}
+        self._flights: dict[str, _Flight] = {}
         self._limits: ParseLimits | None = None
         #: Parsed options by raw query string: an <img> URL is requested again and again, and
         #: a hit should not pay for validation each time. A plain dict, emptied when full or
@@ -153,12 +163,13 @@ class ScreenshotService:
             raise
 
     async def close(self) -> None:
-        for flight in list(self._flights.values()):
-            flight.cancel()
-        if self._flights:
-            await asyncio.wait(list(self._flights.values()), timeout=5)
+        tasks = [flight.task for flight in self._flights.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         try:
-            await self.pool.close()
+            await self.pool.close(grace=self.settings.shutdown_grace_seconds)
         finally:
             await self._close_egress()
             await self.cache.close()
@@ -204,12 +215,15 @@ class ScreenshotService:
     def ttl(self, opts: CaptureOptions) -> int:
         return opts.cache_ttl or self.settings.cache_ttl_seconds
 
-    async def screenshot(self, opts: CaptureOptions) -> CaptureResult:
+    async def screenshot(self, opts: CaptureOptions, *, detach: bool = True) -> CaptureResult:
         """The cached road: a hit, or one capture shared by every concurrent identical request.
 
         With ``cache=false`` the cache is not read, and the fresh result replaces the entry.
-        Requests with the same key that arrive while a capture runs wait for it (singleflight);
-        the capture runs in its own task, so a waiter that goes away never cancels it for others.
+        Requests with the same key that arrive while a capture runs wait for it (singleflight).
+        The capture runs in its own task. With ``detach`` (an HTTP request) a waiter that goes
+        away leaves it running for the others, and its result is still cached. Without it (a
+        job being cancelled), the capture is cancelled too once no waiter is left that asked
+        for it to go on, so the browser work stops.
         """
         if opts.cache:
             result = await self.hit(opts)
@@ -219,13 +233,22 @@ class ScreenshotService:
         self.counts["misses"] += 1
         flight = self._flights.get(key)
         if flight is None:
-            flight = asyncio.create_task(self._capture_and_store(opts, key),
-                                         name=f"capture-{key[:12]}")
-            self._flights[key] = flight
-            flight.add_done_callback(lambda task: self._landed(key, task))
+            task = asyncio.create_task(self._capture_and_store(opts, key),
+                                       name=f"capture-{key[:12]}")
+            flight = self._flights[key] = _Flight(task)
+            task.add_done_callback(lambda done: self._landed(key, done))
         else:
             self.counts["coalesced"] += 1
-        return await asyncio.shield(flight)
+        flight.waiters += 1
+        flight.detached = flight.detached or detach
+        try:
+            return await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            if flight.waiters == 1 and not flight.detached:
+                flight.task.cancel()
+            raise
+        finally:
+            flight.waiters -= 1
 
     async def hit(self, opts: CaptureOptions) -> CaptureResult | None:
         """The cached result for ``opts``, or None. No browser work and no DNS."""
@@ -267,7 +290,8 @@ class ScreenshotService:
         return result
 
     def _landed(self, key: str, task: asyncio.Task[CaptureResult]) -> None:
-        if self._flights.get(key) is task:
+        flight = self._flights.get(key)
+        if flight is not None and flight.task is task:
             del self._flights[key]
         if not task.cancelled():
             task.exception()  # retrieved: every waiter may have gone

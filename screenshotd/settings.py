@@ -37,6 +37,19 @@ def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not lo <= value <= hi:  # also refuses nan
+            raise ValueError(f"must be between {lo:g} and {hi:g}, got {raw.strip()}")
+        return value
+
+    return parse
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -144,6 +157,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADBLOCK_LISTS", "", _csv, "Filter-list files or URLs (EasyList syntax)."),
     Setting("JOB_TTL_SECONDS", "3600", _int(1), "How long finished jobs are kept."),
     Setting("MAX_PENDING_JOBS", "10", _int(1), "Queued or running jobs per key (or IP)."),
+    Setting("MAX_QUEUED_JOBS", "1000", _int(1), "Jobs queued in total, for every caller; past it, 503."),
+    Setting(
+        "JOB_MAX_BYTES", "268435456", _int(0),
+        "Bound on the finished jobs' results kept in memory; past it the oldest go early.",
+    ),
+    Setting(
+        "SHUTDOWN_GRACE_SECONDS", "10", _float(0, 600),
+        "At shutdown, how long running captures and jobs get to finish.",
+    ),
     Setting("SIGNING_SECRET", "", _str, "Enables signed capture URLs."),
     Setting(
         "LOG_LEVEL", "info", _choice("critical", "error", "warning", "info", "debug"),
@@ -177,6 +199,9 @@ class Settings:
     adblock_lists: tuple[str, ...] = ()
     job_ttl_seconds: int = 3600
     max_pending_jobs: int = 10
+    max_queued_jobs: int = 1000
+    job_max_bytes: int = 268435456
+    shutdown_grace_seconds: float = 10.0
     signing_secret: str = field(default="", repr=False)
     log_level: str = "info"
     log_format: str = "text"
