@@ -380,6 +380,75 @@ class Canary:
             server.close()
 
 
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver:
+    """A local webhook endpoint. It records every request, and answers from ``script``
+    (status, headers) in order, then 200."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: list[tuple[int, dict[str, str]]] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.received.append(Received(
+                        self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    status, headers = receiver.script.pop(0) if receiver.script else (200, {})
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def to(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
+
+    async def wait_for(self, count: int, path: str = "/hook", within: float = 30) -> list[Received]:
+        """The first ``count`` requests to ``path``, once they have arrived."""
+        deadline = time.monotonic() + within
+        while len(self.to(path)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.to(path))} of {count} webhooks arrived at {path}")
+            await asyncio.sleep(0.02)
+        return self.to(path)[:count]
+
+    def __enter__(self) -> WebhookReceiver:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as running:
+        yield running
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -467,6 +536,15 @@ async def server() -> AsyncIterator[Running]:
 @pytest.fixture
 def client(server: Running) -> httpx.AsyncClient:
     return server.client
+
+
+@pytest.fixture
+def captures(server: Running) -> Iterator[list[Any]]:
+    """The options of every real capture the shared server starts during the test."""
+    seen: list[Any] = []
+    server.service.capture_hooks.append(seen.append)
+    yield seen
+    server.service.capture_hooks.remove(seen.append)
 
 
 def decode(data: bytes) -> Image.Image:

@@ -43,3 +43,53 @@ def test_help_shows_examples():
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "Examples:" in result.stdout
     assert "BROWSER_MAX_CONCURRENT" in run_cli("serve", "--help").stdout
+
+
+def test_serve_stops_on_sigterm_failing_running_jobs_and_ending_their_event_streams(site: Site):
+    """``screenshotd serve`` hears SIGTERM: the job's grace period starts at once, the job
+    fails with SHUTDOWN, its event stream says so and ends, and the process exits."""
+    import json
+    import signal
+    import time
+
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
+           "SHUTDOWN_GRACE_SECONDS": "1", "BROWSER_MAX_CONCURRENT": "1", "LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.1)
+        job = httpx.get(f"{base}/screenshot", params={
+            "async": "true", "url": site.url("/slow?ms=30000&sigterm=1")}).json()
+        events = []
+        with httpx.stream("GET", f"{base}/jobs/{job['job_id']}/events", timeout=30) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line[7:])
+                    if events == ["connected"]:
+                        stopping = time.monotonic()
+                        proc.send_signal(signal.SIGTERM)
+                elif line.startswith("data: ") and events[-1] == "failed":
+                    assert json.loads(line[6:])["error"]["code"] == "SHUTDOWN"
+        assert events[0] == "connected" and events[-1] == "failed"
+        assert time.monotonic() - stopping < 8  # the stream did not wait for a drain timeout
+        # uvicorn re-raises the signal it caught once its shutdown is done
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+        assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -227,3 +227,18 @@ def test_later_parameters_are_parsed_and_reported_unsupported():
 
 def test_selector_lists_keep_commas_inside_brackets():
     assert split_top_level(":is(a, b), .c[data-x='1,2'] , d") == [":is(a, b)", ".c[data-x='1,2']", "d"]
+
+
+def test_webhook_parameters_go_together():
+    with pytest.raises(errors.ValidationError) as refused:
+        parse(webhook_url="https://hooks.example/x")
+    assert refused.value.field == "webhook_url"
+    with pytest.raises(errors.ValidationError) as refused:
+        parse(**{"async": "true", "webhook_secret": "k"})
+    assert refused.value.field == "webhook_secret"
+    with pytest.raises(errors.InvalidURL) as refused:
+        parse(**{"async": "true", "webhook_url": "javascript:alert(1)"})
+    assert refused.value.field == "webhook_url"
+    opts = parse(**{"async": "1", "webhook_url": " HTTPS://hooks.example/a b", "webhook_secret": "k"})
+    assert opts.async_ and opts.webhook_url == "https://hooks.example/a%20b"
+    assert opts.cache_key() == parse().cache_key()  # delivery only: the same capture

@@ -37,15 +37,6 @@ def unique(site: Site, path: str = "/pages/basic") -> str:
     return site.url(f"{path}{sep}t={uuid.uuid4().hex}")
 
 
-@pytest.fixture
-def captures(server: Running):
-    """The options of every real capture the shared server starts during the test."""
-    seen: list[CaptureOptions] = []
-    server.service.capture_hooks.append(seen.append)
-    yield seen
-    server.service.capture_hooks.remove(seen.append)
-
-
 def key_of(response: httpx.Response) -> str:
     etag = response.headers["etag"]
     assert etag.startswith('"') and etag.endswith('"')
