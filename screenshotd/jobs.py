@@ -13,7 +13,8 @@ A job is one capture that the caller does not wait for::
 - **Bounded.** A caller may have ``max_pending`` submissions queued or processing (a batch
   counts as one); the next is ``429 RATE_LIMITED``. At most ``max_queued`` jobs wait in all;
   past that, ``503 POOL_EXHAUSTED``. Finished jobs are forgotten ``ttl`` seconds after they
-  finish, or earlier, oldest first, when their results hold more than ``max_bytes``.
+  finish, or earlier, oldest first, when their results (and ``html``) hold more than
+  ``max_bytes``.
 - **Cancellation stops the browser.** Cancelling a running job cancels its capture unless a
   synchronous request is waiting for the same capture.
 - **Shutdown loses nothing silently.** Queued jobs fail at once with ``SHUTDOWN``; running ones
@@ -106,6 +107,12 @@ class Job:
     def unit(self) -> str:
         """What counts against the pending limit: the batch, or the job itself."""
         return self.batch_id or self.id
+
+    @property
+    def weight(self) -> int:
+        """The bytes a finished job holds: its result, and its ``html`` if it had one."""
+        html = self.opts.html if self.opts is not None and self.opts.html else ""
+        return (self.result.size if self.result is not None else 0) + len(html)
 
     @property
     def status_url(self) -> str:
@@ -476,8 +483,7 @@ class JobManager:
         job.status, job.result, job.error = status, result, error
         job.completed_at = now
         job.expires_at = now + self.ttl
-        if result is not None:
-            self._bytes += result.size
+        self._bytes += job.weight
         self._finished.append(job)
         units = self._pending.get(job.owner, {})
         if job.unit in units:
@@ -489,7 +495,9 @@ class JobManager:
         self.counts[status.value] += 1
         job.done.set()
         if job.webhook is not None:
-            body = json.dumps(job.to_json(), separators=(",", ":")).encode()
+            sent = job.to_json()
+            del sent["webhook"]  # the delivery's own state is not news to its receiver
+            body = json.dumps(sent, separators=(",", ":")).encode()
             task = asyncio.create_task(self.webhooks.deliver(job.webhook, body),
                                        name=f"webhook-{job.id[:12]}")
             self._deliveries[task] = job
@@ -516,8 +524,7 @@ class JobManager:
             return
         job.forgotten = True
         self.counts[why] += 1
-        if job.result is not None:
-            self._bytes -= job.result.size
+        self._bytes -= job.weight
         self._jobs.pop(job.id, None)
         owned = self._by_owner.get(job.owner)
         if owned is not None:

@@ -148,6 +148,14 @@ async def test_results_over_the_byte_bound_push_out_the_oldest_finished_jobs():
     await jobs.close()
 
 
+async def test_a_finished_jobs_html_counts_toward_the_byte_bound():
+    jobs = await manager(FakeService(size=100), max_bytes=10_000)
+    job = jobs.submit("ip:a", CaptureOptions.parse({"html": "<p>" + "x" * 5000}), "http://s")
+    await settle(job)
+    assert jobs.health()["result_bytes"] == 100 + 5003
+    await jobs.close()
+
+
 async def test_the_pending_limit_is_per_caller_and_a_batch_counts_once():
     service = FakeService()
     gate = service.gates["https://example.com/slow"] = asyncio.Event()

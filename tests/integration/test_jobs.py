@@ -112,8 +112,9 @@ async def test_a_cached_capture_completes_a_job_at_once(client, site: Site, capt
     url = site.url("/pages/basic?job=cached")
     assert (await client.get("/screenshot", params={"url": url})).status_code == 200
     before = len(captures)
-    job = await finished(client, (await submit(client, url=url))["job_id"])
-    assert job["status"] == "completed" and job["metadata"]["cached"] is True
+    for _ in range(2):  # the second is a query string the hit path has seen: still a job
+        job = await finished(client, (await submit(client, url=url))["job_id"])
+        assert job["status"] == "completed" and job["metadata"]["cached"] is True
     assert len(captures) == before
 
 
@@ -219,6 +220,7 @@ async def test_the_webhook_is_signed_the_standard_webhooks_way(client, site: Sit
     body = json.loads(delivered.body)
     assert body["id"] == started["job_id"] and body["status"] == "completed"
     assert body["result_url"].endswith(f"/jobs/{started['job_id']}/result")
+    assert JOB_KEYS <= set(body) and "webhook" not in body
     tampered = type(delivered)(delivered.path, delivered.headers, delivered.body + b" ")
     assert not verify(secret, tampered)
     job = await finished(client, started["job_id"])
