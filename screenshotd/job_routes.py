@@ -20,7 +20,8 @@ from starlette.routing import Route
 
 from . import errors
 from .batch import parse_batch
-from .jobs import Job, JobManager, JobState, wait_finished
+from .job_model import Job, JobState, wait_finished
+from .jobs import JobManager
 from .routes import (
     INLINE_ENCODE_BYTES,
     base_url,

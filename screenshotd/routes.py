@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import __version__, errors
-from .jobs import iso
+from .job_model import iso
 from .options import CaptureOptions
 from .service import CaptureResult, ScreenshotService
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from screenshotd import errors
-from screenshotd.jobs import JobManager, JobState
+from screenshotd.job_model import JobState
+from screenshotd.jobs import JobManager
 from screenshotd.options import CaptureOptions
 from screenshotd.service import CaptureResult
 
