@@ -89,6 +89,7 @@ class JobManager:
         self._queues: dict[str, deque[Job]] = {}
         self._turns: deque[str] = deque()  # owners with queued jobs, in turn
         self._queued = 0
+        self._processing = 0
         self._ready = asyncio.Semaphore(0)
         self._pending: dict[str, dict[str, int]] = {}  # owner -> unit -> unfinished jobs
         self._avg_job_s = 2.0
@@ -294,6 +295,7 @@ class JobManager:
                 continue  # it was cancelled while queued
             job.status = JobState.PROCESSING
             job.started_at = self.clock()
+            self._processing += 1
             job.task = asyncio.create_task(self._run(job), name=f"job-{job.id[:12]}")
             job.task.add_done_callback(lambda _, job=job: self._interrupted(job))
             await asyncio.wait([job.task])  # a cancelled job never cancels its worker
@@ -346,6 +348,8 @@ class JobManager:
                 error: errors.ScreenshotError | None = None) -> None:
         if job.finished:
             return
+        if job.status is JobState.PROCESSING:
+            self._processing -= 1
         now = self.clock()
         job.status, job.result, job.error = status, result, error
         job.completed_at = now
@@ -408,12 +412,11 @@ class JobManager:
             self._expire()
 
     def health(self) -> dict[str, Any]:
-        processing = sum(1 for job in self._jobs.values() if job.status is JobState.PROCESSING)
         return {
             "state": self.state,
             "workers": self.workers,
             "queued": self._queued,
-            "processing": processing,
+            "processing": self._processing,
             "kept": len(self._jobs),
             "result_bytes": self._bytes,
             **{name: self.counts[name] for name in (

@@ -225,8 +225,10 @@ async def test_cancelling_a_running_job_cancels_its_capture():
     jobs = await manager(service)
     job = jobs.submit("ip:a", opts("slow"), "http://s")
     await until(lambda: service.started)
+    assert jobs.health()["processing"] == 1 and jobs.health()["queued"] == 0
     await jobs.cancel("ip:a", job.id)
     assert job.status is JobState.CANCELLED
+    assert jobs.health()["processing"] == 0 and jobs.health()["cancelled"] == 1
     assert service.cancelled == ["https://example.com/slow"]
     # the worker is free for the next job
     after = jobs.submit("ip:a", opts("next"), "http://s")
