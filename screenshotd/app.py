@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from . import errors, job_routes
+from .auth import ApiKeyMiddleware, KeyRing, mask_access_log
 from .egress import Resolver
 from .jobs import JobManager
 from .middleware import HitPath, RequestIdMiddleware
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 #: Settings whose feature is not built in this version. Security-relevant ones stop start-up
 #: rather than leave a server open that its operator believes closed.
 _REFUSED = {
-    "api_keys": "API_KEYS (authentication)",
     "signing_secret": "SIGNING_SECRET (signed URLs)",
 }
 
@@ -46,6 +46,10 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     for attr, what in _REFUSED.items():
         if getattr(settings, attr):
             raise SettingsError(f"{what} is not available in this version; unset it to start")
+    if any(":" in key for key in settings.api_keys):
+        raise SettingsError("API_KEYS: per-key domain lists (key:host|host) are not available "
+                            "in this version; give plain keys, or unset it to start")
+    keys = KeyRing(settings.api_keys)
     service = ScreenshotService.from_settings(settings, resolver)
     jobs = JobManager(
         service,
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         for attr, name in _NOT_YET_USED.items():
             if getattr(settings, attr):
                 log.warning("%s is set, but this version does not use it yet", name)
+        mask_access_log()  # now: uvicorn has configured its loggers
         await service.open()
         try:
             await jobs.open()
@@ -85,7 +90,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
 
     middleware = [
         # Outermost: a repeat request for a cached capture is answered before anything else.
-        Middleware(HitPath, cors=bool(settings.cors_origin)),
+        Middleware(HitPath, cors=bool(settings.cors_origin), keys=keys),
         Middleware(RequestIdMiddleware),
     ]
     if settings.cors_origin:
@@ -96,9 +101,12 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                 allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
                 allow_headers=["*"],
                 expose_headers=["Age", "ETag", "X-Cache", "X-Render-Time-Ms", "X-Request-Id",
-                                "X-Screenshot-Truncated", "Retry-After"],
+                                "X-Screenshot-Truncated", "Retry-After", "Location"],
             )
         )
+    if keys.enabled:
+        # Inside CORS, so that a browser can read a 401.
+        middleware.append(Middleware(ApiKeyMiddleware, keys=keys))
     app = Starlette(
         routes=[*routes, *job_routes.routes],
         middleware=middleware,

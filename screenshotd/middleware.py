@@ -24,6 +24,7 @@ import random
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import errors
+from .auth import KeyRing, presented_key
 from .routes import cache_headers, etag_matches, image_name, not_modified_headers
 from .service import CaptureResult
 
@@ -71,16 +72,19 @@ def _ok(result: CaptureResult) -> Answer:
 class HitPath:
     """ASGI middleware, outermost. ``cors`` says whether CORS middleware runs below it: then
     requests with ``Origin`` go to it, and the others get the ``Vary: Origin`` it would add.
+    With API keys, only a request with a valid key is answered here; the app refuses the rest.
     Its own answers carry a request id like every other response."""
 
-    def __init__(self, app: ASGIApp, cors: bool = False) -> None:
+    def __init__(self, app: ASGIApp, cors: bool = False, keys: KeyRing | None = None) -> None:
         self.app = app
         self.cors = cors
+        self.keys = keys if keys is not None and keys.enabled else None
         self._vary = [(b"vary", b"Origin")] if cors else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = None
-        if scope["type"] == "http" and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["method"] == "GET" and (
+                self.keys is None or self.keys.identify(presented_key(scope)) is not None):
             path = scope["path"]
             try:
                 if path == "/screenshot":

@@ -48,8 +48,12 @@ async def screenshot(request: Request) -> Response:
 
 
 def caller(request: Request) -> str:
-    """Who a request acts for: its jobs and batches are visible to it alone. The client's
-    address (behind a trusted proxy, the forwarded one), until API keys name the caller."""
+    """Who a request acts for: its jobs and batches are visible to it alone. The API key's id
+    when keys are on; otherwise the client's address (behind a trusted proxy, the forwarded
+    one)."""
+    named = request.scope.get("state", {}).get("caller")
+    if named:
+        return str(named)
     client = request.client
     return f"ip:{client.host if client else 'unknown'}"
 
