@@ -41,7 +41,8 @@ _NOT_YET_USED = {
 
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Starlette:
     """Build the app. The cache, the egress proxy, the browser pool and the job manager open in
-    the lifespan and close in reverse. ``resolver`` replaces the system's DNS for the private-network guard."""
+    the lifespan and close in reverse. ``resolver`` replaces the system's DNS for the
+    private-network guard."""
     settings = settings or Settings.from_env()
     for attr, what in _REFUSED.items():
         if getattr(settings, attr):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import re
 import time
@@ -67,7 +68,7 @@ def finished_result(job: Job) -> CaptureResult:
         raise errors.NotReady(f"job {job.id} is {job.status.value}; try again shortly",
                               retry_after=1)
     assert job.error is not None
-    raise job.error
+    raise copy.copy(job.error)  # a fresh one: raising the stored one would grow its traceback
 
 
 async def job_result(request: Request) -> Response:

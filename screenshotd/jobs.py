@@ -27,6 +27,7 @@ in :mod:`screenshotd.job_model`. Nothing here knows HTTP; :mod:`screenshotd.job_
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import math
@@ -351,7 +352,9 @@ class JobManager:
         if job.status is JobState.PROCESSING:
             self._processing -= 1
         now = self.clock()
-        job.status, job.result, job.error = status, result, error
+        # A copy: the job keeps the code and message for an hour, not the traceback and the
+        # frames (a page, a context) it holds.
+        job.status, job.result, job.error = status, result, copy.copy(error)
         job.completed_at = now
         job.expires_at = now + self.ttl
         self._bytes += job.weight

@@ -105,6 +105,7 @@ async def test_a_failed_job_keeps_its_error_code_and_message():
     assert job.to_json()["error"] == {"code": "NAVIGATION_FAILED",
                                       "message": "ERR_NAME_NOT_RESOLVED"}
     assert job.to_json()["result_url"] is None
+    assert job.error is not None and job.error.__traceback__ is None  # no frames kept alive
     await jobs.close()
 
 
