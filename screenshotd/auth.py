@@ -9,7 +9,8 @@ any middleware, checks the key itself and leaves anything without a valid one to
 Keys are compared in constant time: the SHA-256 of what was sent against the SHA-256 of every
 key, each with :func:`hmac.compare_digest`, all of them every time. A request is known by the
 key's *id* (a prefix of that hash), never by the key: jobs and batches belong to it, and logs
-can name it. Keys are never logged; uvicorn's access log has ``api_key=`` values masked.
+can name it. Keys are never logged: uvicorn's access log has ``api_key=`` (and
+``webhook_secret=``) values masked.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from . import errors
 #: Paths that need no key: liveness probes must work without secrets.
 OPEN_PATHS = frozenset({"/health"})
 
-_API_KEY_IN_QUERY = re.compile(r"((?:^|[?&;])api_key=)[^&;#\s]*", re.IGNORECASE)
+#: Query parameters whose values are secrets: masked wherever a URL is logged.
+_SECRET_IN_QUERY = re.compile(r"((?:^|[?&;])(?:api_key|webhook_secret)=)[^&;#\s]*",
+                              re.IGNORECASE)
 
 
 def key_id(key: str) -> str:
@@ -110,24 +113,24 @@ async def _refuse(send: Send, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def mask_api_keys(text: str) -> str:
-    """``?url=…&api_key=secret`` as ``?url=…&api_key=***``."""
-    return _API_KEY_IN_QUERY.sub(r"\1***", text)
+def mask_secrets(text: str) -> str:
+    """``?url=…&api_key=k&webhook_secret=s`` as ``?url=…&api_key=***&webhook_secret=***``."""
+    return _SECRET_IN_QUERY.sub(r"\1***", text)
 
 
-class MaskApiKeys(logging.Filter):
+class MaskSecrets(logging.Filter):
     """For uvicorn's access log, whose records carry the request's path and query."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(
-                isinstance(a, str) and "api_key=" in a.lower() for a in record.args):
-            record.args = tuple(mask_api_keys(a) if isinstance(a, str) else a
+                isinstance(a, str) and "=" in a for a in record.args):
+            record.args = tuple(mask_secrets(a) if isinstance(a, str) else a
                                 for a in record.args)
         return True
 
 
 def mask_access_log() -> None:
-    """Install :class:`MaskApiKeys` on uvicorn's access logger (once)."""
+    """Install :class:`MaskSecrets` on uvicorn's access logger (once)."""
     logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, MaskApiKeys) for f in logger.filters):
-        logger.addFilter(MaskApiKeys())
+    if not any(isinstance(f, MaskSecrets) for f in logger.filters):
+        logger.addFilter(MaskSecrets())

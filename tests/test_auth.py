@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from screenshotd.auth import KeyRing, MaskApiKeys, key_id, mask_api_keys, presented_key
+from screenshotd.auth import KeyRing, MaskSecrets, key_id, mask_secrets, presented_key
 
 
 def scope(headers: dict[str, str] | None = None, query: str = "") -> dict:
@@ -42,15 +42,17 @@ def test_a_keyring_names_a_caller_by_key_id_never_by_key():
     assert not KeyRing(()).enabled
 
 
-def test_api_keys_are_masked_in_logged_urls():
-    assert mask_api_keys("/screenshot?url=x&api_key=alpha&w=1") == "/screenshot?url=x&api_key=***&w=1"
-    assert mask_api_keys("/jobs?api_key=alpha") == "/jobs?api_key=***"
-    assert mask_api_keys("/jobs?API_KEY=alpha") == "/jobs?API_KEY=***"
-    assert mask_api_keys("/x?not_api_key=1") == "/x?not_api_key=1"
+def test_secrets_are_masked_in_logged_urls():
+    assert mask_secrets("/screenshot?url=x&api_key=alpha&w=1") == "/screenshot?url=x&api_key=***&w=1"
+    assert mask_secrets("/jobs?api_key=alpha") == "/jobs?api_key=***"
+    assert mask_secrets("/jobs?API_KEY=alpha") == "/jobs?API_KEY=***"
+    assert mask_secrets("/x?not_api_key=1") == "/x?not_api_key=1"
+    assert (mask_secrets("/screenshot?async=1&webhook_secret=s3&webhook_url=u")
+            == "/screenshot?async=1&webhook_secret=***&webhook_url=u")
     # uvicorn's access record: (client, method, path with query, http version, status)
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
                                '%s - "%s %s HTTP/%s" %d',
                                ("127.0.0.1:5", "GET", "/screenshot?api_key=alpha", "1.1", 200),
                                None)
-    assert MaskApiKeys().filter(record)
+    assert MaskSecrets().filter(record)
     assert "alpha" not in record.getMessage() and "api_key=***" in record.getMessage()
