@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
 import pytest
+
+from screenshotd.auth import MaskSecrets
 
 from ..conftest import Running, Site, assert_error, make_settings, run_server
 
@@ -34,6 +37,8 @@ async def test_requests_without_a_valid_key_are_401(keyed: Running, site: Site):
     for path in ("/jobs", "/batch/" + "0" * 32, "/images/" + "0" * 64 + ".png"):
         assert_error(await keyed.client.get(path), 401, "UNAUTHORIZED")
     assert (await keyed.client.get("/health")).status_code == 200
+    access = logging.getLogger("uvicorn.access")
+    assert any(isinstance(f, MaskSecrets) for f in access.filters)  # keys never reach the log
 
 
 async def test_a_key_may_come_three_ways(keyed: Running, site: Site):
