@@ -35,9 +35,6 @@ import contextlib
 import enum
 import logging
 import math
-import os
-import re
-import signal
 import time
 import uuid
 from collections import deque
@@ -56,6 +53,16 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 
 from . import errors
+from .browser import (
+    BASE_CONTEXT_OPTIONS,
+    NON_WEB_SCHEME,
+    STEALTH_SCRIPT,
+    context_kwargs,
+    find_browser_pid,
+    headful_user_agent,
+    kill_process_group,
+    launch_args,
+)
 from .proxy import Channel, EgressProxy
 
 log = logging.getLogger(__name__)
@@ -65,50 +72,6 @@ T = TypeVar("T")
 CLOSE_TIMEOUT_S = 5.0
 CONTEXT_TIMEOUT_S = 10.0
 LAUNCH_TIMEOUT_S = 30.0
-
-#: Flags for a headless Chromium with no network of its own to call home on.
-BASE_ARGS = (
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-    "--disable-breakpad",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-quic",
-    # Warm pages wait out of sight; without these, Chromium throttles their timers and frames
-    # and deprioritises their renderers, which slows the capture that takes one.
-    "--disable-background-timer-throttling",
-    "--disable-backgrounding-occluded-windows",
-    "--disable-renderer-backgrounding",
-    "--disable-gpu",
-    "--hide-scrollbars",
-    "--mute-audio",
-    "--font-render-hinting=none",
-    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-    "--force-webrtc-ip-handling-policy",
-    # Site isolation off: a warm page's first navigation then stays in its renderer instead of
-    # swapping to a new site-locked one (about 20 ms of each capture's 70 here). Renderers are
-    # never shared between browser contexts, and each capture is its own context, so this only
-    # lets frames of one capture's own page share a process; no capture can reach another's.
-    "--disable-site-isolation-trials",
-    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,"
-    "IsolateOrigins,site-per-process",
-)
-
-#: What a context may request besides http(s) and ws(s), which go through the egress proxy.
-#: Everything else (``file:``, ``ftp:``, ``chrome:``, ``filesystem:`` ...) is refused.
-NON_WEB_SCHEME = re.compile(r"^(?!(?:https?|wss?|data|blob|about):)", re.IGNORECASE)
-
-#: Options every context gets, warm or made to order.
-BASE_CONTEXT_OPTIONS: dict[str, Any] = {
-    "viewport": {"width": 1280, "height": 800},
-    "service_workers": "block",
-    "accept_downloads": False,
-}
-
 
 class PoolState(enum.Enum):
     UNOPENED = "unopened"
@@ -491,11 +454,8 @@ class BrowserPool:
     async def _launch(self) -> _Generation:
         assert self._playwright is not None
         marker = f"--screenshotd-pool={uuid.uuid4().hex}"
-        args = [*BASE_ARGS, *self.extra_args, marker]
-        if self.egress is not None:
-            args += self.egress.launch_args()
-        if os.geteuid() == 0:
-            args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
+        args = launch_args(*self.extra_args, marker,
+                           *(self.egress.launch_args() if self.egress is not None else ()))
         browser = await asyncio.wait_for(
             self._playwright.chromium.launch(
                 executable_path=self.executable_path,
@@ -509,7 +469,7 @@ class BrowserPool:
             LAUNCH_TIMEOUT_S + 5,
         )
         self._generation_count += 1
-        generation = _Generation(self._generation_count, browser, _find_browser_pid(marker))
+        generation = _Generation(self._generation_count, browser, find_browser_pid(marker))
         self.browser_version = browser.version
         browser.on("disconnected", lambda _b: self._on_disconnect(generation))
         log.info(
@@ -601,10 +561,7 @@ class BrowserPool:
 
     def _kill(self, generation: _Generation) -> None:
         """SIGKILL the generation's process group, if anything of it is left."""
-        if generation.pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(generation.pid, signal.SIGKILL)
+        kill_process_group(generation.pid)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -634,62 +591,3 @@ class BrowserPool:
             "captures_this_browser": current.captures if current else 0,
             "recycle_after": self.recycle_after,
         }
-
-
-def context_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Playwright ``new_context`` arguments for context-level capture options."""
-    kwargs = dict(BASE_CONTEXT_OPTIONS)
-    kwargs.update({k: v for k, v in options.items() if k != "stealth"})
-    return kwargs
-
-
-def headful_user_agent(version: str) -> str:
-    """The user agent a desktop Chrome of this version sends, without "HeadlessChrome"."""
-    return (
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        f"Chrome/{version} Safari/537.36"
-    )
-
-
-def _find_browser_pid(marker: str) -> int | None:
-    """The pid of the Chromium launched with ``marker``: the group leader that carries it."""
-    needle = marker.encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                if needle not in fh.read():
-                    continue
-            pid = int(entry.name)
-            if os.getpgid(pid) == pid:
-                return pid
-        except (OSError, ProcessLookupError):
-            continue
-    return None
-
-
-#: Best-effort removal of the usual headless tells, run before any page script.
-STEALTH_SCRIPT = """
-(() => {
-  const define = (obj, prop, value) => {
-    try { Object.defineProperty(obj, prop, { get: () => value, configurable: true }); } catch (e) {}
-  };
-  define(Navigator.prototype, 'webdriver', false);
-  if (!navigator.languages || navigator.languages.length === 0) {
-    define(Navigator.prototype, 'languages', ['en-US', 'en']);
-  }
-  if (navigator.plugins.length === 0) {
-    const fake = [{ name: 'PDF Viewer', filename: 'internal-pdf-viewer' },
-                  { name: 'Chrome PDF Viewer', filename: 'internal-pdf-viewer' }];
-    define(Navigator.prototype, 'plugins', fake);
-  }
-  if (!window.chrome) { window.chrome = { runtime: {}, app: { isInstalled: false } }; }
-  const query = window.navigator.permissions && window.navigator.permissions.query;
-  if (query) {
-    window.navigator.permissions.query = (p) => p && p.name === 'notifications'
-      ? Promise.resolve({ state: Notification.permission, onchange: null })
-      : query.call(window.navigator.permissions, p);
-  }
-})();
-"""

@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 from playwright.async_api import async_playwright
 
+from screenshotd.browser import BASE_ARGS
 from screenshotd.egress import IPAddress
-from screenshotd.pool import BASE_ARGS
 from screenshotd.settings import Settings
 from tests.conftest import (
     Canary,
