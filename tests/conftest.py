@@ -572,3 +572,14 @@ def assert_error(response: httpx.Response, status: int, code: str, field: str | 
     if field is not None:
         assert body.get("field") == field, body
     return body
+
+
+async def assert_not_visible(other: httpx.AsyncClient, job_id: str, batch_id: str) -> None:
+    """Another caller gets 404 for everything about the job and the batch, and lists neither."""
+    for path in (f"/jobs/{job_id}", f"/jobs/{job_id}/result",
+                 f"/jobs/{job_id}/result/screenshot", f"/jobs/{job_id}/events",
+                 f"/batch/{batch_id}"):
+        assert_error(await other.get(path), 404, "NOT_FOUND")
+    assert_error(await other.delete(f"/jobs/{job_id}"), 404, "NOT_FOUND")
+    listed = (await other.get("/jobs")).json()
+    assert job_id not in {j["id"] for j in listed["jobs"]}
