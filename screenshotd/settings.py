@@ -163,6 +163,10 @@ SETTINGS: tuple[Setting, ...] = (
         "Bound on the finished jobs' results kept in memory; past it the oldest go early.",
     ),
     Setting(
+        "DIFF_MAX_PIXELS", "50000000", _int(1, 89_000_000),
+        "Largest image the diff decodes, in pixels (below Pillow's own bomb limit); past it, 413.",
+    ),
+    Setting(
         "SHUTDOWN_GRACE_SECONDS", "10", _float(0, 600),
         "At shutdown, how long running captures and jobs get to finish.",
     ),
@@ -201,6 +205,7 @@ class Settings:
     max_pending_jobs: int = 10
     max_queued_jobs: int = 1000
     job_max_bytes: int = 268435456
+    diff_max_pixels: int = 50_000_000
     shutdown_grace_seconds: float = 10.0
     signing_secret: str = field(default="", repr=False)
     log_level: str = "info"
