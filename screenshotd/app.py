@@ -15,8 +15,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from . import errors, job_routes
+from . import diff_routes, errors, job_routes
 from .auth import ApiKeyMiddleware, KeyRing, mask_access_log
+from .diff_service import DiffService
 from .egress import Resolver
 from .jobs import JobManager
 from .middleware import HitPath, RequestIdMiddleware
@@ -102,14 +103,16 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                 allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
                 allow_headers=["*"],
                 expose_headers=["Age", "ETag", "X-Cache", "X-Render-Time-Ms", "X-Request-Id",
-                                "X-Screenshot-Truncated", "Retry-After", "Location"],
+                                "X-Screenshot-Truncated", "Retry-After", "Location",
+                                "X-Diff-Changed-Pixels", "X-Diff-Total-Pixels",
+                                "X-Diff-Percent", "X-Diff-Time-Ms"],
             )
         )
     if keys.enabled:
         # Inside CORS, so that a browser can read a 401.
         middleware.append(Middleware(ApiKeyMiddleware, keys=keys))
     app = Starlette(
-        routes=[*routes, *job_routes.routes],
+        routes=[*routes, *job_routes.routes, *diff_routes.routes],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.settings = settings
     app.state.service = service
     app.state.jobs = jobs
+    app.state.diffs = DiffService(service.cache, settings.diff_max_pixels)
     return app
 
 

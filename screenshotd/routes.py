@@ -166,30 +166,37 @@ def query_params(request: Request) -> dict[str, str]:
     return params
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The POST body as a JSON object, read with a size bound."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if content_type not in ("application/json", ""):
         raise errors.ValidationError(
             f"the body must be application/json, not {content_type}", field="body"
         )
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise errors.PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MB")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise errors.PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MB")
-        chunks.append(chunk)
+    data = await read_body(request, limit)
     try:
-        body = json.loads(b"".join(chunks) or b"{}")
+        body = json.loads(data or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise errors.ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
     if not isinstance(body, dict):
         raise errors.ValidationError("the body must be a JSON object", field="body")
     return body
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or PAYLOAD_TOO_LARGE as soon as it is known to be over ``limit``."""
+    too_large = errors.PayloadTooLarge(f"the body is over {limit // (1024 * 1024)} MB")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def render(
@@ -249,6 +256,7 @@ async def health(request: Request) -> Response:
     service = _service(request)
     report = service.health()
     report["jobs"] = request.app.state.jobs.health()
+    report["diff"] = request.app.state.diffs.health()
     ok = report["browser"]["connected"] and report["cache"]["state"] == "ok"
     report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
     return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)

@@ -54,6 +54,8 @@ def _find_corpus() -> Path:
 
 
 CORPUS = _find_corpus()
+#: pixelmatch's own test images and expected counts (shared/fixtures/pixelmatch).
+PIXELMATCH_FIXTURES = CORPUS.parents[1] / "fixtures" / "pixelmatch"
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
@@ -109,7 +111,16 @@ NOISE = page(
     "c.putImageData(img, 0, 0);</script>"
 )
 
+#: Two pages for the diff: the same red box, and the second adds a 50x50 blue box at (400, 300).
+DIFF_BEFORE = page('<div style="position:absolute;left:0;top:0;width:200px;height:100px;'
+                   'background:rgb(255,0,0)"></div>')
+DIFF_AFTER = DIFF_BEFORE.replace(
+    "</body>", '<div style="position:absolute;left:400px;top:300px;width:50px;height:50px;'
+    'background:rgb(0,0,255)"></div></body>')
+
 PAGES: dict[str, str] = {
+    "diff-before": DIFF_BEFORE,
+    "diff-after": DIFF_AFTER,
     "noise-box": NOISE,
     "basic": page(BOX + "<p>hello</p>"),
     "tall-lazy": page(
