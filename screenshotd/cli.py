@@ -1,6 +1,7 @@
-"""The command line: ``screenshotd serve`` and ``screenshotd shot``.
+"""The command line: ``screenshotd serve``, ``shot`` and ``diff``.
 
-Both go through :class:`~screenshotd.service.ScreenshotService`, the same road as HTTP.
+``serve`` and ``shot`` go through :class:`~screenshotd.service.ScreenshotService`, the same
+road as HTTP; ``diff`` runs the same decode-compare-encode step as ``POST /diff``.
 """
 
 from __future__ import annotations
@@ -161,3 +162,90 @@ async def _shoot(settings: Settings, options: dict[str, Any]) -> Any:
         return await service.capture(service.parse(options))
     finally:
         await service.close()
+
+
+class DiffTrouble(click.ClickException):
+    """A diff that could not be made (a missing or undecodable file): exit code 2, so that 1
+    keeps meaning "the images differ"."""
+
+    exit_code = 2
+
+
+def _colour_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from .diff_routes import _colour
+
+    try:
+        return _colour({param.name: value}, str(param.name), None)
+    except errors.ScreenshotError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+@main.command(
+    epilog="Exit status: 0 when the images match within --fail-over, 1 when they differ "
+    "beyond it, 2 when they could not be compared.\n\nExamples:\n\n"
+    "  screenshotd diff before.png after.png -o diff.png\n\n"
+    "  screenshotd diff baseline.png current.png --threshold 0.2 --fail-over 0.5"
+)
+@click.argument("before", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("after", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the diff image (PNG) here.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Colour difference that counts as a change: 0 (strict) to 1.")
+@click.option("--include-aa", is_flag=True, help="Count anti-aliased pixels as changed too.")
+@click.option("--fail-over", type=click.FloatRange(0, 100), default=0.0, show_default=True,
+              metavar="PERCENT", help="Exit 1 only when more than this percentage changed.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Opacity of the first image under the diff.")
+@click.option("--diff-color", callback=_colour_option, default=None, metavar="R,G,B",
+              help="Colour of changed pixels (default 255,0,0).")
+@click.option("--diff-color-alt", callback=_colour_option, default=None, metavar="R,G,B",
+              help="Colour of changed pixels that got darker (default: --diff-color).")
+@click.option("--aa-color", callback=_colour_option, default=None, metavar="R,G,B",
+              help="Colour of anti-aliased pixels (default 255,255,0).")
+@click.option("--diff-mask", is_flag=True, help="Draw only the changes, on transparency.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
+def diff(
+    before: Path, after: Path, output: Path | None, threshold: float, include_aa: bool,
+    fail_over: float, alpha: float, diff_color: Any, diff_color_alt: Any, aa_color: Any,
+    diff_mask: bool, as_json: bool,
+) -> None:
+    """Compare two images (PNG, JPEG or WebP) pixel by pixel, as pixelmatch does."""
+    import json
+
+    from .diff import DiffOptions
+    from .diff_service import run_diff
+
+    options = DiffOptions(
+        threshold=threshold, include_aa=include_aa, alpha=alpha,
+        diff_color=diff_color or (255, 0, 0), diff_color_alt=diff_color_alt,
+        aa_color=aa_color or (255, 255, 0), diff_mask=diff_mask,
+    )
+    settings = _settings()
+    try:
+        result, png = run_diff(before.read_bytes(), after.read_bytes(), options,
+                               settings.diff_max_pixels, (str(before), str(after)))
+    except errors.ScreenshotError as exc:
+        raise DiffTrouble(exc.message) from None
+    except OSError as exc:
+        raise DiffTrouble(str(exc)) from None
+    if output is not None:
+        try:
+            output.write_bytes(png)
+        except OSError as exc:
+            raise DiffTrouble(f"cannot write {output}: {exc}") from None
+    stats = result.to_json()
+    if as_json:
+        click.echo(json.dumps(stats))
+    else:
+        size = f"{stats['width']}x{stats['height']}"
+        if result.sizes[0] != result.sizes[1]:
+            (w1, h1), (w2, h2) = result.sizes
+            size += f" (sizes differ: {w1}x{h1} and {w2}x{h2})"
+        click.echo(f"{stats['changed_pixels']} of {stats['total_pixels']} pixels changed "
+                   f"({stats['diff_percent']}%), {size}"
+                   + (f"; diff written to {output}" if output else ""))
+    if stats["diff_percent"] > fail_over:
+        sys.exit(1)

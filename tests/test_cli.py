@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 from tests.conftest import RED, Site, decode, near, rgb_at
 
@@ -93,3 +96,40 @@ def test_serve_stops_on_sigterm_failing_running_jobs_and_ending_their_event_stre
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_diff_prints_the_count_and_fails_on_change(tmp_path):
+    from tests.conftest import PIXELMATCH_FIXTURES as fx
+
+    out = tmp_path / "diff.png"
+    result = run_cli("diff", str(fx / "1a.png"), str(fx / "1b.png"), "-o", str(out),
+                     "--threshold", "0.05")
+    assert result.returncode == 1, result.stderr  # any change fails by default
+    assert "143 of 131072 pixels changed (0.1091%), 512x256" in result.stdout
+    image = decode(out.read_bytes())
+    assert image.format == "PNG" and image.size == (512, 256)
+    red = (np.asarray(image.convert("RGB")) == (255, 0, 0)).all(axis=-1)
+    assert int(red.sum()) == 143
+
+    within = run_cli("diff", str(fx / "1a.png"), str(fx / "1b.png"), "--fail-over", "0.5")
+    assert within.returncode == 0, within.stderr
+    assert "106 of 131072" in within.stdout  # the default threshold, 0.1
+
+    same = run_cli("diff", str(fx / "6a.png"), str(fx / "6a.png"), "--json")
+    assert same.returncode == 0
+    assert json.loads(same.stdout)["changed_pixels"] == 0
+
+
+def test_diff_of_different_sizes_and_bad_files(tmp_path):
+    from tests.conftest import PIXELMATCH_FIXTURES as fx
+
+    sizes = run_cli("diff", str(fx / "1a.png"), str(fx / "6a.png"), "--fail-over", "100")
+    assert sizes.returncode == 0
+    assert "sizes differ: 512x256 and 256x256" in sizes.stdout
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    bad = run_cli("diff", str(fx / "1a.png"), str(text))
+    assert bad.returncode == 2  # trouble, not "the images differ"
+    assert "not a PNG, JPEG or WebP image" in bad.stderr
+    colour = run_cli("diff", str(fx / "1a.png"), str(fx / "1b.png"), "--diff-color", "red")
+    assert colour.returncode == 2 and "--diff-color" in colour.stderr
