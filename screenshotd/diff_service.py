@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import errors
 from .cache import Cache, Entry
 from .diff import DiffOptions, DiffResult, compare
@@ -64,9 +66,14 @@ def diff_key(before: bytes, after: bytes, options: DiffOptions) -> str:
 
 def run_diff(before: bytes, after: bytes, options: DiffOptions, max_pixels: int,
              fields: tuple[str, str] = ("image1", "image2")) -> tuple[DiffResult, bytes]:
-    """Decode, compare and encode: the whole CPU part, for a worker thread or the CLI."""
+    """Decode, compare and encode: the whole CPU part, in one thread (the CLI's way)."""
     img1 = decode_rgba(before, field=fields[0], max_pixels=max_pixels)
     img2 = decode_rgba(after, field=fields[1], max_pixels=max_pixels)
+    return compare_and_encode(img1, img2, options)
+
+
+def compare_and_encode(img1: np.ndarray, img2: np.ndarray,
+                       options: DiffOptions) -> tuple[DiffResult, bytes]:
     result = compare(img1, img2, options)
     assert result.image is not None
     return result, encode_png(result.image)
@@ -127,9 +134,14 @@ class DiffService:
         started = time.perf_counter()
         await self._acquire()
         try:
-            result, png = await asyncio.to_thread(
-                run_diff, before, after, options, self.max_pixels, fields
+            # The two decodes run at once (Pillow lets go of the GIL), then the comparison.
+            img1, img2 = await asyncio.gather(
+                asyncio.to_thread(decode_rgba, before, field=fields[0],
+                                  max_pixels=self.max_pixels),
+                asyncio.to_thread(decode_rgba, after, field=fields[1],
+                                  max_pixels=self.max_pixels),
             )
+            result, png = await asyncio.to_thread(compare_and_encode, img1, img2, options)
         finally:
             self._running -= 1
             self._slots.release()

@@ -74,13 +74,13 @@ def test_the_key_covers_both_images_and_every_option() -> None:
 def gate(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Hold every diff in its worker thread until the test opens the gate."""
     opened = threading.Event()
-    real = diff_service.run_diff
+    real = diff_service.compare_and_encode
 
     def held(*args: Any) -> Any:
         assert opened.wait(10)
         return real(*args)
 
-    monkeypatch.setattr(diff_service, "run_diff", held)
+    monkeypatch.setattr(diff_service, "compare_and_encode", held)
     return opened
 
 
