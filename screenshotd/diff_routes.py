@@ -23,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import copy
+import difflib
 import json
 import re
 from collections.abc import AsyncGenerator, Mapping
@@ -39,7 +40,7 @@ from . import errors
 from .diff import DiffOptions
 from .diff_service import DiffOutcome, DiffService
 from .job_routes import finished_result
-from .options import NON_OPTION_PARAMS, CaptureOptions, parse_bool
+from .options import KNOWN_PARAMS, NON_OPTION_PARAMS, CaptureOptions, parse_bool
 from .routes import (
     base_url,
     caller,
@@ -106,6 +107,9 @@ def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
     given = {k: v for k, v in params.items() if k not in NON_OPTION_PARAMS}
     sources = tuple(_source(given, side) for side in SIDES)
     capture = {k: v for k, v in given.items() if k not in DIFF_NAMES | SOURCE_NAMES}
+    for name in capture:
+        if name not in KNOWN_PARAMS:
+            raise errors.ValidationError(_unknown(name), field=name)
     for name, instead in FIXED_CAPTURE.items():
         if name in capture:
             why = f"; use {instead}" if instead and name != "format" else ""
@@ -143,6 +147,12 @@ def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
         capture["cache"] = use_cache
     return DiffRequest(options, sources, response_type, use_cache, cache_ttl,  # type: ignore[arg-type]
                        _flag(given, "download"), capture)
+
+
+def _unknown(name: str) -> str:
+    known = sorted((KNOWN_PARAMS - NON_OPTION_PARAMS) | DIFF_NAMES | SOURCE_NAMES)
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"unknown parameter '{name}'" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def _source(given: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:

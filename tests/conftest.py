@@ -586,11 +586,14 @@ def assert_error(response: httpx.Response, status: int, code: str, field: str | 
 
 
 async def assert_not_visible(other: httpx.AsyncClient, job_id: str, batch_id: str) -> None:
-    """Another caller gets 404 for everything about the job and the batch, and lists neither."""
+    """Another caller gets 404 for everything about the job and the batch, lists neither, and
+    cannot diff the job's result."""
     for path in (f"/jobs/{job_id}", f"/jobs/{job_id}/result",
                  f"/jobs/{job_id}/result/screenshot", f"/jobs/{job_id}/events",
                  f"/batch/{batch_id}"):
         assert_error(await other.get(path), 404, "NOT_FOUND")
     assert_error(await other.delete(f"/jobs/{job_id}"), 404, "NOT_FOUND")
+    assert_error(await other.post("/diff", json={"job_id_1": job_id, "job_id_2": job_id}),
+                 404, "NOT_FOUND")
     listed = (await other.get("/jobs")).json()
     assert job_id not in {j["id"] for j in listed["jobs"]}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from screenshotd.app import create_app
+from screenshotd.diff_routes import DIFF_NAMES, SOURCE_NAMES
 from screenshotd.options import ALIASES, KNOWN_PARAMS, NON_OPTION_PARAMS
 from screenshotd.settings import SETTINGS, Settings, SettingsError
 
@@ -30,3 +31,8 @@ def test_unbuilt_security_settings_stop_the_start(values):
     believes restricted must not start open."""
     with pytest.raises(SettingsError):
         create_app(Settings(**values))
+
+
+@pytest.mark.parametrize("name", sorted(DIFF_NAMES | SOURCE_NAMES))
+def test_every_diff_parameter_is_documented(name):
+    assert f"`{name}`" in README

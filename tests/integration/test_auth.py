@@ -41,7 +41,8 @@ async def test_requests_without_a_valid_key_are_401(keyed: Running, site: Site):
     wrong = await keyed.client.get("/screenshot", params={"url": url},
                                    headers={"X-Api-Key": "gamma"})
     assert_error(wrong, 401, "UNAUTHORIZED")
-    for path in ("/jobs", "/batch/" + "0" * 32, "/images/" + "0" * 64 + ".png"):
+    for path in ("/jobs", "/batch/" + "0" * 32, "/images/" + "0" * 64 + ".png",
+                 "/diff?before=" + url + "&after=" + url):
         assert_error(await keyed.client.get(path), 401, "UNAUTHORIZED")
     assert (await keyed.client.get("/health")).status_code == 200
     access = logging.getLogger("uvicorn.access")

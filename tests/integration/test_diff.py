@@ -100,6 +100,8 @@ async def test_get_diff_image_and_base64(client: httpx.AsyncClient, site: Site) 
     assert body["changed_pixels"] == BOX_PIXELS
     assert base64.b64decode(body["data"]) == image.content  # the same options, the same bytes
     assert body["cached"] is True  # "#000000" and "0,0,0" are the same colour
+    download = await client.get("/diff", params={**pages(site), "download": "true"})
+    assert download.headers["content-disposition"] == 'attachment; filename="diff.png"'
 
 
 async def test_captures_and_diffs_are_cached(client: httpx.AsyncClient, site: Site,
@@ -214,6 +216,10 @@ async def test_post_errors(client: httpx.AsyncClient, site: Site) -> None:
     assert_error(await client.post("/diff", json={"image1": white, "image2": white,
                                                   "diff_color": "red"}),
                  400, "VALIDATION_ERROR", "diff_color")
+    typo = assert_error(await client.post("/diff", json={"image1": white, "image2": white,
+                                                         "treshold": 0.2}),
+                        400, "VALIDATION_ERROR", "treshold")
+    assert "did you mean 'threshold'?" in typo["message"]
     pending = (await client.get("/screenshot", params={
         "url": site.url("/slow?ms=3000"), "async": "true"})).json()["job_id"]
     assert_error(await client.post("/diff", json={"job_id_1": pending, "image2": white}),

@@ -423,7 +423,8 @@ async def test_response_type_json_has_no_data(client, site: Site):
 def test_every_test_page_is_used():
     here = __file__
     source = "".join(open(here.replace("test_parameters", name)).read()
-                     for name in ("test_parameters", "test_errors", "test_pool", "test_cache"))
+                     for name in ("test_parameters", "test_errors", "test_pool", "test_cache",
+                                  "test_diff"))
     unused = [name for name in PAGES
               if f"/pages/{name}" not in source and f'("{name}",' not in source]
     assert not unused, unused
