@@ -118,6 +118,8 @@ def match(img1: Pixels, img2: Pixels, output: Pixels | None, options: DiffOption
     """:func:`pixelmatch`, returning the anti-aliased count as well."""
     _check_pair(img1, img2, output)
     height, width = img1.shape[:2]
+    if not img1.size:
+        return Counts()
     a32 = _words(img1)
     b32 = _words(img2)
     out32 = None if output is None else output.reshape(-1).view(np.uint32)
@@ -172,7 +174,8 @@ def _bytes(words: NDArray[np.uint32]) -> NDArray[np.uint8]:
 def _background(offset: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
     """pixelmatch 7's blending background for the pixel at byte ``offset``: each channel is 48
     or 207, chosen by the parity of the offset divided by 1, by the golden ratio and by its
-    square."""
+    square. (pixelmatch truncates the quotients to 32 bits, which only matters past 2**29
+    pixels, far above the largest image the service decodes.)"""
     k = offset.astype(np.float64)
     rb = 48 + 159 * (offset % 2)
     gb = 48 + 159 * (np.floor(k / _PHI).astype(np.int64) % 2)

@@ -206,3 +206,8 @@ def test_bad_input_is_refused() -> None:
         DiffOptions(diff_color=(256, 0, 0))
     with pytest.raises(ValueError, match="non-empty"):
         compare(np.zeros((0, 4, 4), dtype=np.uint8), img)
+
+
+def test_an_empty_image_has_nothing_to_count() -> None:
+    empty = np.zeros((0, 5, 4), dtype=np.uint8)
+    assert pixelmatch(empty, empty.copy(), np.zeros_like(empty)) == 0
