@@ -42,6 +42,8 @@ from .diff_service import DiffOutcome, DiffService
 from .job_routes import finished_result
 from .options import KNOWN_PARAMS, NON_OPTION_PARAMS, CaptureOptions, parse_bool
 from .routes import (
+    INLINE_ENCODE_BYTES,
+    base64_json,
     base_url,
     caller,
     etag_matches,
@@ -54,8 +56,6 @@ from .service import CaptureResult, ScreenshotService
 
 #: Largest POST body: two full-page captures, base64-encoded.
 MAX_DIFF_BODY_BYTES = 64 * 1024 * 1024
-#: Images up to this size are base64-encoded on the event loop; larger ones in a thread.
-INLINE_ENCODE_BYTES = 256 * 1024
 
 SIDES = (
     ("image1", "job_id_1", "cache_key_1", "before"),
@@ -264,7 +264,11 @@ async def _side(request: Request, kind: str, value: Any, opts: CaptureOptions | 
     if opts is not None:
         return await _page(request, kind, opts)
     if kind.startswith("image"):
-        return Side(_upload_bytes(kind, value), kind, {"source": "upload", "bytes": None})
+        if isinstance(value, str) and len(value) > INLINE_ENCODE_BYTES:  # not on the loop
+            data = await asyncio.to_thread(_upload_bytes, kind, value)
+        else:
+            data = _upload_bytes(kind, value)
+        return Side(data, kind, {"source": "upload", "bytes": None})
     if kind.startswith("job_id"):
         return _from_result(request, kind, _job_result(request, kind, value),
                             {"source": "job", "job_id": value})
@@ -301,8 +305,7 @@ def _upload_bytes(kind: str, value: Any) -> bytes:
         return value
     if not isinstance(value, str):
         raise errors.ValidationError(f"{kind} must be a base64 string or a file", field=kind)
-    text = _DATA_URL.sub("", value.strip(), count=1)
-    text = re.sub(r"\s+", "", text)
+    text = "".join(_DATA_URL.sub("", value.strip(), count=1).split())  # line breaks are fine
     try:
         if "-" in text or "_" in text:
             return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -374,7 +377,10 @@ async def _post_params(request: Request) -> tuple[dict[str, Any], list[UploadFil
     body = await read_body(request, MAX_DIFF_BODY_BYTES)
 
     async def stream() -> AsyncGenerator[bytes, None]:
-        yield body
+        # In slices, so that other requests get a turn while a large body is parsed.
+        for start in range(0, len(body), INLINE_ENCODE_BYTES):
+            yield body[start:start + INLINE_ENCODE_BYTES]
+            await asyncio.sleep(0)
 
     parser = MultiPartParser(request.headers, stream(), max_files=2, max_fields=100,
                              max_part_size=MAX_DIFF_BODY_BYTES)
@@ -426,9 +432,9 @@ async def _answer(request: Request, req: DiffRequest, outcome: DiffOutcome, firs
     if req.response_type == "json":
         return JSONResponse(body, headers=headers)
     if len(outcome.png) > INLINE_ENCODE_BYTES:
-        payload = await asyncio.to_thread(_with_data, body, outcome.png)
+        payload = await asyncio.to_thread(base64_json, body, outcome.png)
     else:
-        payload = _with_data(body, outcome.png)
+        payload = base64_json(body, outcome.png)
     return Response(payload, media_type="application/json", headers=headers)
 
 
@@ -437,11 +443,6 @@ def _source_json(side: Side) -> dict[str, Any]:
     if source["source"] == "upload":
         source["bytes"] = len(side.data)
     return {"given_as": side.field, **source}
-
-
-def _with_data(body: dict[str, Any], png: bytes) -> bytes:
-    body["data"] = base64.b64encode(png).decode("ascii")
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 routes = [Route("/diff", diff, methods=["GET", "POST"])]

@@ -289,6 +289,29 @@ async def test_health_answers_while_a_large_diff_runs(client: httpx.AsyncClient)
     assert max(latencies) < 0.5, latencies
 
 
+async def test_health_answers_while_a_large_json_body_is_read(client: httpx.AsyncClient) -> None:
+    """Two 12 MB images as base64 in a 32 MB JSON body: parsing the JSON and decoding the
+    base64 take a few hundred ms, none of it on the event loop."""
+    noise = np.random.default_rng(6).integers(0, 256, size=(1700, 1700, 4), dtype=np.uint8)
+    noise[..., 3] = 255
+    encoded = base64.b64encode(png(noise)).decode()
+    body = {"image1": encoded, "image2": "\n".join(encoded[i:i + 76]
+                                                  for i in range(0, len(encoded), 76)),
+            "response_type": "json", "cache": "false"}
+    work = asyncio.create_task(client.post("/diff", json=body))
+    latencies = []
+    while not work.done():
+        started = time.monotonic()
+        assert (await client.get("/health")).status_code == 200
+        latencies.append(time.monotonic() - started)
+        await asyncio.sleep(0.02)
+    response = await work
+    assert response.status_code == 200, response.text
+    assert response.json()["changed_pixels"] == 0  # the same image, wrapped at 76 columns
+    assert len(latencies) >= 5
+    assert max(latencies) < 0.3, latencies
+
+
 async def test_health_reports_the_diff_workers(server: Running) -> None:
     report = (await server.client.get("/health")).json()
     assert set(report["diff"]) >= {"running", "waiting", "diffs", "hits", "coalesced"}
