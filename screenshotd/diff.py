@@ -107,11 +107,20 @@ class Counts:
 
 def pixelmatch(
     img1: Pixels, img2: Pixels, output: Pixels | None = None,
-    options: DiffOptions | None = None,
+    options: DiffOptions | None = None, **option_values: Any,
 ) -> int:
     """The number of changed pixels between two equally sized RGBA images, as pixelmatch 7.1.0
-    counts them. When ``output`` (same shape, uint8) is given, the diff image is drawn into it."""
-    return match(img1, img2, output, options or DiffOptions()).changed
+    counts them. When ``output`` (same shape, uint8) is given, the diff image is drawn into it.
+
+    Options come as a :class:`DiffOptions` or as its fields by name:
+    ``pixelmatch(a, b, threshold=0.05, include_aa=True)``."""
+    return match(img1, img2, output, _options(options, option_values)).changed
+
+
+def _options(options: DiffOptions | None, values: dict[str, Any]) -> DiffOptions:
+    if options is not None and values:
+        raise TypeError("give options as a DiffOptions or by name, not both")
+    return options or DiffOptions(**values)
 
 
 def match(img1: Pixels, img2: Pixels, output: Pixels | None, options: DiffOptions) -> Counts:
@@ -387,14 +396,14 @@ class DiffResult:
 
 
 def compare(img1: Pixels, img2: Pixels, options: DiffOptions | None = None, *,
-            draw: bool = True) -> DiffResult:
+            draw: bool = True, **option_values: Any) -> DiffResult:
     """Compare two RGBA images of any sizes on the union of their canvases.
 
     The overlap (the top-left ``min(w) x min(h)``) is compared by :func:`match`; every pixel
     outside either image counts as changed and is drawn in ``diff_color``. With ``draw``, the
     result carries the diff image.
     """
-    options = options or DiffOptions()
+    options = _options(options, option_values)
     for name, img in (("img1", img1), ("img2", img2)):
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 4 or 0 in img.shape:
             raise ValueError(f"{name} must be a non-empty (height, width, 4) uint8 array")

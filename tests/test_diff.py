@@ -211,3 +211,13 @@ def test_bad_input_is_refused() -> None:
 def test_an_empty_image_has_nothing_to_count() -> None:
     empty = np.zeros((0, 5, 4), dtype=np.uint8)
     assert pixelmatch(empty, empty.copy(), np.zeros_like(empty)) == 0
+
+
+def test_options_may_be_given_by_name() -> None:
+    img1 = load(PIXELMATCH_FIXTURES / "1a.png")
+    img2 = load(PIXELMATCH_FIXTURES / "1b.png")
+    assert pixelmatch(img1, img2, threshold=0.05) == 143
+    assert pixelmatch(img1, img2, None, DiffOptions(threshold=0.05)) == 143
+    assert compare(img1, img2, threshold=0.05, draw=False).changed_pixels == 143
+    with pytest.raises(TypeError):
+        pixelmatch(img1, img2, None, DiffOptions(), threshold=0.05)
