@@ -11,19 +11,17 @@ The pool knows nothing of HTTP. It owns Chromium's whole life:
   created ahead of time; taking one costs nothing, and a background task refills them. Requests with context-level options
   (user agent, locale, time zone, scale, mobile) get a context made for them. A used context is
   closed, never reused, and its slot is freed once the close is done.
-- **Generations.** Each launched Chromium is a generation. After ``recycle_after`` captures a
-  new generation is launched in the background while the old one keeps serving; new leases move
-  to the new one, and the old one is closed when its last lease ends. So no request waits for a
-  launch while a working browser exists.
-- **Crash recovery.** When Chromium disconnects or dies, a relaunch starts at once. A lease
-  that was using the dead browser ends in :class:`~screenshotd.errors.BrowserCrashed`; the next
-  request gets the new browser.
+- **Generations** (:mod:`screenshotd.generations`). Each launched Chromium is a generation.
+  After ``recycle_after`` captures a new one is launched in the background while the old one
+  keeps serving, and the old one is closed when its last lease ends. When Chromium disconnects
+  or dies, a relaunch starts at once. A lease that was using the dead browser ends in
+  :class:`~screenshotd.errors.BrowserCrashed`; the next request gets the new browser.
 - **The guard's second layer.** With an :class:`~screenshotd.proxy.EgressProxy`, Chromium is
   launched with it as its proxy (loopback not exempt), and every context gets a channel of its
   own and a route that refuses non-web schemes. A lease carries the channel, so the capture
   knows what its page was refused.
-- **Bounded closes.** Every close has a timeout. If Chromium's close hangs, its process group is
-  killed with SIGKILL, so shutdown leaves no browser processes behind.
+- **Bounded closes.** Every close has a timeout. If a context's close hangs, the generation's
+  process group is killed with SIGKILL, so shutdown leaves no browser processes behind.
 
 States: ``UNOPENED -> OPEN -> CLOSED``. A closed pool cannot be reopened.
 """
@@ -36,14 +34,11 @@ import enum
 import logging
 import math
 import time
-import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from playwright.async_api import (
-    Browser,
     BrowserContext,
     Page,
     Playwright,
@@ -58,20 +53,16 @@ from .browser import (
     NON_WEB_SCHEME,
     STEALTH_SCRIPT,
     context_kwargs,
-    find_browser_pid,
     headful_user_agent,
-    kill_process_group,
-    launch_args,
 )
+from .generations import CLOSE_TIMEOUT_S, LAUNCH_TIMEOUT_S, Generation, Generations
 from .proxy import Channel, EgressProxy
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CLOSE_TIMEOUT_S = 5.0
 CONTEXT_TIMEOUT_S = 10.0
-LAUNCH_TIMEOUT_S = 30.0
 
 class PoolState(enum.Enum):
     UNOPENED = "unopened"
@@ -88,21 +79,6 @@ class _Context:
     channel: Channel | None
     page: Page | None = None
     refused_schemes: int = 0
-
-
-@dataclass(eq=False)
-class _Generation:
-    """One launched Chromium and the warm contexts made in it."""
-
-    number: int
-    browser: Browser
-    pid: int | None
-    warm: deque[_Context] = field(default_factory=deque)
-    captures: int = 0
-    leases: int = 0
-    alive: bool = True
-    retiring: bool = False
-    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -182,10 +158,11 @@ class BrowserPool:
 
         self._state = PoolState.UNOPENED
         self._playwright: Playwright | None = None
-        self._current: _Generation | None = None
-        self._generations: list[_Generation] = []
-        self._launching: asyncio.Task[_Generation] | None = None
-        self._generation_count = 0
+        self._generations = Generations(
+            executable_path=executable_path, extra_args=extra_args, egress=egress,
+            spawn=self._spawn, is_open=lambda: self._state is PoolState.OPEN,
+            on_install=self._schedule_refill,
+        )
         self._semaphore = asyncio.Semaphore(slots)
         self._in_use = 0
         self._drained = asyncio.Event()  # set whenever no lease is held
@@ -195,9 +172,6 @@ class BrowserPool:
         self._refilling: set[int] = set()
         self._avg_capture_s = 2.0
         self.devices: dict[str, Any] = {}
-        self.browser_version = ""
-        self.restarts = 0  # relaunches after a crash or disconnect
-        self.recycles = 0  # planned relaunches after recycle_after captures
 
     # ------------------------------------------------------------------ life cycle
 
@@ -213,11 +187,10 @@ class BrowserPool:
         try:
             self._playwright = await asyncio.wait_for(async_playwright().start(), LAUNCH_TIMEOUT_S)
             self.devices = dict(self._playwright.devices)
-            generation = await self._launch()
+            await self._generations.start(self._playwright)
         except BaseException:
             await self.close()
             raise
-        self._install(generation)
 
     async def close(self, grace: float = 10.0) -> None:
         """Stop leasing, give running captures ``grace`` seconds, then close everything.
@@ -230,18 +203,12 @@ class BrowserPool:
         if self._in_use:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), grace)
-        if self._launching is not None:
-            self._launching.cancel()
-            with contextlib.suppress(BaseException):
-                generation = await self._launching
-                self._generations.append(generation)
+        await self._generations.stop_launching()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT_S)
-        for generation in list(self._generations):
-            await self._close_generation(generation)
-        self._current = None
+        await self._generations.close()
         if self._playwright is not None:
             try:
                 await asyncio.wait_for(self._playwright.stop(), CLOSE_TIMEOUT_S)
@@ -266,13 +233,13 @@ class BrowserPool:
         self._drained.clear()
         slot_owned = True
         try:
-            generation = await self._live_generation()
+            generation = await self._generations.live()
             owned = await self._context_for(generation, context_options or {})
             context, page = owned.context, owned.page
             generation.leases += 1
             generation.captures += 1
             if generation.captures >= self.recycle_after:
-                self._start_recycle(generation)
+                self._generations.recycle(generation)
             lease = Lease(context, page, generation.number, page is not None,
                           (time.monotonic() - started) * 1000, generation.disconnected,
                           owned.channel, owned)
@@ -283,7 +250,7 @@ class BrowserPool:
             except errors.ScreenshotError:
                 raise
             except Exception as exc:
-                if await self._died(generation):
+                if await self._generations.died(generation):
                     raise errors.BrowserCrashed(
                         "the browser crashed during the capture; it is restarting, retry shortly",
                         retry_after=2,
@@ -325,22 +292,7 @@ class BrowserPool:
         backlog = (self._waiting + self.slots) / self.slots
         return max(1, min(30, math.ceil(self._avg_capture_s * backlog)))
 
-    async def _live_generation(self) -> _Generation:
-        generation = self._current
-        if generation is not None and generation.alive:
-            return generation
-        task = self._launching or self._start_launch()
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), LAUNCH_TIMEOUT_S)
-        except TimeoutError:
-            raise errors.BrowserCrashed("the browser is restarting", retry_after=5) from None
-        except errors.ScreenshotError:
-            raise
-        except Exception as exc:
-            log.error("browser launch failed: %r", exc)
-            raise errors.BrowserCrashed("the browser could not be started", retry_after=5) from exc
-
-    async def _context_for(self, generation: _Generation, options: Mapping[str, Any]) -> _Context:
+    async def _context_for(self, generation: Generation, options: Mapping[str, Any]) -> _Context:
         if not options and generation.warm:
             # The refill happens when this lease ends (_finish), not now: creating a context
             # and its renderer competes with this capture for the CPU. Each free slot still
@@ -352,14 +304,14 @@ class BrowserPool:
         try:
             owned = await self._new_context(generation, kwargs)
         except (TimeoutError, PlaywrightError) as exc:
-            if await self._died(generation):
+            if await self._generations.died(generation):
                 raise errors.BrowserCrashed("the browser crashed; retry shortly", retry_after=2) from exc
             raise
         if options.get("stealth"):
             await owned.context.add_init_script(STEALTH_SCRIPT)
         return owned
 
-    async def _new_context(self, generation: _Generation, kwargs: dict[str, Any]) -> _Context:
+    async def _new_context(self, generation: Generation, kwargs: dict[str, Any]) -> _Context:
         """A context; with the guard on, its own egress channel and a route that refuses every
         scheme but http(s), ws(s), ``data:``, ``blob:`` and ``about:`` (the second layer)."""
         channel = await self.egress.channel() if self.egress is not None else None
@@ -392,26 +344,24 @@ class BrowserPool:
             raise
         return owned
 
-    async def _finish(self, generation: _Generation, context: BrowserContext) -> None:
+    async def _finish(self, generation: Generation, context: BrowserContext) -> None:
         try:
             if generation.alive:
                 await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
         except TimeoutError:
             log.warning("context close timed out; killing browser generation %d", generation.number)
-            self._kill(generation)
+            self._generations.kill(generation)
         except Exception as exc:  # noqa: BLE001 - a dead browser's contexts fail to close
             log.debug("context close failed: %r", exc)
         finally:
             generation.leases -= 1
             self._release_slot()
-            if generation.retiring and generation.leases == 0:
-                await self._close_generation(generation)
-            else:
+            if await self._generations.lease_ended(generation):
                 self._schedule_refill(generation)
 
     # ------------------------------------------------------------------ warm contexts
 
-    def _schedule_refill(self, generation: _Generation) -> None:
+    def _schedule_refill(self, generation: Generation) -> None:
         if (
             generation.number in self._refilling
             or not generation.alive
@@ -423,7 +373,7 @@ class BrowserPool:
         self._refilling.add(generation.number)
         self._spawn(self._refill(generation))
 
-    async def _refill(self, generation: _Generation) -> None:
+    async def _refill(self, generation: Generation) -> None:
         try:
             while (
                 generation.alive
@@ -449,121 +399,7 @@ class BrowserPool:
         finally:
             self._refilling.discard(generation.number)
 
-    # ------------------------------------------------------------------ generations
-
-    async def _launch(self) -> _Generation:
-        assert self._playwright is not None
-        marker = f"--screenshotd-pool={uuid.uuid4().hex}"
-        args = launch_args(*self.extra_args, marker,
-                           *(self.egress.launch_args() if self.egress is not None else ()))
-        browser = await asyncio.wait_for(
-            self._playwright.chromium.launch(
-                executable_path=self.executable_path,
-                args=args,
-                headless=True,
-                handle_sigint=False,
-                handle_sigterm=False,
-                handle_sighup=False,
-                timeout=LAUNCH_TIMEOUT_S * 1000,
-            ),
-            LAUNCH_TIMEOUT_S + 5,
-        )
-        self._generation_count += 1
-        generation = _Generation(self._generation_count, browser, find_browser_pid(marker))
-        self.browser_version = browser.version
-        browser.on("disconnected", lambda _b: self._on_disconnect(generation))
-        log.info(
-            "chromium %s launched (generation %d, pid %s)",
-            browser.version, generation.number, generation.pid,
-        )
-        return generation
-
-    def _install(self, generation: _Generation) -> None:
-        old = self._current
-        self._current = generation
-        self._generations.append(generation)
-        self._schedule_refill(generation)
-        if old is not None and old is not generation:
-            self._retire(old)
-
-    def _retire(self, generation: _Generation) -> None:
-        generation.retiring = True
-        if generation.leases == 0:
-            self._spawn(self._close_generation(generation))
-
-    def _start_launch(self) -> asyncio.Task[_Generation]:
-        task = asyncio.get_running_loop().create_task(self._launch())
-        self._launching = task
-
-        def done(t: asyncio.Task[_Generation]) -> None:
-            if self._launching is t:
-                self._launching = None
-            if t.cancelled():
-                return
-            if t.exception() is not None:
-                log.error("chromium launch failed: %r", t.exception())
-                return
-            if self._state is PoolState.OPEN:
-                self._install(t.result())
-            else:
-                self._generations.append(t.result())
-                self._spawn(self._close_generation(t.result()))
-
-        task.add_done_callback(done)
-        return task
-
-    def _start_recycle(self, generation: _Generation) -> None:
-        if generation is self._current and self._launching is None and not generation.retiring:
-            self.recycles += 1
-            log.info("recycling chromium after %d captures", generation.captures)
-            self._start_launch()
-
-    def _on_disconnect(self, generation: _Generation) -> None:
-        if not generation.alive:
-            return
-        generation.alive = False
-        generation.disconnected.set()
-        generation.warm.clear()
-        if generation is self._current and self._state is PoolState.OPEN:
-            self.restarts += 1
-            log.warning("chromium (generation %d) disconnected; relaunching", generation.number)
-            if self._launching is None:
-                self._start_launch()
-        if generation.leases == 0 or generation.retiring:
-            self._spawn(self._close_generation(generation))
-
-    async def _died(self, generation: _Generation) -> bool:
-        """Whether the browser is gone, waiting briefly for the disconnect to be noticed."""
-        if not generation.alive:
-            return True
-        if not generation.browser.is_connected():
-            self._on_disconnect(generation)
-            return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(generation.disconnected.wait(), 0.5)
-        return not generation.alive
-
-    async def _close_generation(self, generation: _Generation) -> None:
-        if generation in self._generations:
-            self._generations.remove(generation)
-        elif generation.pid is None:
-            return
-        generation.alive = False
-        generation.warm.clear()
-        try:
-            await asyncio.wait_for(generation.browser.close(), CLOSE_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("chromium generation %d did not close in time; killing", generation.number)
-        except Exception as exc:  # noqa: BLE001 - closing a dead browser may fail
-            log.debug("browser close: %r", exc)
-        self._kill(generation)
-        generation.pid = None
-
-    def _kill(self, generation: _Generation) -> None:
-        """SIGKILL the generation's process group, if anything of it is left."""
-        kill_process_group(generation.pid)
-
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -572,14 +408,30 @@ class BrowserPool:
 
     @property
     def browser_pid(self) -> int | None:
-        return self._current.pid if self._current else None
+        current = self._generations.current
+        return current.pid if current else None
 
     @property
     def connected(self) -> bool:
-        return bool(self._current and self._current.alive and self._current.browser.is_connected())
+        current = self._generations.current
+        return bool(current and current.alive and current.browser.is_connected())
+
+    @property
+    def browser_version(self) -> str:
+        return self._generations.browser_version
+
+    @property
+    def restarts(self) -> int:
+        """Relaunches after a crash or disconnect."""
+        return self._generations.restarts
+
+    @property
+    def recycles(self) -> int:
+        """Planned relaunches after ``recycle_after`` captures."""
+        return self._generations.recycles
 
     def stats(self) -> dict[str, Any]:
-        current = self._current
+        current = self._generations.current
         return {
             "state": self._state.value,
             "size": self.slots,
