@@ -102,18 +102,21 @@ class Side:
 
 
 def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
-    """Validate the diff's parameters. Capture parameters are kept for :func:`_capture`,
-    which validates them with the pages' URLs."""
+    """Validate the diff's parameters. Capture parameters are kept for
+    :func:`_capture_options`, which validates them with the pages' URLs."""
     given = {k: v for k, v in params.items() if k not in NON_OPTION_PARAMS}
     sources = tuple(_source(given, side) for side in SIDES)
     capture = {k: v for k, v in given.items() if k not in DIFF_NAMES | SOURCE_NAMES}
     for name in capture:
         if name not in KNOWN_PARAMS:
             raise errors.ValidationError(_unknown(name), field=name)
+    if str(capture.get("format", "")).lower() == "png":
+        del capture["format"]  # what the diff captures anyway
     for name, instead in FIXED_CAPTURE.items():
         if name in capture:
             why = f"; use {instead}" if instead and name != "format" else ""
-            what = "the diff captures PNG" if name == "format" else "not available for /diff"
+            what = ("the diff captures PNG, which is lossless" if name == "format"
+                    else "not available for /diff")
             raise errors.ValidationError(f"{name}: {what}{why}", field=name)
     if capture and not any(kind in ("before", "after") for kind, _ in sources):
         name = next(iter(capture))
