@@ -131,16 +131,22 @@ class DiffService:
 
     async def _compute(self, before: bytes, after: bytes, options: DiffOptions, ttl: int,
                        key: str, fields: tuple[str, str]) -> DiffOutcome:
-        started = time.perf_counter()
         await self._acquire()
+        started = time.perf_counter()
         try:
             # The two decodes run at once (Pillow lets go of the GIL), then the comparison.
-            img1, img2 = await asyncio.gather(
+            # Both end before the slot is given back, even when one fails.
+            decoded = await asyncio.gather(
                 asyncio.to_thread(decode_rgba, before, field=fields[0],
                                   max_pixels=self.max_pixels),
                 asyncio.to_thread(decode_rgba, after, field=fields[1],
                                   max_pixels=self.max_pixels),
+                return_exceptions=True,
             )
+            for outcome in decoded:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            img1, img2 = decoded
             result, png = await asyncio.to_thread(compare_and_encode, img1, img2, options)
         finally:
             self._running -= 1
