@@ -47,6 +47,7 @@ from .routes import (
     base_url,
     caller,
     etag_matches,
+    image_url,
     json_body,
     not_modified_headers,
     query_params,
@@ -296,10 +297,8 @@ def _from_result(request: Request, kind: str, result: CaptureResult,
                  source: dict[str, Any]) -> Side:
     if result.format == "pdf":
         raise errors.ValidationError(f"{kind} names a PDF, which cannot be diffed", field=kind)
-    ext = "jpg" if result.format == "jpeg" else result.format
     source.update(cache_key=result.cache_key, cached=result.cached,
-                  image_url=f"{base_url(request)}/images/{result.cache_key}.{ext}"
-                  if result.stored else None)
+                  image_url=image_url(request, result))
     return Side(result.data, kind, source)
 
 
