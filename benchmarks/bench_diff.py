@@ -30,7 +30,7 @@ from playwright.async_api import async_playwright
 from screenshotd.browser import BASE_ARGS
 from screenshotd.cache import MemoryCache
 from screenshotd.diff import DiffOptions, pixelmatch
-from screenshotd.diff_service import DiffService
+from screenshotd.diff_service import DiffService, run_diff
 from screenshotd.settings import Settings
 
 PAGES = ["wikipedia", "nytimes-1", "engadget", "wapo-1", "lemonde-1", "bbc-1"]
@@ -80,20 +80,25 @@ def decode(png: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGBA")).copy()
 
 
-def pipeline(before: bytes, after: bytes, repeat: int) -> float:
+def pipeline(before: bytes, after: bytes, repeat: int) -> tuple[float, float]:
     """What POST /diff does off the event loop: decode both PNGs (at once), compare, encode
-    the diff, through DiffService with the cache off."""
+    the diff, through DiffService with the cache off; and, as its baseline, the same work in
+    one thread (``run_diff``, what the CLI does)."""
     diffs = DiffService(MemoryCache(0), 50_000_000)
 
-    async def timed() -> list[float]:
-        times = []
+    async def timed() -> tuple[list[float], list[float]]:
+        service, one_thread = [], []
         for _ in range(repeat):
             start = time.perf_counter()
             await diffs.diff(before, after, DiffOptions(), ttl=60, use_cache=False)
-            times.append(time.perf_counter() - start)
-        return times
+            service.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await asyncio.to_thread(run_diff, before, after, DiffOptions(), 50_000_000)
+            one_thread.append(time.perf_counter() - start)
+        return service, one_thread
 
-    return median(asyncio.run(timed()))
+    service, one_thread = asyncio.run(timed())
+    return median(service), median(one_thread)
 
 
 def ours(a: np.ndarray, b: np.ndarray, repeat: int, draw: bool) -> tuple[int, float]:
@@ -129,23 +134,26 @@ def main() -> None:
         ours(a, b, 2, True)  # warm NumPy's caches and allocator
         count, t_ours = ours(a, b, args.repeat, True)
         count_only, t_count = ours(a, b, args.repeat, False)
-        t_pipeline = pipeline(before, after, max(3, args.repeat // 3))
+        t_pipeline, t_one_thread = pipeline(before, after, max(3, args.repeat // 3))
         ref_count, t_ref = theirs(a, b)
         assert count == count_only == ref_count, (label, count, count_only, ref_count)
         rows.append({"pair": label, "changed": count, "ours_ms": round(t_ours * 1000, 2),
                      "ours_count_only_ms": round(t_count * 1000, 2),
                      "decode_diff_encode_ms": round(t_pipeline * 1000, 1),
+                     "same_in_one_thread_ms": round(t_one_thread * 1000, 1),
                      "pypi_pixelmatch_ms": round(t_ref * 1000, 1),
                      "speedup": round(t_ref / t_ours, 1)})
         print(f"{label:28} changed {count:7d}  ours {t_ours * 1000:7.2f} ms "
-              f"(count only {t_count * 1000:6.2f} ms, with PNGs {t_pipeline * 1000:6.1f} ms)  "
+              f"(count only {t_count * 1000:6.2f} ms, with PNGs {t_pipeline * 1000:6.1f} ms, "
+              f"one thread {t_one_thread * 1000:6.1f} ms)  "
               f"pypi pixelmatch {t_ref * 1000:9.1f} ms  "
               f"x{t_ref / t_ours:.0f}", flush=True)
     for width, height in SIZES:
         size = [r for r in rows if r["pair"].endswith(f"{width}x{height}")]
         print(f"{width}x{height}: median ours {median([r['ours_ms'] for r in size]):.2f} ms, "
               f"median speedup x{median([r['speedup'] for r in size]):.0f}, with PNGs "
-              f"{median([r['decode_diff_encode_ms'] for r in size]):.1f} ms")
+              f"{median([r['decode_diff_encode_ms'] for r in size]):.1f} ms (one thread "
+              f"{median([r['same_in_one_thread_ms'] for r in size]):.1f} ms)")
     out = ROOT / "benchmarks" / "out" / "diff.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
