@@ -34,12 +34,6 @@ _REFUSED = {
 }
 
 
-#: Settings read and validated now, whose feature arrives later; setting them only warns.
-_NOT_YET_USED = {
-    "adblock_lists": "ADBLOCK_LISTS (ad blocking)",
-}
-
-
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Starlette:
     """Build the app. The cache, the egress proxy, the browser pool and the job manager open in
     the lifespan and close in reverse. ``resolver`` replaces the system's DNS for the
@@ -67,9 +61,6 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.private_hosts_open:
             log.warning("ALLOW_PRIVATE_HOSTS=*: the private-network guard is OFF")
-        for attr, name in _NOT_YET_USED.items():
-            if getattr(settings, attr):
-                log.warning("%s is set, but this version does not use it yet", name)
         mask_access_log()  # now: uvicorn has configured its loggers
         await service.open()
         try:

@@ -6,10 +6,14 @@ The steps, in order:
    cookies and geolocation on the context;
 2. navigation (``url``) or rendering (``html``) until ``wait_until``; ``networkidle0`` is
    Playwright's ``networkidle``, ``networkidle2`` waits for at most two open requests for 500 ms;
+   Before it, the request filter (``block_ads``, ``block_trackers``, ``block_requests``), the
+   consent-banner style sheet and ``local_storage`` are put in place (:mod:`.steps`);
 3. ``wait_for_selector``; then ``styles`` and ``hide_selectors`` (as a constructed style sheet,
-   which a page's CSP does not block); ``scripts``; ``click``;
+   which a page's CSP does not block); the filter lists' element hiding; consent banners;
+   ``scripts``; ``click``; ``actions``;
 4. for ``full_page``, a scroll through the page so lazy content loads; ``scroll_to``; ``delay``;
    web fonts settle; well-known anti-flicker snippets that would keep the page hidden are undone;
+   ``redact``; the page's HTML is read when content or metadata is asked for;
 5. the screenshot (or PDF): the element for ``selector``, the clip rectangle, or the viewport or
    full page with its height capped.
 
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +33,11 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from . import errors
+from . import errors, steps
+from .blocking import RequestFilter
 from .options import CaptureOptions
 from .proxy import MARKER_LOWER, Channel
+from .steps import Deadline
 
 #: Time allowed for the screenshot or PDF itself, beyond the page's own ``timeout``.
 SHOT_TIMEOUT_MS = 30000
@@ -56,15 +61,8 @@ class RawCapture:
     truncated: bool
     final_url: str | None
     http_status: int | None
-
-
-class _Deadline:
-    def __init__(self, timeout_ms: int) -> None:
-        self.end = time.monotonic() + timeout_ms / 1000
-
-    def ms(self, floor: int = 1) -> int:
-        """Milliseconds left, at least ``floor`` so Playwright never gets 0 (= no timeout)."""
-        return max(floor, int((self.end - time.monotonic()) * 1000))
+    #: The rendered page's HTML, when content or metadata was asked for.
+    html: str | None = None
 
 
 async def capture(
@@ -74,20 +72,26 @@ async def capture(
     max_height: int,
     page: Page | None = None,
     channel: Channel | None = None,
+    request_filter: RequestFilter | None = None,
 ) -> RawCapture:
     """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context.
 
     ``page`` is a blank page already open in ``context`` (a warm lease), else one is opened.
     ``channel`` is the context's egress channel: when the main document ends at an address it
     refused (a redirect, a script or a meta refresh), the capture is that refusal's error.
+    ``request_filter`` decides the page's requests and counts what it blocked.
     """
-    deadline = _Deadline(opts.timeout or 30000)
+    deadline = Deadline(opts.timeout or 30000)
     if page is None:
         page = await context.new_page()
     await _emulate(context, page, opts)
+    await steps.before_load(page, opts, request_filter)
     response = await _load(page, opts, deadline, channel)
+    html = None
     try:
-        await _prepare(page, opts, deadline, max_height)
+        await _prepare(page, opts, deadline, max_height, request_filter)
+        if opts.reads_page:
+            html = await steps.read_html(page)
         data, kind, truncated = await _shoot(page, opts, max_height, deadline)
     except PlaywrightError as exc:
         if not _navigated_away(exc):
@@ -95,7 +99,9 @@ async def capture(
         # The page sent itself elsewhere (a script, a meta refresh) while it was being
         # prepared. Let the new document load, then prepare and capture that one.
         await _new_document(page, deadline, channel)
-        await _prepare(page, opts, deadline, max_height)
+        await _prepare(page, opts, deadline, max_height, request_filter)
+        if opts.reads_page:
+            html = await steps.read_html(page)
         data, kind, truncated = await _shoot(page, opts, max_height, deadline)
     _check_document(page, channel)
     return RawCapture(
@@ -104,6 +110,7 @@ async def capture(
         truncated=truncated,
         final_url=page.url if opts.url else None,
         http_status=response.status if response is not None else None,
+        html=html,
     )
 
 
@@ -136,7 +143,7 @@ async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) ->
 
 
 async def _load(
-    page: Page, opts: CaptureOptions, deadline: _Deadline, channel: Channel | None
+    page: Page, opts: CaptureOptions, deadline: Deadline, channel: Channel | None
 ) -> Any:
     native = {"load": "load", "domcontentloaded": "domcontentloaded",
               "networkidle0": "networkidle", "networkidle2": "load"}[opts.wait_until]
@@ -184,7 +191,7 @@ def _navigated_away(exc: PlaywrightError) -> bool:
         "Execution context was destroyed", "navigat", "Unable to capture screenshot"))
 
 
-async def _new_document(page: Page, deadline: _Deadline, channel: Channel | None) -> None:
+async def _new_document(page: Page, deadline: Deadline, channel: Channel | None) -> None:
     try:
         await page.wait_for_load_state("load", timeout=deadline.ms())
     except PlaywrightTimeout:
@@ -204,7 +211,8 @@ def _check_document(page: Page, channel: Channel | None) -> None:
 
 
 async def _prepare(
-    page: Page, opts: CaptureOptions, deadline: _Deadline, max_height: int
+    page: Page, opts: CaptureOptions, deadline: Deadline, max_height: int,
+    request_filter: RequestFilter | None = None,
 ) -> None:
     if opts.wait_for_selector:
         await _wait_visible(page, opts.wait_for_selector, deadline, "wait_for_selector")
@@ -213,6 +221,7 @@ async def _prepare(
         css += "\n" + "\n".join(f"{s} {{ display: none !important; }}" for s in opts.hide_selectors)
     if css.strip():
         await page.evaluate(_ADD_STYLE_SHEET, css)
+    await steps.clean(page, opts, request_filter, _ADD_STYLE_SHEET)
     if opts.scripts:
         try:
             await page.evaluate("async () => {\n" + opts.scripts + "\n}")
@@ -232,6 +241,8 @@ async def _prepare(
         except PlaywrightError as exc:
             _raise_bad_selector(exc, "click")
             raise
+    if opts.actions:
+        await steps.run_actions(page, opts.actions, deadline)
     if opts.full_page:
         await _settle(page, _SCROLL_THROUGH, min(deadline.ms(), 8000), max_height)
     if opts.scroll_to is not None:
@@ -241,6 +252,8 @@ async def _prepare(
     if _changed_after_load(opts):
         await _settle(page, _SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
     await page.evaluate(_UNHIDE)
+    if opts.redact:
+        await steps.redact(page, opts.redact, opts.redact_mode)
 
 
 def _changed_after_load(opts: CaptureOptions) -> bool:
@@ -252,7 +265,7 @@ def _changed_after_load(opts: CaptureOptions) -> bool:
     return bool(
         opts.wait_until == "domcontentloaded" or opts.wait_for_selector or opts.styles
         or opts.scripts or opts.click or opts.full_page or opts.scroll_to is not None
-        or opts.delay
+        or opts.delay or opts.actions or opts.block_cookie_banners
     )
 
 
@@ -268,7 +281,7 @@ async def _settle(page: Page, script: str, budget_ms: int, arg: int) -> None:
 
 
 async def _shoot(
-    page: Page, opts: CaptureOptions, max_height: int, deadline: _Deadline
+    page: Page, opts: CaptureOptions, max_height: int, deadline: Deadline
 ) -> tuple[bytes, str, bool]:
     if opts.format == "pdf":
         pdf = page.pdf(
@@ -305,7 +318,7 @@ async def _shoot(
     return await page.screenshot(**shot), kind, truncated
 
 
-async def _wait_visible(page: Page, selector: str, deadline: _Deadline, field: str) -> None:
+async def _wait_visible(page: Page, selector: str, deadline: Deadline, field: str) -> None:
     try:
         await page.locator(selector).first.wait_for(state="visible", timeout=deadline.ms())
     except PlaywrightTimeout:

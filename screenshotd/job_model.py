@@ -76,9 +76,13 @@ class Job:
 
     @property
     def weight(self) -> int:
-        """The bytes a finished job holds: its result, and its ``html`` if it had one."""
+        """The bytes a finished job holds: its result (and extracted content), and its
+        ``html`` if it had one."""
         html = self.opts.html if self.opts is not None and self.opts.html else ""
-        return (self.result.size if self.result is not None else 0) + len(html)
+        result = self.result
+        if result is None:
+            return len(html)
+        return result.size + len(result.content or "") + len(html)
 
     @property
     def status_url(self) -> str:
@@ -112,7 +116,14 @@ class Job:
                 "size": result.size, "content_type": result.content_type,
                 "cache_key": result.cache_key, "cached": result.cached,
                 "render_time_ms": result.render_time_ms, "truncated": result.truncated,
-                "blocked_requests": result.blocked_requests,
+                "blocked_requests": result.blocked_requests, "blocked": result.blocked,
+            },
+            "outputs": None if result is None else {
+                "screenshot": f"{self.status_url}/result/screenshot",
+                "content": (f"{self.status_url}/result/content"
+                            if result.content is not None else None),
+                "metadata": (f"{self.status_url}/result/metadata"
+                             if result.metadata is not None else None),
             },
             "batch_id": self.batch_id,
             "webhook": None if self.webhook is None else self.webhook.to_json(iso),

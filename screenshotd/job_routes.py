@@ -82,6 +82,9 @@ async def job_result(request: Request) -> Response:
 OUTPUTS = {"screenshot": None, "content": "extract_content=true",
            "metadata": "metadata=true"}
 
+CONTENT_TYPES = {"markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
+                 "text": "text/plain; charset=utf-8"}
+
 
 async def job_output(request: Request) -> Response:
     """One output of a finished job: ``screenshot`` (always the bytes), ``content`` or
@@ -91,9 +94,19 @@ async def job_output(request: Request) -> Response:
     if output not in OUTPUTS:
         raise errors.NotFound(f"no output {output[:64]!r}: use screenshot, content or metadata")
     result = finished_result(job)
-    if output != "screenshot":
-        raise errors.NotFound(f"job {job.id} did not ask for {output} ({OUTPUTS[output]})")
-    return Response(result.data, media_type=result.content_type)
+    if output == "screenshot":
+        return Response(result.data, media_type=result.content_type)
+    if output == "metadata" and result.metadata is not None:
+        return JSONResponse(result.metadata)
+    if output == "content" and result.content is not None:
+        assert job.opts is not None
+        # The page's own markup, served from this origin: never run as a page here.
+        return Response(result.content, headers={
+            "Content-Type": CONTENT_TYPES[job.opts.content_format],
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "X-Content-Type-Options": "nosniff",
+        })
+    raise errors.NotFound(f"job {job.id} did not ask for {output} ({OUTPUTS[output]})")
 
 
 async def cancel_job(request: Request) -> Response:

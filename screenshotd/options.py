@@ -41,7 +41,7 @@ from .devices import PRESETS, Device
 
 #: Bumped whenever the bytes a given set of options produces may change, so that old cache
 #: entries are never served for new code.
-CACHE_FORMAT_VERSION = 2
+CACHE_FORMAT_VERSION = 3
 
 MAX_HTML_BYTES = 2 * 1024 * 1024
 MAX_INJECT_BYTES = 64 * 1024
@@ -50,19 +50,9 @@ MAX_URL_LENGTH = 8192
 #: Names a request may carry that are not capture options (auth and URL signing).
 NON_OPTION_PARAMS = frozenset({"api_key", "signature", "expires"})
 
-#: Parameters owned by later work: accepted by the model so their names and bounds are known,
-#: refused with a clear 400 when set, because their effect is not built yet.
-NOT_YET_SUPPORTED: dict[str, str] = {
-    "block_ads": "ad blocking",
-    "block_trackers": "tracker blocking",
-    "block_cookie_banners": "cookie-banner blocking",
-    "block_requests": "request blocking",
-    "extract_content": "content extraction",
-    "metadata": "metadata extraction",
-    "actions": "page actions",
-    "redact": "redaction",
-    "local_storage": "local_storage injection",
-}
+#: Most local_storage entries, and the longest key and value.
+MAX_STORAGE_ENTRIES = 50
+MAX_STORAGE_VALUE = 100_000
 
 # --------------------------------------------------------------------------- value parsers
 
@@ -179,21 +169,61 @@ class Cookie(BaseModel):
 
 class StorageItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    key: str
-    value: str
+    key: Annotated[str, Field(min_length=1, max_length=1024)]
+    value: Annotated[str, Field(max_length=MAX_STORAGE_VALUE)]
+
+
+def _storage(value: Any) -> Any:
+    """``local_storage`` as one ``{key: value}`` object, whichever form it came in, so both
+    forms give the same options (and cache key)."""
+    value = _parse_json(value)
+    if isinstance(value, list):
+        items = [StorageItem.model_validate(item) for item in value]
+        value = {item.key: item.value for item in items}
+    return value
+
+
+StorageKey = Annotated[str, Field(min_length=1, max_length=1024)]
+StorageValue = Annotated[str, Field(max_length=MAX_STORAGE_VALUE)]
+
+#: What each action type needs, beyond its type.
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "wait_for_selector": ("selector",),
+    "click": ("selector",),
+    "type": ("selector", "text"),
+    "scroll": (),  # "y", or a "selector" to scroll into view
+    "wait": ("ms",),
+    "hover": ("selector",),
+    "press": ("key",),
+}
 
 
 class Action(BaseModel):
-    """One scripted step. Its effect belongs to the "Clean captures" work."""
+    """One scripted step of ``actions``, run in order before the capture."""
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["wait_for_selector", "click", "type", "scroll", "wait", "hover", "press"]
-    selector: str | None = None
-    text: str | None = None
-    key: str | None = None
-    y: int | None = None
+    selector: Selector | None = None
+    text: Annotated[str, Field(max_length=10_000)] | None = None
+    key: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    y: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     ms: Annotated[int, Field(ge=0, le=10000)] | None = None
-    timeout: Annotated[int, Field(ge=0, le=60000)] | None = None
+    #: For steps that wait for an element; at most the request's remaining time.
+    timeout: Annotated[int, Field(ge=1, le=60000)] | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _needs(self) -> Action:
+        missing = [name for name in ACTION_FIELDS[self.type] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.type} step needs {' and '.join(missing)}")
+        if self.type == "scroll" and self.y is None and self.selector is None:
+            raise ValueError("a scroll step needs y or selector")
+        return self
+
+    def describe(self, index: int) -> str:
+        """How errors name the step: ``actions[2] (click '#go')``."""
+        what = self.selector or self.key or (f"{self.ms} ms" if self.ms is not None else "")
+        return f"actions[{index}] ({self.type}{f' {what!r}' if what else ''})"
 
 
 @dataclass(frozen=True)
@@ -307,8 +337,9 @@ class CaptureOptions(BaseModel):
         Field(default=None, description="Cookies to set, at most 50.")
     )
     local_storage: Annotated[
-        dict[str, str] | list[StorageItem], BeforeValidator(_parse_json)
-    ] | None = None
+        dict[StorageKey, StorageValue], BeforeValidator(_storage),
+        Field(max_length=MAX_STORAGE_ENTRIES),
+    ] | None = Field(default=None, description="Set in the page's origin before its scripts run.")
     styles: Annotated[str, Field(max_length=MAX_INJECT_BYTES)] | None = Field(
         default=None, description="CSS injected before capture (alias css)."
     )
@@ -319,20 +350,24 @@ class CaptureOptions(BaseModel):
         default=None, description="Comma-separated selectors hidden with display:none."
     )
     click: Selector | None = Field(default=None, description="Click this element before capture.")
-    actions: Annotated[list[Action], BeforeValidator(_parse_json), Field(max_length=20)] | None = None
-    redact: SelectorList | None = None
-    redact_mode: Literal["block", "blur"] = "block"
-    block_ads: Bool = False
-    block_trackers: Bool = False
-    block_cookie_banners: Bool = False
-    block_requests: SelectorList | None = None
+    actions: Annotated[list[Action], BeforeValidator(_parse_json), Field(max_length=20)] | None = (
+        Field(default=None, description="Steps run in order before capture, at most 20.")
+    )
+    redact: SelectorList | None = Field(default=None, description="Selectors masked before capture.")
+    redact_mode: Literal["block", "blur"] = Field(default="block", description="block or blur.")
+    block_ads: Bool = Field(default=False, description="Block ads with the filter lists.")
+    block_trackers: Bool = Field(default=False, description="Block trackers with the filter lists.")
+    block_cookie_banners: Bool = Field(default=False, description="Hide or refuse consent banners.")
+    block_requests: SelectorList | None = Field(
+        default=None, description="URL patterns (* wildcards) to block.")
     stealth: Bool = Field(default=False, description="Hide the usual headless tells (best effort).")
     pdf_print_background: Bool = False
     pdf_landscape: Bool = False
     pdf_paper_format: PaperFormat = "a4"
-    extract_content: Bool = False
-    content_format: Literal["markdown", "html", "text"] = "markdown"
-    metadata: Bool = False
+    extract_content: Bool = Field(default=False, description="Add the page's main content.")
+    content_format: Literal["markdown", "html", "text"] = Field(
+        default="markdown", description="markdown, html or text.")
+    metadata: Bool = Field(default=False, description="Add the page's metadata.")
     # delivery (never part of the cache key)
     response_type: Literal["image", "base64", "json"] = "image"
     cache: Bool = True
@@ -425,6 +460,9 @@ class CaptureOptions(BaseModel):
                 raise PydanticCustomError(
                     "invalid_webhook_url", "webhook_url: {err}", {"err": exc.message()}
                 ) from None
+        if self.local_storage and self.url is None:
+            raise PydanticCustomError(
+                "local_storage", "local_storage needs url: raw html has no origin to store in")
         if self.webhook_secret is not None and self.webhook_url is None:
             raise PydanticCustomError("webhook_secret", "webhook_secret needs webhook_url")
         self.__pydantic_private__["_key"] = self._compute_key()  # type: ignore[index]
@@ -478,14 +516,15 @@ class CaptureOptions(BaseModel):
             opts["stealth"] = True
         return opts
 
-    def unsupported(self) -> list[str]:
-        """Names of set parameters whose effect this version does not build yet."""
-        names = []
-        for attr in NOT_YET_SUPPORTED:
-            value = getattr(self, attr)
-            if value not in (None, False, [], {}):
-                names.append(attr)
-        return names
+    @property
+    def blocks_requests(self) -> bool:
+        """Whether the capture filters the page's requests."""
+        return bool(self.block_ads or self.block_trackers or self.block_requests)
+
+    @property
+    def reads_page(self) -> bool:
+        """Whether the capture keeps the page's HTML (for content or metadata)."""
+        return self.extract_content or self.metadata
 
     def cache_key(self) -> str:
         """SHA-256 over the options that change the output, plus a format version."""
@@ -652,7 +691,7 @@ _ERROR_FIELDS = {
     "missing": "url", "conflict": "url", "device": "device", "timeout": "timeout",
     "locale": "locale", "geolocation": "geolocation_latitude", "clip": "clip_width",
     "webhook": "webhook_url", "webhook_secret": "webhook_secret",
-    "html_base64": "html_base64", "timezone": "timezone",
+    "html_base64": "html_base64", "timezone": "timezone", "local_storage": "local_storage",
 }
 
 
@@ -673,7 +712,9 @@ def _translate(exc: pydantic.ValidationError) -> errors.ScreenshotError:
         return errors.PayloadTooLarge(message, field=field_name or "html")
     if kind == "extra_forbidden" and loc:
         return errors.ValidationError(_unknown_message(loc[-1]), field=loc[-1])
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
     if loc:
-        where = ".".join(loc)
+        where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".")
         message = f"{where}: {message}"
     return errors.ValidationError(message, field=field_name)

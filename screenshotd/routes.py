@@ -242,6 +242,9 @@ def describe(result: CaptureResult, image_url: str | None = None) -> dict[str, A
         "image_url": image_url,
         "truncated": result.truncated,
         "blocked_requests": result.blocked_requests,
+        "blocked": result.blocked,
+        **({"content": result.content} if result.content is not None else {}),
+        **({"metadata": result.metadata} if result.metadata is not None else {}),
     }
 
 

@@ -11,19 +11,19 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
+from . import blocking, egress, errors, extract, postprocess
 from . import capture as capture_mod
-from . import egress, errors, postprocess
 from .cache import Cache, Entry, make_cache
 from .devices import devices_from_playwright
 from .options import CaptureOptions, ParseLimits
 from .pool import BrowserPool
 from .proxy import EgressProxy
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,14 @@ class CaptureResult:
     url: str | None
     final_url: str | None
     http_status: int | None
-    #: Requests of the page that the private-network guard (or the scheme rule) refused.
+    #: Requests of the page that were not made: refused by the private-network guard (or the
+    #: scheme rule), or blocked by block_ads, block_trackers or block_requests.
     blocked_requests: int = 0
+    #: The same, by reason: "guard", "ads", "trackers", "requests" (only reasons that occurred).
+    blocked: dict[str, int] = field(default_factory=dict)
+    #: extract_content's text, and metadata's fields, when asked for.
+    content: str | None = None
+    metadata: dict[str, Any] | None = None
     cached: bool = False
     #: Seconds the result stays cached, and whether it was stored (``image_url`` needs both).
     ttl: int = 0
@@ -116,6 +122,12 @@ class ScreenshotService:
         self, settings: Settings, pool: BrowserPool, cache: Cache, guard: egress.Guard | None = None
     ) -> None:
         self.settings = settings
+        #: ADBLOCK_LISTS, read now so a bad entry stops the start; loaded by :meth:`open`.
+        try:
+            self.list_sources = blocking.parse_sources(settings.adblock_lists)
+        except blocking.ListError as exc:
+            raise SettingsError(f"ADBLOCK_LISTS: {exc}") from None
+        self.blocklists: blocking.Blocklists | None = None
         self.pool = pool
         self.cache = cache
         self.guard = guard or egress.Guard(
@@ -152,6 +164,11 @@ class ScreenshotService:
         return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes), guard)
 
     async def open(self) -> None:
+        if self.blocklists is None:
+            try:
+                self.blocklists = await asyncio.to_thread(blocking.load, self.list_sources)
+            except blocking.ListError as exc:
+                raise SettingsError(f"ADBLOCK_LISTS: {exc}") from None
         await self.cache.open()
         try:
             if self.pool.egress is not None:
@@ -194,12 +211,6 @@ class ScreenshotService:
         """Validate request parameters. ``memo``, a raw query string, keeps the result for
         :meth:`parsed`; only valid options are kept."""
         opts = CaptureOptions.parse(params, self.limits)
-        unsupported = opts.unsupported()
-        if unsupported:
-            name = unsupported[0]
-            raise errors.ValidationError(
-                f"{name} is not available in this version of screenshotd", field=name
-            )
         if memo is not None and len(memo) <= PARSE_MEMO_MAX_QUERY:
             if len(self._parsed) >= PARSE_MEMO_ENTRIES:
                 self._parsed.clear()
@@ -310,12 +321,13 @@ class ScreenshotService:
             hook(opts)
         started = time.monotonic()
         hard_limit = (opts.timeout or 30000) / 1000 + HARD_TIMEOUT_SLACK_S
+        request_filter = self.request_filter(opts)
         async with self.pool.acquire(opts.context_options()) as lease:
             try:
                 raw = await asyncio.wait_for(
                     lease.run(capture_mod.capture(
                         lease.context, opts, max_height=self.settings.max_full_page_height,
-                        page=lease.page, channel=lease.channel,
+                        page=lease.page, channel=lease.channel, request_filter=request_filter,
                     )),
                     hard_limit,
                 )
@@ -338,6 +350,14 @@ class ScreenshotService:
             )
         else:
             output = postprocess.finish(raw.data, raw.kind, opts, expected)
+        content = metadata = None
+        if raw.html is not None:
+            content, metadata = await asyncio.to_thread(
+                extract.extract_page, raw.html, raw.final_url, raw.http_status,
+                opts.content_format if opts.extract_content else None, opts.metadata)
+        blocked = dict(request_filter.blocked) if request_filter is not None else {}
+        if lease.blocked_requests:
+            blocked["guard"] = lease.blocked_requests
         return CaptureResult(
             data=output.data,
             format=opts.format,
@@ -350,8 +370,20 @@ class ScreenshotService:
             url=opts.url,
             final_url=raw.final_url,
             http_status=raw.http_status,
-            blocked_requests=lease.blocked_requests,
+            blocked_requests=sum(blocked.values()),
+            blocked=blocked,
+            content=content,
+            metadata=metadata,
         )
+
+    def request_filter(self, opts: CaptureOptions) -> blocking.RequestFilter | None:
+        """The capture's request filter, when it blocks anything."""
+        if not opts.blocks_requests:
+            return None
+        categories = (blocking.ADS if opts.block_ads else 0) | (
+            blocking.TRACKERS if opts.block_trackers else 0)
+        patterns = blocking.compile_patterns(tuple(opts.block_requests or ()))
+        return blocking.RequestFilter(self.blocklists, categories, patterns, opts.url)
 
     def health(self) -> dict[str, Any]:
         pool = self.pool
@@ -363,6 +395,7 @@ class ScreenshotService:
                 "recycles": pool.recycles,
             },
             "pool": pool.stats(),
+            "blocking": self.blocklists.health() if self.blocklists is not None else None,
             "guard": {
                 "enabled": pool.egress is not None,
                 "channels": pool.egress.channel_count if pool.egress is not None else 0,

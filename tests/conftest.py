@@ -173,6 +173,7 @@ PAGES: dict[str, str] = {
     "user-agent": condition_page("navigator.userAgent === 'screenshotd-test/1.0'"),
     "stealth": condition_page(
         "navigator.webdriver === false && !navigator.userAgent.includes('Headless')"
+        " && navigator.plugins.length > 0 && navigator.languages.length > 0"
     ),
     "timezone": condition_page(
         "Intl.DateTimeFormat().resolvedOptions().timeZone === 'Asia/Tokyo'"
@@ -270,6 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(int(query.get("code", "302")), b"", headers={"Location": query["to"]})
         elif path == "/sw.js":
             self._send(200, b"self.addEventListener('fetch', e => {});", "text/javascript")
+        elif path == "/js":
+            self._send(200, query.get("body", "").encode(), "text/javascript")
         elif path == "/serve":
             # Any HTML the test names (attack pages that must point at a port chosen at run time).
             self._send(200, query["html"].encode())

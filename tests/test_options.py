@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
@@ -217,12 +216,6 @@ def test_pairs_that_go_together():
     with pytest.raises(errors.ValidationError):
         parse(clip_width=10)
     assert parse(clip_width=10, clip_height=20).clip == {"x": 0, "y": 0, "width": 10, "height": 20}
-
-
-def test_later_parameters_are_parsed_and_reported_unsupported():
-    opts = parse(block_ads="true", actions=json.dumps([{"type": "wait", "ms": 5}]))
-    assert opts.unsupported() == ["block_ads", "actions"]
-    assert parse().unsupported() == []
 
 
 def test_selector_lists_keep_commas_inside_brackets():

@@ -1,0 +1,271 @@
+"""What a capture blocks, and where that meets Chromium's requests.
+
+- **Filter lists** (``block_ads``, ``block_trackers``): EasyList-syntax lists loaded once at
+  start into one :class:`~screenshotd.filters.FilterList`. Each list counts as *ads* or
+  *trackers*. ``ADBLOCK_LISTS`` names them; without it the built-in lists in
+  ``screenshotd/filterlists/`` are used, so blocking works with no configuration.
+- **``block_requests``**: the caller's own ``*`` wildcard patterns.
+- **:class:`RequestFilter`**: one capture's decisions. It is a Playwright route handler on the
+  capture's page: it lets the page's own document through, aborts what the lists or patterns
+  match, and counts what it blocked. A decision costs microseconds, so it runs on the event
+  loop: a thread hop would cost more than the decision.
+
+``ADBLOCK_LISTS`` is a comma-separated list of entries, each one of:
+
+- ``builtin`` (both built-in lists), ``builtin:ads`` or ``builtin:trackers``;
+- a file path or an ``http(s)`` URL, optionally prefixed ``ads:`` or ``trackers:`` to say what
+  it blocks (``ads`` when no prefix is given).
+
+A file that cannot be read stops the start with an error naming it. A URL that cannot be fetched
+is logged and left out, and ``/health`` shows it, so a server whose list host is down still
+starts, with the lists it could get.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .filters import (
+    DOCUMENT,
+    ELEMHIDE,
+    GENERICHIDE,
+    OTHER,
+    RESOURCE_TYPES,
+    SUBDOCUMENT,
+    FilterList,
+    registrable_domain,
+    url_host,
+)
+
+log = logging.getLogger(__name__)
+
+ADS = 1
+TRACKERS = 2
+CATEGORIES = {"ads": ADS, "trackers": TRACKERS}
+
+#: How long a list URL may take to download at start, and its largest size.
+FETCH_TIMEOUT_S = 30.0
+MAX_LIST_BYTES = 32 * 1024 * 1024
+
+BUILTIN = {"ads": "ads.txt", "trackers": "trackers.txt"}
+#: Blocked URLs remembered per capture, to collapse the elements that showed them.
+MAX_COLLAPSED = 500
+
+
+class ListError(ValueError):
+    """An ``ADBLOCK_LISTS`` entry that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class ListSource:
+    category: str  # "ads" or "trackers"
+    location: str  # "builtin", a file path or an http(s) URL
+
+    @property
+    def name(self) -> str:
+        if self.location == "builtin":
+            return f"builtin:{self.category}"
+        return f"{self.category}:{self.location}"
+
+
+def parse_sources(entries: Iterable[str]) -> list[ListSource]:
+    """``ADBLOCK_LISTS`` entries as sources; an empty setting means the built-in lists."""
+    sources: list[ListSource] = []
+    for raw in entries:
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry == "builtin":
+            sources += [ListSource("ads", "builtin"), ListSource("trackers", "builtin")]
+            continue
+        category = "ads"
+        head, sep, rest = entry.partition(":")
+        if sep and head in ("builtin", *CATEGORIES) and not rest.startswith("//"):
+            if head == "builtin":
+                if rest not in CATEGORIES:
+                    raise ListError(f"{entry!r}: use builtin, builtin:ads or builtin:trackers")
+                sources.append(ListSource(rest, "builtin"))
+                continue
+            category, entry = head, rest
+        if not entry:
+            raise ListError(f"{raw.strip()!r} names no file or URL")
+        if not _is_url(entry):
+            if "://" in entry:
+                raise ListError(f"{entry!r}: a list is a file path or an http(s) URL")
+            if not Path(entry).is_file():
+                raise ListError(f"no filter-list file at {entry!r}")
+        sources.append(ListSource(category, entry))
+    if not sources:
+        sources = [ListSource("ads", "builtin"), ListSource("trackers", "builtin")]
+    return sources
+
+
+@dataclass
+class Blocklists:
+    """The loaded lists: the engine, and what each source gave (for ``/health``)."""
+
+    filters: FilterList = field(default_factory=FilterList)
+    report: list[dict[str, Any]] = field(default_factory=list)
+
+    def health(self) -> dict[str, Any]:
+        return {"network_rules": self.filters.network_rules,
+                "cosmetic_rules": sum(s.cosmetic for s in self.filters.lists),
+                "lists": self.report}
+
+
+def load(sources: Sequence[ListSource], timeout: float = FETCH_TIMEOUT_S) -> Blocklists:
+    """Read and index every source. Blocking I/O and parsing: run it in a thread."""
+    lists = Blocklists()
+    for source in sources:
+        try:
+            text = _read(source, timeout)
+        except ListError as exc:
+            if _is_url(source.location):
+                log.error("filter list %s left out: %s", source.name, exc)
+                lists.report.append({"name": source.name, "error": str(exc)})
+                continue
+            raise
+        stats = lists.filters.add_text(text, CATEGORIES[source.category], source.name)
+        lists.report.append({"name": source.name, "network": stats.network,
+                             "cosmetic": stats.cosmetic, "skipped": stats.skipped})
+        log.info("filter list %s: %d network and %d cosmetic rules (%d skipped)",
+                 source.name, stats.network, stats.cosmetic, stats.skipped)
+    return lists
+
+
+def _is_url(location: str) -> bool:
+    return location.lower().startswith(("http://", "https://"))
+
+
+def _read(source: ListSource, timeout: float) -> str:
+    location = source.location
+    if location == "builtin":
+        return resources.files("screenshotd").joinpath(
+            "filterlists", BUILTIN[source.category]).read_text("utf-8")
+    if _is_url(location):
+        try:
+            request = urllib.request.Request(location, headers={"User-Agent": "screenshotd"})
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                data = response.read(MAX_LIST_BYTES + 1)
+        except (OSError, ValueError) as exc:
+            raise ListError(f"could not fetch {location}: {exc}") from None
+        if len(data) > MAX_LIST_BYTES:
+            raise ListError(f"{location} is over {MAX_LIST_BYTES // (1024 * 1024)} MB")
+        return data.decode("utf-8", errors="replace")
+    try:
+        return Path(location).read_text("utf-8", errors="replace")
+    except OSError as exc:
+        raise ListError(f"cannot read filter list {location!r}: {exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------- block_requests
+
+
+@lru_cache(maxsize=256)
+def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """``block_requests`` patterns as one regular expression on the whole URL.
+
+    ``*`` matches any run of characters; everything else is literal; case is ignored. A pattern
+    with no ``*`` matches any URL that contains it (``doubleclick.net``), one with ``*`` must
+    match the whole URL (``*.png``, ``https://cdn.example.com/*``).
+    """
+    parts = []
+    for pattern in patterns:
+        if "*" not in pattern:
+            parts.append(".*" + re.escape(pattern) + ".*")
+        else:
+            parts.append(".*".join(re.escape(piece) for piece in pattern.split("*")))
+    if not parts:
+        return None
+    return re.compile("(?:" + "|".join(parts) + r")\Z", re.IGNORECASE | re.DOTALL)
+
+
+# --------------------------------------------------------------------------- one capture
+
+
+class RequestFilter:
+    """One capture's request decisions, and the counts of what they blocked.
+
+    ``categories`` is the set of lists asked for (``ADS | TRACKERS``), ``patterns`` the
+    compiled ``block_requests``. The page's own document is never blocked: a capture of an
+    ad server's page shows that page.
+    """
+
+    def __init__(self, lists: Blocklists | None, categories: int,
+                 patterns: re.Pattern[str] | None, page_url: str | None) -> None:
+        self.filters = lists.filters if lists is not None and categories else None
+        self.categories = categories
+        self.patterns = patterns
+        self.blocked: Counter[str] = Counter()
+        #: URLs blocked, so the elements that asked for them can be collapsed (bounded).
+        self.blocked_urls: list[str] = []
+        self._page_host = url_host(page_url) if page_url else ""
+        exempt = (self.filters.page_exemptions(page_url, categories)
+                  if self.filters is not None and page_url else 0)
+        self._no_network = bool(exempt & DOCUMENT)
+        self._no_hiding = bool(exempt & (DOCUMENT | ELEMHIDE))
+        self._no_generic_hiding = bool(exempt & GENERICHIDE)
+
+    @property
+    def active(self) -> bool:
+        return self.patterns is not None or (self.filters is not None and not self._no_network)
+
+    def decide(self, url: str, resource_type: str, doc_url: str | None,
+               main_document: bool = False) -> str | None:
+        """Why ``url`` is blocked (``"requests"``, ``"ads"`` or ``"trackers"``), or None."""
+        if main_document or not url.startswith(("http:", "https:", "ws:", "wss:")):
+            return None
+        if self.patterns is not None and self.patterns.match(url):
+            return "requests"
+        if self.filters is None or self._no_network:
+            return None
+        kind = RESOURCE_TYPES.get(resource_type, OTHER)
+        if kind == DOCUMENT:
+            kind = SUBDOCUMENT
+        doc_host = url_host(doc_url) if doc_url and "://" in doc_url else self._page_host
+        rule = self.filters.match(url, doc_host, kind, self.categories,
+                                  registrable_domain(doc_host))
+        if rule is None:
+            return None
+        return "ads" if rule.category & ADS else "trackers"
+
+    async def handle(self, route: Any) -> None:
+        """The Playwright route handler: abort what :meth:`decide` blocks, pass on the rest."""
+        request = route.request
+        main_document, doc_url = False, None
+        try:
+            frame = request.frame
+            if request.is_navigation_request():
+                parent = frame.parent_frame
+                main_document = parent is None
+                doc_url = parent.url if parent is not None else None
+            else:
+                doc_url = frame.url
+        except Exception:  # noqa: BLE001 - a request with no frame (a worker's): judge it alone
+            pass
+        if main_document:
+            self._page_host = url_host(request.url)
+        reason = self.decide(request.url, request.resource_type, doc_url, main_document)
+        if reason is None:
+            await route.fallback()
+            return
+        self.blocked[reason] += 1
+        if len(self.blocked_urls) < MAX_COLLAPSED:
+            self.blocked_urls.append(request.url)
+        await route.abort("blockedbyclient")
+
+    def hiding_css(self) -> str:
+        """The cosmetic rules for the page, as a style sheet ('' when none apply)."""
+        if self.filters is None or not self.categories & ADS or self._no_hiding:
+            return ""
+        return self.filters.hiding_css(self._page_host, ADS,
+                                       generic=not self._no_generic_hiding)
