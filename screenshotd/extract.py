@@ -12,8 +12,9 @@ synchronous functions; the service runs them in a worker thread.
 2. find the main block: a ``<main>`` (or ``role=main``) or ``<article>`` with real text, else
    the element whose paragraphs hold the most text, links discounted;
 3. make every link and image absolute (against ``<base href>`` and the page's final URL);
-4. write it as ``markdown`` (markdownify, ATX headings), ``html`` (the cleaned block) or
-   ``text``. When the block has no ``<h1>``, the page's title leads the markdown and text.
+4. write it as ``markdown`` (markdownify, ATX headings), ``html`` (the cleaned block, with
+   only content attributes kept) or ``text``. When the block does not contain the page's
+   title, the title leads the markdown (as a ``#`` heading) and the text.
 
 **Metadata**: ``title``, ``description``, ``og_title``, ``og_description``, ``og_image``,
 ``favicon``, ``canonical``, ``lang`` and ``http_status``. URLs are absolute; ``favicon`` falls
@@ -84,20 +85,22 @@ def extract_content(page: str | BeautifulSoup, base_url: str | None,
     _drop_never(soup)
     block = _main_block(soup)
     _absolutize(block, base)
+    _keep_safe_attributes(block)
     if content_format == "html":
         return str(block).strip()
-    has_h1 = block.find("h1") is not None
+    # The title leads, unless the block already says it (its own headline).
+    lead = title if title and _squash(title) not in _squash(block.get_text(" ")) else None
     if content_format == "text":
         text = _text(block)
-        if title and not has_h1 and not text.startswith(title):
-            text = f"{title}\n\n{text}"
-        return text
+        return f"{lead}\n{text}" if lead else text
     markdown = _Markdown(heading_style="ATX", bullets="-", escape_underscores=False,
                          escape_asterisks=False).convert_soup(block)
     markdown = _tidy(markdown)
-    if title and not has_h1:
-        markdown = f"# {title}\n\n{markdown}"
-    return markdown
+    return f"# {lead}\n\n{markdown}" if lead else markdown
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 class _Markdown(MarkdownConverter):
@@ -136,8 +139,13 @@ def _main_block(soup: BeautifulSoup) -> Tag:
     candidates = [t for t in soup.find_all(["main", "article"]) + soup.find_all(role="main")
                   if _text_length(t) >= 200]
     if candidates:
-        # The largest article or main; an article inside a main is part of it.
+        # The one with the most text; but an article inside a main that holds nearly all of
+        # the main's text is the tighter answer.
         block = max(candidates, key=_text_length)
+        inner = [c for c in candidates if block in c.parents
+                 and _text_length(c) >= 0.9 * _text_length(block)]
+        if inner:
+            block = max(inner, key=lambda c: sum(1 for _ in c.parents))
     else:
         block = _densest(body) or body
     _drop_furniture(body, keep=block)
@@ -204,6 +212,17 @@ def _absolutize(root: Tag, base: str | None) -> None:
         lazy = tag.get("data-src")
         if tag.name == "img" and not tag.get("src") and isinstance(lazy, str) and base:
             tag["src"] = urljoin(base, lazy.strip())
+
+
+#: What the cleaned HTML keeps of each element: what the content needs, no scripts or styles.
+_SAFE_ATTRIBUTES = frozenset({"href", "src", "alt", "title", "colspan", "rowspan", "lang", "dir",
+                              "datetime", "cite", "start", "reversed", "scope", "headers"})
+
+
+def _keep_safe_attributes(root: Tag) -> None:
+    for tag in [root, *root.find_all(True)]:
+        if tag.attrs:
+            tag.attrs = {k: v for k, v in tag.attrs.items() if k in _SAFE_ATTRIBUTES}
 
 
 def _text(block: Tag) -> str:

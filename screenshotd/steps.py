@@ -97,11 +97,13 @@ async def run_actions(page: Page, actions: list[Action], deadline: Deadline) -> 
     request's."""
     for index, action in enumerate(actions):
         name = action.describe(index)
-        budget = min(action.timeout or ACTION_TIMEOUT_MS, deadline.ms())
+        own = action.timeout or ACTION_TIMEOUT_MS
+        left = deadline.ms()
+        budget = min(own, left)
         try:
             await _act(page, action, budget, deadline)
         except PlaywrightTimeout:
-            if deadline.expired:
+            if left <= own or deadline.expired:  # the request's time ran out, not the step's
                 raise errors.CaptureTimeout(f"{name} ran out of the request's time") from None
             raise errors.SelectorNotFound(
                 f"{name}: no element matches {action.selector!r} (waited {budget} ms)",

@@ -1,4 +1,6 @@
-"""All 130 real pages of the corpus capture with no 5xx, and none comes out blank.
+"""All 130 real pages of the corpus capture with no 5xx, and none comes out blank; on the same
+captures, metadata's title matches the corpus's expected title on at least 90% of the pages that
+give one, and the markdown is the page's text, not its code.
 
 Their sub-resources point at hosts that cannot be reached from here, so this also exercises
 failing and slow loads at scale. Marked slow: it runs in CI; skip it locally with
@@ -8,10 +10,13 @@ failing and slow loads at scale. Marked slow: it runs in CI; skip it locally wit
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import pytest
 
 from tests.conftest import CORPUS, Site, decode, make_settings, run_server
+from tests.test_extract import check_markdown, same_title
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -36,6 +41,7 @@ async def test_whole_corpus_captures_and_is_not_blank(site: Site):
                              screenshot_timeout_ms=60_000)
     gate = asyncio.Semaphore(6)
     failures: list[str] = []
+    titles: dict[str, bool] = {}
 
     async with run_server(settings) as srv:
 
@@ -43,11 +49,25 @@ async def test_whole_corpus_captures_and_is_not_blank(site: Site):
             async with gate:
                 response = await srv.client.get(
                     "/screenshot",
-                    params={"url": site.url(f"/corpus/{name}/source.html"), "timeout": 60000})
+                    params={"url": site.url(f"/corpus/{name}/source.html"), "timeout": 60000,
+                            "response_type": "base64", "metadata": "true",
+                            "extract_content": "true"})
             if response.status_code != 200:
                 failures.append(f"{name}: {response.status_code} {response.text[:200]}")
-            elif distinct_colours(response.content) < 2:
+                return
+            body = response.json()
+            if distinct_colours(base64.b64decode(body["data"])) < 2:
                 failures.append(f"{name}: blank image")
+            expected = json.loads((CORPUS / name / "expected-metadata.json").read_text())
+            if expected.get("title"):
+                titles[name] = same_title(body["metadata"]["title"], expected["title"])
+            problem = check_markdown(body["content"], body["metadata"]["title"], name)
+            if problem:
+                failures.append(problem)
 
         await asyncio.gather(*(one(name) for name in corpus_pages()))
+    rate = sum(titles.values()) / len(titles)
+    print(f"\nrendered corpus: metadata title matches on {sum(titles.values())} of {len(titles)} "
+          f"pages ({rate:.1%}); misses: {sorted(n for n, ok in titles.items() if not ok)}")
     assert not failures, "\n".join(failures)
+    assert rate >= 0.90
