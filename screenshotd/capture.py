@@ -85,7 +85,7 @@ async def capture(
     if page is None:
         page = await context.new_page()
     await _emulate(context, page, opts)
-    await steps.before_load(page, opts, request_filter)
+    await steps.before_load(context, page, opts, request_filter)
     response = await _load(page, opts, deadline, channel)
     html = None
     try:

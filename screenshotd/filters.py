@@ -386,6 +386,7 @@ class FilterList:
         self.cosmetic = Cosmetic()
         self.lists: list[ListStats] = []
         self._css_memo: dict[int, str] = {}
+        self._pattern_memo: dict[tuple[int, int], list[str] | None] = {}
 
     # ------------------------------------------------------------------ loading
 
@@ -395,6 +396,7 @@ class FilterList:
     def add_lines(self, lines: Iterable[str], category: int, name: str = "list") -> ListStats:
         stats = ListStats(name, category)
         self._css_memo.clear()
+        self._pattern_memo.clear()
         for raw in lines:
             line = raw.strip()
             if not line or line[0] == "!" or line[0] == "[":
@@ -446,6 +448,43 @@ class FilterList:
     @property
     def network_rules(self) -> int:
         return sum(s.network for s in self.lists)
+
+    def url_patterns(self, categories: int, limit: int = 4000) -> list[str] | None:
+        """Chromium URL patterns (``*`` wildcards) that every URL these categories' blocking
+        rules can match also matches, so the browser need only hand over those requests; None
+        when the rules cannot be covered in ``limit`` patterns (regular expressions, rules
+        with no literal part, or just too many rules).
+
+        A superset, not the decision: a request the patterns let through is never blocked, one
+        they catch is decided here as usual. Hosts give ``*://host/*`` and ``*://*.host/*``
+        (with and without a port), other rules ``*literal*`` with their longest literal.
+        Chromium compares case-sensitively, so a URL that writes a rule's literal in capitals
+        passes unchecked.
+        """
+        memo = self._pattern_memo.get((categories, limit), False)
+        if memo is not False:
+            return memo  # type: ignore[return-value]
+        patterns: dict[str, None] = {}
+        result: list[str] | None = None
+        rules = [r for bucket in (*self._host_rules.values(), *self._token_rules.values(),
+                                  *self._domain_rules.values(), self._generic_rules)
+                 for r in bucket if r.category & categories]
+        for rule in rules:
+            if rule.host:
+                host = _glob_escape(rule.host)
+                for form in (f"*://{host}/*", f"*://*.{host}/*", f"*://{host}:*",
+                             f"*://*.{host}:*"):
+                    patterns[form] = None
+            elif rule.literal and not rule.is_regex:
+                patterns[f"*{_glob_escape(rule.literal)}*"] = None
+            else:
+                break
+            if len(patterns) > limit:
+                break
+        else:
+            result = list(patterns)
+        self._pattern_memo[(categories, limit)] = result
+        return result
 
     # ------------------------------------------------------------------ network decisions
 
@@ -563,6 +602,11 @@ class FilterList:
                     self.hiding_selectors("", categories, generic=True))
             return css
         return _sheet(self.hiding_selectors(page_host, categories, generic))
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Chromium URL pattern (``*``, ``?`` and ``\\`` escaped)."""
+    return re.sub(r"([*?\\])", r"\\\1", text)
 
 
 def _sheet(selectors: Iterable[str]) -> str:

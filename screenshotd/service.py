@@ -382,8 +382,8 @@ class ScreenshotService:
             return None
         categories = (blocking.ADS if opts.block_ads else 0) | (
             blocking.TRACKERS if opts.block_trackers else 0)
-        patterns = blocking.compile_patterns(tuple(opts.block_requests or ()))
-        return blocking.RequestFilter(self.blocklists, categories, patterns, opts.url)
+        return blocking.RequestFilter(self.blocklists, categories, opts.block_requests or (),
+                                      opts.url)
 
     def health(self) -> dict[str, Any]:
         pool = self.pool

@@ -13,9 +13,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from . import banners, errors, extract
@@ -47,16 +49,55 @@ class Deadline:
         return time.monotonic() >= self.end
 
 
-async def before_load(page: Page, opts: CaptureOptions, request_filter: RequestFilter | None
-                      ) -> None:
+async def before_load(context: BrowserContext, page: Page, opts: CaptureOptions,
+                      request_filter: RequestFilter | None) -> None:
     """What must be in place before the page's first request: the filter, the banner sheet
     and ``local_storage``."""
     if request_filter is not None and request_filter.active:
-        await page.route("**/*", request_filter.handle)
+        await attach_filter(context, page, request_filter)
     if opts.block_cookie_banners:
         await page.add_init_script(banners.INIT_SCRIPT)
     if opts.local_storage:
         await page.add_init_script(local_storage_script(opts.local_storage))
+
+
+async def attach_filter(context: BrowserContext, page: Page, request_filter: RequestFilter
+                        ) -> None:
+    """Have Chromium pause every request of ``page`` for ``request_filter`` to decide.
+
+    A CDP session of our own, not ``page.route``: Playwright's routing builds request and route
+    objects on both sides for every request, and its patterns are matched in the driver, after
+    the pause. Here Chromium itself matches :meth:`RequestFilter.url_patterns` and pauses only
+    the requests that might be blocked. The session lives and dies with the page (the context
+    closes it), and so do the answers still in flight.
+    """
+    session = await context.new_cdp_session(page)
+    tree = await session.send("Page.getFrameTree")
+    main_frame = tree["frameTree"]["frame"]["id"]
+    answers: set[asyncio.Future[Any]] = set()
+
+    def paused(event: dict[str, Any]) -> None:
+        if request_filter.paused(event, main_frame) is None:
+            answer = session.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+        else:
+            answer = session.send("Fetch.failRequest", {"requestId": event["requestId"],
+                                                        "errorReason": "BlockedByClient"})
+        future = asyncio.ensure_future(answer)
+        answers.add(future)
+        future.add_done_callback(_answered(answers))
+
+    session.on("Fetch.requestPaused", paused)
+    patterns = [{"urlPattern": pattern} for pattern in request_filter.url_patterns()]
+    await session.send("Fetch.enable", {"patterns": patterns})
+
+
+def _answered(answers: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    def done(future: asyncio.Future[Any]) -> None:
+        answers.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            # The page went away first (a capture that ended, a context closed): nothing to do.
+            log.debug("request answer not delivered: %r", future.exception())
+    return done
 
 
 def local_storage_script(items: dict[str, str]) -> str:
