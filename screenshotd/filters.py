@@ -589,19 +589,28 @@ class FilterList:
         """A style sheet that hides :meth:`hiding_selectors`, one rule per selector, so that a
         selector the browser does not understand drops only its own rule.
 
-        The generic part is the same for most pages and is built once per set of categories.
+        The generic rules that no domain exempts are the same for every page without cosmetic
+        exceptions of its own (nearly all): that part is built once per set of categories, and
+        only the page's own rules are added to it.
         """
         cosmetic = self.cosmetic
         suffixes = list(host_suffixes(page_host.lower())) if page_host else []
-        plain = not any(s in cosmetic.exceptions or s in cosmetic.specific for s in suffixes) \
-            and not cosmetic.generic_except
-        if generic and plain:
-            css = self._css_memo.get(categories)
-            if css is None:
-                css = self._css_memo[categories] = _sheet(
-                    self.hiding_selectors("", categories, generic=True))
-            return css
-        return _sheet(self.hiding_selectors(page_host, categories, generic))
+        if not generic or any(s in cosmetic.exceptions for s in suffixes):
+            return _sheet(self.hiding_selectors(page_host, categories, generic))
+        shared = self._css_memo.get(categories)
+        if shared is None:
+            shared = self._css_memo[categories] = _sheet(
+                selector for selector, bits in cosmetic.generic.items()
+                if bits & categories and selector not in cosmetic.exempt_everywhere
+                and selector not in cosmetic.generic_except)
+        own = [selector for selector, excluded in cosmetic.generic_except.items()
+               if cosmetic.generic.get(selector, 0) & categories
+               and selector not in cosmetic.exempt_everywhere
+               and not any(s in excluded for s in suffixes)]
+        for suffix in suffixes:
+            own.extend(selector for selector, bits in cosmetic.specific.get(suffix, {}).items()
+                       if bits & categories and selector not in cosmetic.exempt_everywhere)
+        return shared + _sheet(dict.fromkeys(own))
 
 
 def _glob_escape(text: str) -> str:

@@ -154,7 +154,9 @@ SETTINGS: tuple[Setting, ...] = (
         "CHROMIUM_PATH", "", _chromium_path,
         "Chromium binary. Default: Playwright's own browser if installed, else /usr/bin/chromium.",
     ),
-    Setting("ADBLOCK_LISTS", "", _csv, "Filter-list files or URLs (EasyList syntax)."),
+    Setting("ADBLOCK_LISTS", "", _csv,
+            "Filter lists for block_ads/block_trackers: builtin, or [ads:|trackers:]file-or-URL "
+            "(EasyList syntax); empty means the built-in lists."),
     Setting("JOB_TTL_SECONDS", "3600", _int(1), "How long finished jobs are kept."),
     Setting("MAX_PENDING_JOBS", "10", _int(1), "Queued or running jobs per key (or IP)."),
     Setting("MAX_QUEUED_JOBS", "1000", _int(1), "Jobs queued in total, for every caller; past it, 503."),
