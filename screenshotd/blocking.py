@@ -203,9 +203,10 @@ def chromium_patterns(patterns: Sequence[str]) -> list[str]:
 class RequestFilter:
     """One capture's request decisions, and the counts of what they blocked.
 
-    ``categories`` is the set of lists asked for (``ADS | TRACKERS``), ``patterns`` the
-    compiled ``block_requests``. The page's own document is never blocked: a capture of an
-    ad server's page shows that page.
+    ``categories`` is the set of lists asked for (``ADS | TRACKERS``), ``block_requests`` the
+    caller's own patterns, ``page_url`` the page (for third-party decisions and the lists'
+    page-level exceptions). The page's own document is never blocked: a capture of an ad
+    server's page shows that page.
     """
 
     def __init__(self, lists: Blocklists | None, categories: int,

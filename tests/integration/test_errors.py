@@ -42,7 +42,10 @@ async def test_unknown_parameter_in_post_body(client, site: Site):
         ({"cookies": "[{}]"}, "cookies"),
         ({"geolocation_latitude": "91", "geolocation_longitude": "0"}, "geolocation_latitude"),
         ({"cache_ttl": "10"}, "cache_ttl"),
-        ({"block_ads": "true"}, "block_ads"),
+        ({"block_ads": "maybe"}, "block_ads"),
+        ({"redact_mode": "pixelate"}, "redact_mode"),
+        ({"content_format": "pdf"}, "content_format"),
+        ({"block_requests": "[1, 2]"}, "block_requests"),
     ],
 )
 async def test_out_of_bounds_is_validation_error(client, site: Site, params, field):
