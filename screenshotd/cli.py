@@ -7,6 +7,7 @@ road as HTTP; ``diff`` runs the same decode-compare-encode step as ``POST /diff`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -151,6 +152,19 @@ def shot(
     output.write_bytes(result.data)
     size = f"{result.width}x{result.height} " if result.width else ""
     click.echo(f"{output}: {size}{result.format}, {result.size} bytes, {result.render_time_ms} ms")
+    # extract_content and metadata land beside the image: page.png, page.md, page.json
+    if result.content is not None:
+        content_format = options.get("content_format", "markdown")
+        path = output.with_suffix(CONTENT_SUFFIXES.get(str(content_format), ".txt"))
+        path.write_text(result.content, "utf-8")
+        click.echo(f"{path}: content, {len(result.content)} characters")
+    if result.metadata is not None:
+        path = output.with_suffix(".json")
+        path.write_text(json.dumps(result.metadata, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        click.echo(f"{path}: metadata")
+
+
+CONTENT_SUFFIXES = {"markdown": ".md", "html": ".html", "text": ".txt"}
 
 
 async def _shoot(settings: Settings, options: dict[str, Any]) -> Any:

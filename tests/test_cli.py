@@ -30,6 +30,19 @@ def test_shot_writes_the_image(site: Site, tmp_path):
     assert "200x100 webp" in result.stdout
 
 
+def test_shot_writes_content_and_metadata_beside_the_image(site: Site, tmp_path):
+    out = tmp_path / "page.png"
+    result = run_cli("shot", site.url("/pages/basic"), "-o", str(out), "-p",
+                     "extract_content=true", "-p", "metadata=true", "-p", "content_format=text",
+                     env={"ALLOW_PRIVATE_HOSTS": "127.0.0.1"})
+    assert result.returncode == 0, result.stderr
+    assert decode(out.read_bytes()).size == (1280, 800)
+    assert "hello" in (tmp_path / "page.txt").read_text()
+    metadata = json.loads((tmp_path / "page.json").read_text())
+    assert metadata["http_status"] == 200 and metadata["favicon"].endswith("/favicon.ico")
+    assert "page.txt: content" in result.stdout and "page.json: metadata" in result.stdout
+
+
 def test_shot_reports_errors_by_code(site: Site, tmp_path):
     out = tmp_path / "x.png"
     blocked = run_cli("shot", site.url("/pages/basic"), "-o", str(out),
