@@ -10,7 +10,7 @@ import time
 import pytest
 from adblockparser import AdblockRules
 
-from screenshotd import filters
+from screenshotd import filter_rules, filters
 from screenshotd.filters import (
     IMAGE,
     OTHER,
@@ -231,7 +231,7 @@ def test_agrees_with_adblockparser_on_easylist_rules(easylist_lines):
     EasyList means any of them, as this engine reads it (tested above).
     """
     rng = random.Random(7)
-    type_names = set(filters._TYPE_OPTIONS)
+    type_names = set(filter_rules._TYPE_OPTIONS)
 
     def types_named(line: str) -> int:
         options = line.rsplit("$", 1)[1].split(",") if "$" in line else []
