@@ -142,7 +142,7 @@ def _main_block(soup: BeautifulSoup) -> Tag:
         # The one with the most text; but an article inside a main that holds nearly all of
         # the main's text is the tighter answer.
         block = max(candidates, key=_text_length)
-        inner = [c for c in candidates if block in c.parents
+        inner = [c for c in candidates if _within(c, block)
                  and _text_length(c) >= 0.9 * _text_length(block)]
         if inner:
             block = max(inner, key=lambda c: sum(1 for _ in c.parents))
@@ -154,11 +154,16 @@ def _main_block(soup: BeautifulSoup) -> Tag:
 
 def _drop_furniture(root: Tag, keep: Tag) -> None:
     for tag in root.find_all(_FURNITURE) + root.find_all(role=_FURNITURE_ROLES):
-        if tag.decomposed or tag is keep or keep in tag.parents:
-            continue
-        if tag in keep.descendants and tag.name == "header" and tag.find("h1"):
+        if tag.decomposed or tag is keep or _within(keep, tag):
+            continue  # the block itself, or furniture that holds it
+        if tag.name == "header" and tag.find("h1") and _within(tag, keep):
             continue  # the article's own header: its title
         tag.decompose()
+
+
+def _within(tag: Tag, ancestor: Tag) -> bool:
+    """Whether ``tag`` is inside ``ancestor`` (by identity: bs4's ``==`` compares markup)."""
+    return any(parent is ancestor for parent in tag.parents)
 
 
 def _densest(body: Tag) -> Tag | None:
