@@ -141,7 +141,18 @@ def load(sources: Sequence[ListSource], timeout: float = FETCH_TIMEOUT_S) -> Blo
                              "cosmetic": stats.cosmetic, "skipped": stats.skipped})
         log.info("filter list %s: %d network and %d cosmetic rules (%d skipped)",
                  source.name, stats.network, stats.cosmetic, stats.skipped)
+    _warm(lists.filters)
     return lists
+
+
+def _warm(filters: FilterList) -> None:
+    """Do here, in the loading thread, what the first capture would otherwise do on the event
+    loop: compile the page-level exceptions (58 ms for EasyList's 762), and build the shared
+    hiding sheet and the URL patterns for every combination of lists."""
+    filters.page_exemptions("https://warm-up.invalid/", ADS | TRACKERS)
+    filters.hiding_css("", ADS)
+    for categories in (ADS, TRACKERS, ADS | TRACKERS):
+        filters.url_patterns(categories)
 
 
 def _is_url(location: str) -> bool:
