@@ -132,7 +132,7 @@ async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) ->
         try:
             await context.add_cookies([c.to_playwright(opts.url) for c in opts.cookies])  # type: ignore[misc]
         except PlaywrightError as exc:
-            raise errors.ValidationError(f"cookies: {_first_line(exc)}", field="cookies") from None
+            raise errors.ValidationError(f"cookies: {steps.first_line(exc)}", field="cookies") from None
     if opts.geolocation_latitude is not None and opts.geolocation_longitude is not None:
         await context.grant_permissions(["geolocation"])
         await context.set_geolocation({
@@ -229,7 +229,7 @@ async def _prepare(
             if _is_closed(exc):
                 raise
             raise errors.ValidationError(
-                f"scripts threw: {_first_line(exc)}", field="scripts"
+                f"scripts threw: {steps.first_line(exc)}", field="scripts"
             ) from None
     if opts.click:
         try:
@@ -331,18 +331,12 @@ async def _wait_visible(page: Page, selector: str, deadline: Deadline, field: st
 
 
 def _raise_bad_selector(exc: PlaywrightError, field: str) -> None:
-    text = str(exc)
-    if "while parsing" in text or "not a valid selector" in text or "Unknown engine" in text:
-        raise errors.ValidationError(f"{field}: {_first_line(exc)}", field=field) from None
+    if steps.is_bad_input(exc):
+        raise errors.ValidationError(f"{field}: {steps.first_line(exc)}", field=field) from None
 
 
 def _is_closed(exc: PlaywrightError) -> bool:
     return "closed" in str(exc).lower()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
 
 
 class _InflightTracker:

@@ -150,9 +150,8 @@ async def run_actions(page: Page, actions: list[Action], deadline: Deadline) -> 
                 f"{name}: no element matches {action.selector!r} (waited {budget} ms)",
                 field="actions") from None
         except PlaywrightError as exc:
-            text = str(exc)
-            if _is_bad_input(text):
-                raise errors.ValidationError(f"{name}: {_first_line(text)}",
+            if is_bad_input(exc):
+                raise errors.ValidationError(f"{name}: {first_line(exc)}",
                                              field="actions") from None
             raise
 
@@ -184,14 +183,20 @@ async def _act(page: Page, action: Action, budget: int, deadline: Deadline) -> N
         await target.scroll_into_view_if_needed(timeout=budget)
 
 
-def _is_bad_input(text: str) -> bool:
-    return any(sign in text for sign in (
-        "while parsing", "not a valid selector", "Unknown engine", "Unknown key",
-        "Unexpected token"))
+#: Playwright's words for input it could not read: a malformed selector, an unknown key.
+_BAD_INPUT = ("while parsing", "not a valid selector", "Unknown engine", "Unknown key",
+              "Unexpected token")
 
 
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0][:300]
+def is_bad_input(exc: BaseException) -> bool:
+    """Whether a Playwright error says the caller's selector or key was malformed."""
+    return any(sign in str(exc) for sign in _BAD_INPUT)
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line, short enough for an answer."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 async def redact(page: Page, selectors: list[str], mode: str) -> int:

@@ -145,7 +145,8 @@ async def test_internal_error_has_request_id_and_no_traceback(server, site: Site
         raise RuntimeError("secret at /srv/screenshotd/internal.py")
 
     monkeypatch.setattr(server.service, "capture", broken)
-    response = await server.client.get("/screenshot", params={"url": site.url("/pages/basic")})
+    response = await server.client.get("/screenshot", params={"url": site.url("/pages/basic"),
+                                                              "cache": "false"})
     body = assert_error(response, 500, "INTERNAL")
     assert len(body["request_id"]) == 16 and body["request_id"] in body["message"]
     assert "secret" not in response.text and "/srv" not in response.text
