@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,24 +15,23 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from . import diff_routes, errors, job_routes
-from .auth import ApiKeyMiddleware, KeyRing, mask_access_log
+from . import diff_routes, errors, job_routes, openapi
+from .auth import Gate, Gatekeeper, KeyRing, mask_access_log
 from .diff_service import DiffService
 from .egress import Resolver
 from .jobs import JobManager
-from .middleware import HitPath, RequestIdMiddleware
+from .logs import RequestLog
+from .metrics import Metrics, job_states, metrics_endpoint
+from .middleware import HitPath
+from .ratelimit import make_limiter
 from .routes import routes
 from .service import ScreenshotService
-from .settings import Settings, SettingsError
+from .settings import MIN_SECRET_LENGTH, Settings, SettingsError
+from .signing import Signer
 
 log = logging.getLogger(__name__)
-
-#: Settings whose feature is not built in this version. Security-relevant ones stop start-up
-#: rather than leave a server open that its operator believes closed.
-_REFUSED = {
-    "signing_secret": "SIGNING_SECRET (signed URLs)",
-}
 
 
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Starlette:
@@ -39,13 +39,18 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     the lifespan and close in reverse. ``resolver`` replaces the system's DNS for the
     private-network guard."""
     settings = settings or Settings.from_env()
-    for attr, what in _REFUSED.items():
-        if getattr(settings, attr):
-            raise SettingsError(f"{what} is not available in this version; unset it to start")
-    if any(":" in key for key in settings.api_keys):
-        raise SettingsError("API_KEYS: per-key domain lists (key:host|host) are not available "
-                            "in this version; give plain keys, or unset it to start")
-    keys = KeyRing(settings.api_keys)
+    try:
+        keys = KeyRing(settings.api_keys)
+    except ValueError as exc:
+        raise SettingsError(f"API_KEYS: {exc}") from None
+    if settings.signing_secret and len(settings.signing_secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"SIGNING_SECRET: use at least {MIN_SECRET_LENGTH} characters")
+    gatekeeper = Gatekeeper(
+        keys,
+        Signer(settings.signing_secret) if settings.signing_secret else None,
+        make_limiter(settings.max_requests_per_minute, settings.redis_url),
+        metrics_open=not (settings.metrics_require_key and keys.enabled),
+    )
     service = ScreenshotService.from_settings(settings, resolver)
     jobs = JobManager(
         service,
@@ -79,12 +84,17 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             try:
                 await jobs.close()  # needs the pool: running jobs get their grace period
             finally:
-                await service.close()
+                try:
+                    await service.close()
+                finally:
+                    await gatekeeper.close()
 
+    responses: Counter[tuple[str, str, int]] = Counter()  # by method, route and status
     middleware = [
-        # Outermost: a repeat request for a cached capture is answered before anything else.
-        Middleware(HitPath, cors=bool(settings.cors_origin), keys=keys),
-        Middleware(RequestIdMiddleware),
+        # Outermost: the request id and the access line cover every answer, the hit path's too.
+        Middleware(RequestLog, responses=responses),
+        # Then a repeat request for a cached capture is answered before anything else.
+        Middleware(HitPath, cors=bool(settings.cors_origin), gatekeeper=gatekeeper),
     ]
     if settings.cors_origin:
         middleware.append(
@@ -99,11 +109,12 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                                 "X-Diff-Percent", "X-Diff-Time-Ms"],
             )
         )
-    if keys.enabled:
-        # Inside CORS, so that a browser can read a 401.
-        middleware.append(Middleware(ApiKeyMiddleware, keys=keys))
+    if gatekeeper.active:
+        # Inside CORS, so that a browser can read a 401 or a 429.
+        middleware.append(Middleware(Gate, gatekeeper=gatekeeper))
     app = Starlette(
-        routes=[*routes, *job_routes.routes, *diff_routes.routes],
+        routes=[*routes, *job_routes.routes, *diff_routes.routes, *openapi.routes,
+                Route("/metrics", metrics_endpoint, methods=["GET"])],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
@@ -116,6 +127,21 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.service = service
     app.state.jobs = jobs
     app.state.diffs = DiffService(service.cache, settings.diff_max_pixels)
+    app.state.gatekeeper = gatekeeper
+    metrics = app.state.metrics = Metrics()
+    service.observer = metrics
+
+    def state() -> dict[str, Any]:
+        return {
+            "cache": service.counts, "pool": service.pool.stats(),
+            "browser": {"connected": service.pool.connected, "restarts": service.pool.restarts,
+                        "recycles": service.pool.recycles},
+            "jobs": jobs.counts, "job_states": job_states(jobs),
+            "webhooks": jobs.webhooks.counts, "rate_limited": gatekeeper.rate_limited,
+            "responses": responses,
+        }
+
+    metrics.watch(state)
     return app
 
 

@@ -1,14 +1,14 @@
-"""The command line: ``screenshotd serve``, ``shot`` and ``diff``.
+"""The command line: ``screenshotd serve``, ``shot``, ``batch``, ``diff``, ``sign`` and ``mcp``.
 
-``serve`` and ``shot`` go through :class:`~screenshotd.service.ScreenshotService`, the same
-road as HTTP; ``diff`` runs the same decode-compare-encode step as ``POST /diff``.
+``serve``, ``shot`` and ``batch`` go through :class:`~screenshotd.service.ScreenshotService`, the
+same road as HTTP; ``diff`` runs the same decode-compare-encode step as ``POST /diff``; ``sign``
+makes signed capture URLs; ``mcp`` serves the Model Context Protocol on stdio.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 from types import FrameType
@@ -28,12 +28,10 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    from .logs import setup_logging
+
+    setup_logging(level, fmt)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,18 +52,20 @@ _SETTINGS_HELP = "\n".join(f"  {s.env:<26} {s.help}" for s in SETTINGS)
 @click.option("--slots", type=int, default=None, help="Pool slots (BROWSER_MAX_CONCURRENT).")
 @click.option("--chromium", default=None, help="Chromium binary (CHROMIUM_PATH).")
 @click.option("--log-level", default=None, help="Log level (LOG_LEVEL).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="text, or json: one object a line (LOG_FORMAT).")
 def serve(
     host: str | None, port: int | None, slots: int | None, chromium: str | None,
-    log_level: str | None,
+    log_level: str | None, log_format: str | None,
 ) -> None:
     """Start the HTTP service."""
     from .app import create_app
 
     settings = _settings(
         host=host, port=port, browser_max_concurrent=slots, chromium_path=chromium,
-        log_level=log_level,
+        log_level=log_level, log_format=log_format,
     )
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     try:
         app = create_app(settings)
     except SettingsError as exc:
@@ -94,11 +94,15 @@ class JobAwareServer(uvicorn.Server):
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How ``serve`` runs uvicorn; the benchmarks' baseline servers use the same options."""
+    """How ``serve`` runs uvicorn; the benchmarks' baseline servers use the same options.
+    The app writes its own access log (:mod:`~screenshotd.logs`), and logging is configured by
+    :func:`~screenshotd.logs.setup_logging`, so uvicorn's are off."""
     return {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        "log_config": None,
+        "access_log": False,
         "proxy_headers": True,
         "timeout_graceful_shutdown": 15,
     }
@@ -125,12 +129,7 @@ def shot(
     fmt: str | None, params: tuple[str, ...],
 ) -> None:
     """Capture one page to a file, with no server."""
-    options: dict[str, Any] = {"url": url}
-    for item in params:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
-        options[name.strip()] = value
+    options: dict[str, Any] = {"url": url, **_params(params)}
     if full_page:
         options["full_page"] = "true"
     if width is not None:
@@ -176,6 +175,131 @@ async def _shoot(settings: Settings, options: dict[str, Any]) -> Any:
         return await service.capture(service.parse(options))
     finally:
         await service.close()
+
+
+def _params(items: tuple[str, ...]) -> dict[str, str]:
+    """``-p NAME=VALUE`` options as a mapping."""
+    options: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+        options[name.strip()] = value
+    return options
+
+
+@main.command(
+    epilog="The file has one URL a line; blank lines and lines starting with # are skipped, and "
+    "- reads standard input. Each capture is written as NNN-host-path.EXT in the directory, "
+    "and results.json lists every URL with its file or its error.\n\n"
+    "Exit status: 0 when every URL was captured, 1 when any failed.\n\nExamples:\n\n"
+    "  screenshotd batch urls.txt -d shots/\n\n"
+    "  screenshotd batch urls.txt -d shots/ --full-page --format webp -p block_ads=true\n\n"
+    "  grep -v staging sites.txt | screenshotd batch - -d shots/ --concurrency 2"
+)
+@click.argument("urls_file", metavar="URLS_FILE", type=click.File("r", encoding="utf-8"))
+@click.option("-d", "--dir", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Directory to write into.")
+@click.option("--full-page", is_flag=True, help="Capture whole scrollable pages.")
+@click.option("--width", type=int, default=None, help="Viewport width.")
+@click.option("--height", type=int, default=None, help="Viewport height.")
+@click.option("--format", "fmt", default=None, help="png (default), jpeg, webp or pdf.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Any capture parameter of the HTTP API, for every URL; repeat as needed.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Captures at once (default: BROWSER_MAX_CONCURRENT).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (it is off when stderr is "
+              "not a terminal).")
+def batch(
+    urls_file: Any, outdir: Path, full_page: bool, width: int | None, height: int | None,
+    fmt: str | None, params: tuple[str, ...], concurrency: int | None, no_progress: bool,
+) -> None:
+    """Capture many pages to a directory, with a progress bar and a summary."""
+    from .cli_batch import read_urls, run_batch
+
+    urls = read_urls(urls_file)
+    if not urls:
+        raise click.ClickException("no URLs to capture: the file is empty")
+    options: dict[str, Any] = _params(params)
+    if full_page:
+        options["full_page"] = "true"
+    if width is not None:
+        options["width"] = width
+    if height is not None:
+        options["height"] = height
+    if fmt is not None:
+        options["format"] = fmt
+    settings = _settings(browser_max_concurrent=concurrency)
+    _setup_logging("error")
+    outdir.mkdir(parents=True, exist_ok=True)
+    failed = run_batch(settings, urls, options, outdir, progress=not no_progress)
+    if failed:
+        sys.exit(1)
+
+
+@main.command(
+    epilog="The secret comes from SIGNING_SECRET (or --secret) and must be the server's. The "
+    "URL works without an API key, for exactly these parameters; with --expires-in it stops "
+    "working after that many seconds.\n\nExamples:\n\n"
+    "  SIGNING_SECRET=... screenshotd sign 'url=https://example.com&full_page=true'\n\n"
+    "  screenshotd sign 'url=https://example.com' --expires-in 86400 "
+    "--base-url https://shots.example.net"
+)
+@click.argument("query")
+@click.option("--base-url", default=None,
+              help="The server's public URL (default: http://HOST:PORT from the settings).")
+@click.option("--expires-in", type=click.IntRange(1), default=None, metavar="SECONDS",
+              help="Make the URL expire after this many seconds.")
+@click.option("--secret", default=None, envvar="SIGNING_SECRET", show_envvar=True,
+              help="The signing secret.")
+def sign(query: str, base_url: str | None, expires_in: int | None, secret: str | None) -> None:
+    """Print a signed capture URL for QUERY (url=…&full_page=true…), for an <img src>."""
+    from .options import CaptureOptions
+    from .signing import Signer, query_pairs
+
+    if not secret:
+        raise click.ClickException("no signing secret: set SIGNING_SECRET or give --secret")
+    query = query.lstrip("?")
+    if query.startswith(("http://", "https://")) and "url=" not in query.split("&")[0]:
+        query = "url=" + query
+    pairs = [(n, v) for n, v in query_pairs(query) if n not in ("signature", "api_key")]
+    if len({n for n, _ in pairs}) != len(pairs):
+        raise click.ClickException("a parameter is given more than once")
+    try:
+        CaptureOptions.parse(dict(pairs))  # the same checks as the server's
+    except errors.ScreenshotError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        raise click.ClickException(f"{exc.code}{where}: {exc.message}") from None
+    if base_url is None:
+        settings = _settings()
+        host = "localhost" if settings.host in ("0.0.0.0", "127.0.0.1", "::") else settings.host
+        base_url = f"http://{host}:{settings.port}"
+    click.echo(f"{base_url.rstrip('/')}/screenshot?{Signer(secret).sign(pairs, expires_in)}")
+
+
+@main.command(
+    epilog="Tools: screenshot, batch_screenshot, visual_diff, check_job. Without "
+    "SCREENSHOT_API_URL the service runs inside this process, with the settings of the "
+    "environment (Chromium starts with it); with it, every call goes to that server, with "
+    "SCREENSHOT_API_KEY as its key. Logs go to stderr; stdout carries the protocol.\n\n"
+    "Examples:\n\n"
+    "  screenshotd mcp\n\n"
+    "  SCREENSHOT_API_URL=https://shots.example.net SCREENSHOT_API_KEY=... screenshotd mcp\n\n"
+    "  In an MCP client's configuration:  {\"command\": \"screenshotd\", \"args\": [\"mcp\"]}"
+)
+def mcp() -> None:
+    """Serve the Model Context Protocol on stdio, for AI assistants."""
+    from .mcp_server import serve_stdio
+
+    settings = _settings()
+    _setup_logging("warning" if settings.log_level in ("info", "debug") else settings.log_level,
+                   settings.log_format)
+    try:
+        asyncio.run(serve_stdio())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 class DiffTrouble(click.ClickException):

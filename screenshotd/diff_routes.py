@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import errors
+from .auth import check_target
 from .diff import DiffOptions
 from .diff_service import DiffOutcome, DiffService
 from .job_routes import finished_result
@@ -246,6 +247,8 @@ async def gather(request: Request, req: DiffRequest) -> tuple[Side, Side]:
     service: ScreenshotService = request.app.state.service
     pages = {kind: _capture_options(service, req, kind, value)
              for kind, value in req.sources if kind in ("before", "after")}
+    for kind, opts in pages.items():
+        check_target(request.scope, opts.url, field=kind)
     if pages:
         await asyncio.gather(*(service.check(opts) for opts in pages.values()))
     first, second = await asyncio.gather(

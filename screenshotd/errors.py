@@ -11,6 +11,7 @@ class and turns any of them into the single JSON shape of the spec::
     ├── InvalidURL               400 INVALID_URL
     ├── Unauthorized             401 UNAUTHORIZED
     ├── Blocked                  403 BLOCKED
+    ├── DomainNotAllowed         403 DOMAIN_NOT_ALLOWED (the API key may not capture that host)
     ├── NotFound                 404 NOT_FOUND
     ├── CaptureTimeout           408 TIMEOUT
     ├── JobCancelled             409 CANCELLED          (the result of a cancelled job)
@@ -74,6 +75,13 @@ class Unauthorized(ScreenshotError):
 class Blocked(ScreenshotError):
     status = 403
     code = "BLOCKED"
+
+
+class DomainNotAllowed(ScreenshotError):
+    """The API key is limited to some hosts (``API_KEYS=key:host|*.domain``), not this one."""
+
+    status = 403
+    code = "DOMAIN_NOT_ALLOWED"
 
 
 class NotFound(ScreenshotError):
@@ -168,6 +176,7 @@ ERROR_CLASSES: tuple[type[ScreenshotError], ...] = (
     InvalidURL,
     Unauthorized,
     Blocked,
+    DomainNotAllowed,
     NotFound,
     CaptureTimeout,
     JobCancelled,

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import errors
+from .auth import check_target
 from .batch import parse_batch
 from .job_model import Job, JobState, wait_finished
 from .jobs import JobManager
@@ -225,6 +226,13 @@ async def create_batch(request: Request) -> Response:
 async def _door(request: Request, items: list[Any]) -> None:
     """Every page URL and webhook URL through the guard, at once; one refused refuses all."""
     service = request.app.state.service
+    for index, item in enumerate(items):
+        if not isinstance(item, errors.ScreenshotError):
+            try:
+                check_target(request.scope, item.url)
+            except errors.DomainNotAllowed as exc:
+                raise errors.DomainNotAllowed(f"item {index}: {exc.message}; nothing in this "
+                                              "batch was run", field=exc.field) from None
     checks: list[tuple[int, str, Any]] = []
     for index, item in enumerate(items):
         if isinstance(item, errors.ScreenshotError):

@@ -414,6 +414,10 @@ class JobManager:
             await asyncio.sleep(min(SWEEP_EVERY_S, self.ttl))
             self._expire()
 
+    def all_jobs(self) -> list[Job]:
+        """Every job kept now, of every caller (for metrics)."""
+        return list(self._jobs.values())
+
     def health(self) -> dict[str, Any]:
         return {
             "state": self.state,

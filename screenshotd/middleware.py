@@ -1,13 +1,10 @@
-"""The app's own ASGI middleware: request ids, and the hit path.
-
-Every response carries ``X-Request-Id`` (:class:`RequestIdMiddleware`); the id is kept in the
-scope for logs and 500 bodies.
+"""The hit path.
 
 The hit path (:class:`HitPath`) answers repeat capture URLs from the cache without Starlette's
 routing.
 An ``<img src>`` capture URL is fetched again and again, and every fetch after the first is a
 cache hit or a 304. Routing, request and response objects and the middleware below would cost
-more than the lookup itself, so the hit path is the outermost middleware: for a
+more than the lookup itself, so the hit path runs first, inside only the request log: for a
 ``GET /screenshot`` whose exact query string was parsed before, and for ``GET /images/…``, it
 asks the service for the cached result and, when there is one, sends it with the headers the
 route itself would send (:func:`~screenshotd.routes.cache_headers`).
@@ -19,44 +16,14 @@ on to the app unchanged, and the app's answer is the authority.
 
 from __future__ import annotations
 
-import random
+from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import errors
-from .auth import KeyRing, presented_key
+from .auth import Caller, Gatekeeper
 from .routes import cache_headers, etag_matches, image_name, not_modified_headers
 from .service import CaptureResult
-
-#: Request ids only need to be unique in the logs, not secret: a seeded PRNG, not a syscall.
-_ids = random.Random()
-
-
-def new_request_id() -> str:
-    return f"{_ids.getrandbits(64):016x}"
-
-
-class RequestIdMiddleware:
-    """Give every request an id (``X-Request-Id``), kept in the scope for logs and 500s."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
 
 #: (status, headers, body) of a response the hit path sends itself.
 Answer = tuple[int, dict[str, str], bytes | None]
@@ -70,21 +37,22 @@ def _ok(result: CaptureResult) -> Answer:
 
 
 class HitPath:
-    """ASGI middleware, outermost. ``cors`` says whether CORS middleware runs below it: then
-    requests with ``Origin`` go to it, and the others get the ``Vary: Origin`` it would add.
-    With API keys, only a request with a valid key is answered here; the app refuses the rest.
-    Its own answers carry a request id like every other response."""
+    """ASGI middleware, just inside the request log. ``cors`` says whether CORS middleware runs
+    below it: then requests with ``Origin`` go to it, and the others get the ``Vary: Origin``
+    it would add. With a ``gatekeeper`` (keys, signed URLs, rate limits), a request is first admitted by it:
+    one it refuses goes on to the app, whose gate answers with the same verdict, counted once.
+    A key limited to some domains is answered here only for a URL it may capture."""
 
-    def __init__(self, app: ASGIApp, cors: bool = False, keys: KeyRing | None = None) -> None:
+    def __init__(self, app: ASGIApp, cors: bool = False,
+                 gatekeeper: Gatekeeper | None = None) -> None:
         self.app = app
         self.cors = cors
-        self.keys = keys if keys is not None and keys.enabled else None
+        self.gatekeeper = gatekeeper if gatekeeper is not None and gatekeeper.active else None
         self._vary = [(b"vary", b"Origin")] if cors else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = None
-        if scope["type"] == "http" and scope["method"] == "GET" and (
-                self.keys is None or self.keys.identify(presented_key(scope)) is not None):
+        if scope["type"] == "http" and scope["method"] == "GET" and await self._admitted(scope):
             path = scope["path"]
             try:
                 if path == "/screenshot":
@@ -97,6 +65,15 @@ class HitPath:
             await self.app(scope, receive, send)
         else:
             await self._send(send, *answer)
+
+    async def _admitted(self, scope: Scope) -> bool:
+        if self.gatekeeper is None:
+            return True
+        try:
+            await self.gatekeeper.admit(scope)
+        except errors.ScreenshotError:
+            return False
+        return True
 
     def _request_headers(self, scope: Scope) -> tuple[str | None, bool]:
         """(If-None-Match, whether CORS must answer this request)."""
@@ -113,6 +90,9 @@ class HitPath:
         opts = service.parsed(scope["query_string"])
         if (opts is None or not opts.cache or opts.response_type != "image" or opts.download
                 or opts.async_):
+            return None
+        domains = scope["state"].get("caller_domains") if "state" in scope else None
+        if domains is not None and not _may_capture(domains, opts.url):
             return None
         if_none_match, cors = self._request_headers(scope)
         if cors:
@@ -144,6 +124,9 @@ class HitPath:
                     body: bytes | None) -> None:
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         raw += self._vary
-        raw.append((b"x-request-id", new_request_id().encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body or b""})
+
+
+def _may_capture(domains: tuple[str, ...], url: str | None) -> bool:
+    return url is not None and Caller("", domains).may_capture(urlsplit(url).hostname or "")

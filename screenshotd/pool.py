@@ -93,6 +93,7 @@ class Lease:
     page: Page | None
     generation: int
     warm: bool
+    #: How long the capture waited for its slot (the queue), in ms.
     waited_ms: float
     lost: asyncio.Event = field(default_factory=asyncio.Event)
     #: The context's way out through the private-network guard (None when the guard is off).
@@ -229,6 +230,7 @@ class BrowserPool:
             raise errors.PoolExhausted("the browser pool is shutting down", retry_after=5)
         started = time.monotonic()
         await self._take_slot()
+        waited_ms = (time.monotonic() - started) * 1000
         self._in_use += 1
         self._drained.clear()
         slot_owned = True
@@ -241,7 +243,7 @@ class BrowserPool:
             if generation.captures >= self.recycle_after:
                 self._generations.recycle(generation)
             lease = Lease(context, page, generation.number, page is not None,
-                          (time.monotonic() - started) * 1000, generation.disconnected,
+                          waited_ms, generation.disconnected,
                           owned.channel, owned)
             slot_owned = False  # _finish releases it
             begun = time.monotonic()

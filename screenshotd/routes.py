@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import __version__, errors
+from .auth import check_target
 from .job_model import iso
 from .options import CaptureOptions
 from .service import CaptureResult, ScreenshotService
@@ -36,6 +37,8 @@ async def screenshot(request: Request) -> Response:
         opts = service.parsed(raw_query) or service.parse(query_params(request), memo=raw_query)
     else:
         opts = service.parse(await json_body(request))
+        request.scope["state"]["target"] = _host(opts.url)
+    check_target(request.scope, opts.url)
     if opts.async_:
         return await submit_job(request, opts)
     key = opts.cache_key()
@@ -46,6 +49,10 @@ async def screenshot(request: Request) -> Response:
     result = await service.screenshot(opts)
     url = image_url(request, result) if opts.response_type != "image" else None
     return await render(result, opts, url)
+
+
+def _host(url: str | None) -> str | None:
+    return urlsplit(url).hostname if url else None
 
 
 def caller(request: Request) -> str:
@@ -264,6 +271,7 @@ async def health(request: Request) -> Response:
     report = service.health()
     report["jobs"] = request.app.state.jobs.health()
     report["diff"] = request.app.state.diffs.health()
+    report["auth"] = request.app.state.gatekeeper.health()
     ok = report["browser"]["connected"] and report["cache"]["state"] == "ok"
     report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
     return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)

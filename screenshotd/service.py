@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 from playwright.async_api import Error as PlaywrightError
 
@@ -96,6 +96,14 @@ _META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_ME
 CaptureHook = Callable[[CaptureOptions], None]
 
 
+class CaptureObserver(Protocol):
+    """What watches captures (:class:`screenshotd.metrics.Metrics`)."""
+
+    def capture_done(self, seconds: float, code: str | None) -> None: ...
+
+    def queue_waited(self, seconds: float) -> None: ...
+
+
 @dataclass(eq=False)
 class _Flight:
     """One capture in progress, and who waits for it."""
@@ -135,6 +143,8 @@ class ScreenshotService:
         )
         self.policy = self.guard.policy
         self.capture_hooks: list[CaptureHook] = []
+        #: Told of every capture's outcome, duration and queue wait (the app's metrics).
+        self.observer: CaptureObserver | None = None
         #: hits, misses, not_modified, captures, coalesced (requests that joined a capture).
         self.counts: Counter[str] = Counter()
         self._flights: dict[str, _Flight] = {}
@@ -314,15 +324,34 @@ class ScreenshotService:
 
     async def capture(self, opts: CaptureOptions) -> CaptureResult:
         """Capture ``opts`` now, uncached: the door check, a pooled context, the page, the
-        post-processing."""
+        post-processing. The outcome and duration go to :attr:`observer` when there is one."""
         await self.check(opts)
         self.counts["captures"] += 1
         for hook in self.capture_hooks:
             hook(opts)
         started = time.monotonic()
+        if self.observer is None:
+            return await self._capture(opts, started)
+        code: str | None = "INTERNAL"
+        try:
+            result = await self._capture(opts, started)
+            code = None
+            return result
+        except errors.ScreenshotError as exc:
+            code = exc.code
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        finally:
+            self.observer.capture_done(time.monotonic() - started, code)
+
+    async def _capture(self, opts: CaptureOptions, started: float) -> CaptureResult:
         hard_limit = (opts.timeout or 30000) / 1000 + HARD_TIMEOUT_SLACK_S
         request_filter = self.request_filter(opts)
         async with self.pool.acquire(opts.context_options()) as lease:
+            if self.observer is not None:
+                self.observer.queue_waited(lease.waited_ms / 1000)
             try:
                 raw = await asyncio.wait_for(
                     lease.run(capture_mod.capture(

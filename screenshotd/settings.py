@@ -95,6 +95,27 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _api_keys(raw: str) -> tuple[str, ...]:
+    """``key`` or ``key:host|*.domain`` items; every domain list is read here, at start-up."""
+    from .auth import KeyRing
+
+    items = _csv(raw)
+    KeyRing(items)  # raises ValueError naming a bad domain
+    return items
+
+
+#: The shortest SIGNING_SECRET accepted.
+MIN_SECRET_LENGTH = 16
+
+
+def _secret(raw: str) -> str:
+    value = raw.strip()
+    if value and len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"use at least {MIN_SECRET_LENGTH} characters (32 random bytes, "
+                         "hex-encoded, is good)")
+    return value
+
+
 def _port(raw: str) -> int:
     return _int(0, 65535)(raw)
 
@@ -128,7 +149,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", _str, "Address to listen on. The Docker image sets 0.0.0.0."),
     Setting("PORT", "3000", _port, "Port to listen on."),
-    Setting("API_KEYS", "", _csv, "Comma-separated API keys. Empty means auth is off."),
+    Setting("API_KEYS", "", _api_keys,
+            "Comma-separated API keys; key:host|*.domain limits a key to those hosts. Empty means "
+            "auth is off."),
     Setting("REDIS_URL", "", _redis_url, "Redis for the cache and rate limits. Empty: in memory."),
     Setting("CACHE_TTL_SECONDS", "3600", _int(1), "Default lifetime of a cached capture."),
     Setting("CACHE_MAX_BYTES", "268435456", _int(0), "Bound of the in-memory cache, in bytes."),
@@ -172,7 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SHUTDOWN_GRACE_SECONDS", "10", _float(0, 600),
         "At shutdown, how long running captures and jobs get to finish.",
     ),
-    Setting("SIGNING_SECRET", "", _str, "Enables signed capture URLs."),
+    Setting("SIGNING_SECRET", "", _secret,
+            "Enables signed capture URLs (&signature=, see `screenshotd sign`); 16+ characters."),
     Setting(
         "LOG_LEVEL", "info", _choice("critical", "error", "warning", "info", "debug"),
         "Log level.",
@@ -188,7 +212,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 3000
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     redis_url: str = ""
     cache_ttl_seconds: int = 3600
     cache_max_bytes: int = 268435456

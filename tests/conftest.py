@@ -16,6 +16,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -468,6 +469,58 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServeProcess:
+    """``screenshotd serve`` in its own process (for tests that must see its real logs, or
+    that call it from blocking code). Its stderr goes to a file, so that a chatty server never
+    blocks on a full pipe."""
+
+    base: str
+    proc: subprocess.Popen[bytes]
+    log: Any
+
+    def stop(self) -> str:
+        """Stop it (SIGTERM) and return everything it wrote to stderr."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def serve_process(env: dict[str, str]) -> Iterator[ServeProcess]:
+    """Start ``screenshotd serve`` on a free port with ``env`` over the test's environment (and
+    loopback allowed), and wait until ``/health`` answers 200."""
+    import tempfile
+
+    port = free_port()
+    full_env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", **env, "PORT": str(port)}
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=full_env,
+                                stdout=subprocess.DEVNULL, stderr=log)
+        running = ServeProcess(f"http://127.0.0.1:{port}", proc, log)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{running.base}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"screenshotd serve did not start: {running.stop()[-2000:]}")
+                time.sleep(0.1)
+            yield running
+        finally:
+            running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from screenshotd import errors
 from screenshotd.app import create_app
+from screenshotd.cli import main
 from screenshotd.diff_routes import DIFF_NAMES, SOURCE_NAMES
 from screenshotd.options import ALIASES, KNOWN_PARAMS, NON_OPTION_PARAMS
 from screenshotd.settings import SETTINGS, Settings, SettingsError
@@ -24,13 +26,30 @@ def test_every_setting_is_documented(name):
     assert f"`{name}`" in README
 
 
-@pytest.mark.parametrize("values", [{"signing_secret": "s"},
-                                    {"api_keys": ("plain", "k2:example.com|*.example.org")}])
-def test_unbuilt_security_settings_stop_the_start(values):
-    """Signed URLs and per-key domain lists are not built: a server that its operator
-    believes restricted must not start open."""
+@pytest.mark.parametrize("values", [{"signing_secret": "short"},
+                                    {"api_keys": ("plain", "k2:exa mple.com")}])
+def test_bad_security_settings_stop_the_start_however_they_are_given(values):
+    """A weak signing secret or a domain list that cannot be read: a server that its operator
+    believes restricted must not start open, even when Settings is built in code."""
     with pytest.raises(SettingsError):
         create_app(Settings(**values))
+
+
+@pytest.mark.parametrize("code", sorted({cls.code for cls in errors.ERROR_CLASSES}))
+def test_every_error_code_is_documented(code):
+    assert f"`{code}`" in README
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_is_documented(command):
+    assert f"screenshotd {command}" in README
+
+
+@pytest.mark.parametrize("path", sorted({route.path for route in create_app(Settings()).routes}))
+def test_every_route_is_documented(path):
+    shown = path.replace("{job_id}", "{id}").replace("{batch_id}", "{id}")
+    shown = shown.replace("/images/{name}", "/images/{key}.{ext}").replace("/static", "/static/")
+    assert f" {shown}" in README or f"`{shown}" in README, shown
 
 
 @pytest.mark.parametrize("name", sorted(DIFF_NAMES | SOURCE_NAMES))

@@ -1,4 +1,5 @@
-"""The hit path (middleware.HitPath) on its own: which requests it answers, and that it answers them as the route would.
+"""The hit path (middleware.HitPath) on its own: which requests it answers, and that it answers
+them as the route would, inside the request log as the app runs it.
 
 No browser: the service's memory cache is filled by hand, and the app behind the hit path is a
 stub that records whether it was called.
@@ -12,9 +13,12 @@ from urllib.parse import urlencode
 
 import pytest
 
+from screenshotd.auth import Gatekeeper, KeyRing
 from screenshotd.cache import Entry, MemoryCache
+from screenshotd.logs import RequestLog
 from screenshotd.middleware import HitPath
 from screenshotd.pool import BrowserPool
+from screenshotd.ratelimit import MemoryLimiter
 from screenshotd.routes import cache_headers
 from screenshotd.service import CaptureResult, ScreenshotService
 from screenshotd.settings import Settings
@@ -58,9 +62,10 @@ async def store(service: ScreenshotService, query: dict, data: bytes = PNG, fmt:
 
 
 async def call(service: ScreenshotService, path: str, query: bytes = b"",
-               headers: dict[str, str] | None = None, method: str = "GET", cors: bool = True):
+               headers: dict[str, str] | None = None, method: str = "GET", cors: bool = True,
+               gatekeeper: Gatekeeper | None = None):
     app = App(service)
-    middleware = HitPath(app, cors=cors)
+    middleware = RequestLog(HitPath(app, cors=cors, gatekeeper=gatekeeper))
     scope = {
         "type": "http", "method": method, "path": path, "query_string": query, "app": app,
         "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
@@ -175,3 +180,21 @@ async def test_an_entry_with_incomplete_meta_is_a_miss(service):
     assert (await call(service, "/screenshot", raw))[3] == 1
     assert (await call(service, f"/images/{opts.cache_key()}.png"))[3] == 1
     assert await service.hit(opts) is None
+
+
+async def test_with_a_gatekeeper_only_admitted_requests_are_answered(service):
+    raw, _ = await store(service, {"url": URL})
+    keeper = Gatekeeper(KeyRing(("alpha", "narrow:other.example")), None, MemoryLimiter(2))
+    assert (await call(service, "/screenshot", raw, gatekeeper=keeper))[3] == 1  # no key
+    status, _, _, calls = await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
+                                     gatekeeper=keeper)
+    assert (status, calls) == (200, 0)
+    # a key limited to other hosts is not served example.com from the cache
+    assert (await call(service, "/screenshot", raw, {"X-Api-Key": "narrow"},
+                       gatekeeper=keeper))[3] == 1
+    # the third request of "alpha" this minute is over the limit: the app answers the 429
+    assert (await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
+                       gatekeeper=keeper))[3] == 0
+    assert (await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
+                       gatekeeper=keeper))[3] == 1
+    assert keeper.rate_limited == 1

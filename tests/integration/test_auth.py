@@ -1,20 +1,27 @@
-"""API keys against a real server: the three ways in, 401s, the hit path, and jobs per key."""
+"""Auth against a real server: the three ways to send a key, 401s, the hit path, jobs per key,
+per-key domain lists, signed URLs, and rate limits in memory and shared through Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import pytest
 
 from screenshotd.auth import MaskSecrets
+from screenshotd.signing import Signer
 
 from ..conftest import (
     Running,
     Site,
     assert_error,
     assert_not_visible,
+    decode,
     make_settings,
     run_server,
 )
@@ -101,3 +108,191 @@ async def test_one_key_never_sees_another_keys_jobs(keyed: Running, site: Site):
         async with httpx.AsyncClient(base_url=keyed.base, transport=transport,
                                      headers={"Authorization": "Bearer alpha"}) as elsewhere:
             assert (await elsewhere.get(f"/jobs/{job_id}")).status_code == 200
+
+
+# --------------------------------------------------------------------------- domain lists
+
+
+@pytest.fixture(scope="module")
+async def scoped() -> Any:
+    """One key for the test site's host only, one for other hosts, one for anything."""
+    keys = ("site:127.0.0.1", "elsewhere:example.com|*.example.org", "any")
+    async with run_server(make_settings(api_keys=keys)) as running:
+        yield running
+
+
+async def test_a_key_captures_only_its_domains(scoped: Running, site: Site):
+    url = site.url("/pages/basic?scoped=1")
+    async with client_for(scoped, "site") as mine, client_for(scoped, "elsewhere") as other:
+        assert (await mine.get("/screenshot", params={"url": url})).status_code == 200
+        refused = await other.get("/screenshot", params={"url": url})
+        body = assert_error(refused, 403, "DOMAIN_NOT_ALLOWED")
+        assert body["field"] == "url" and "127.0.0.1" in body["message"]
+        assert "example.com | *.example.org" in body["message"]
+        # not from the cache either, though the capture is cached now
+        assert_error(await other.get("/screenshot", params={"url": url}), 403,
+                     "DOMAIN_NOT_ALLOWED")
+        # every way in: POST, async, batch, diff, raw html
+        assert_error(await other.post("/screenshot", json={"url": url}), 403,
+                     "DOMAIN_NOT_ALLOWED")
+        assert_error(await other.get("/screenshot", params={"url": url, "async": "true"}),
+                     403, "DOMAIN_NOT_ALLOWED")
+        batch = await other.post("/batch", json={"urls": ["https://example.com/", url]})
+        assert "item 1" in assert_error(batch, 403, "DOMAIN_NOT_ALLOWED")["message"]
+        diff = await other.get("/diff", params={"before": url, "after": url})
+        assert assert_error(diff, 403, "DOMAIN_NOT_ALLOWED")["field"] == "before"
+        html = await mine.get("/screenshot", params={"html": "<p>hi</p>"})
+        assert "raw html" in assert_error(html, 403, "DOMAIN_NOT_ALLOWED")["message"]
+        assert (await other.get("/jobs")).json()["total"] == 0  # nothing was queued
+    async with client_for(scoped, "any") as unlimited:
+        assert (await unlimited.get("/screenshot", params={"html": "<p>hi</p>"})).status_code == 200
+
+
+# --------------------------------------------------------------------------- signed URLs
+
+SECRET = "test-signing-secret-0123456789"
+
+
+@pytest.fixture(scope="module")
+async def signing() -> Any:
+    async with run_server(make_settings(api_keys=("alpha",), signing_secret=SECRET)) as running:
+        yield running
+
+
+async def test_a_signed_url_needs_no_key(signing: Running, site: Site):
+    signer = Signer(SECRET)
+    query = signer.sign([("url", site.url("/pages/basic?signed=1")), ("width", "640")])
+    first = await signing.client.get(f"/screenshot?{query}")
+    assert first.status_code == 200, first.text
+    assert decode(first.content).size == (640, 800) and first.headers["x-cache"] == "MISS"
+    again = await signing.client.get(f"/screenshot?{query}")  # the hit path checks it too
+    assert again.headers["x-cache"] == "HIT" and again.content == first.content
+    not_modified = await signing.client.get(f"/screenshot?{query}",
+                                            headers={"If-None-Match": first.headers["etag"]})
+    assert not_modified.status_code == 304
+    # the same capture with a key has the same cache key: the signature is not an option
+    keyed = await signing.client.get("/screenshot", headers={"X-Api-Key": "alpha"}, params={
+        "url": site.url("/pages/basic?signed=1"), "width": "640"})
+    assert keyed.headers["etag"] == first.headers["etag"]
+
+
+async def test_a_tampered_or_expired_signature_is_401(signing: Running, site: Site):
+    signer = Signer(SECRET)
+    query = signer.sign([("url", site.url("/pages/basic?signed=2"))])
+    for bad in (query.replace("signed%3D2", "signed%3D3"), query + "&full_page=true",
+                query[:-4] + "0000", query.split("&signature=")[0] + "&signature=",
+                Signer("another-secret-of-16+").sign([("url", site.url("/pages/basic"))])):
+        response = await signing.client.get(f"/screenshot?{bad}")
+        assert_error(response, 401, "UNAUTHORIZED")
+    expired = signer.sign([("url", site.url("/pages/basic?signed=4"))], expires_in=-5)
+    body = assert_error(await signing.client.get(f"/screenshot?{expired}"), 401, "UNAUTHORIZED")
+    assert "expired" in body["message"]
+    fresh = signer.sign([("url", site.url("/pages/basic?signed=4"))], expires_in=300)
+    assert (await signing.client.get(f"/screenshot?{fresh}")).status_code == 200
+    # a signature opens GET /screenshot only
+    assert_error(await signing.client.get(f"/diff?{query}"), 401, "UNAUTHORIZED")
+
+
+async def sign_cli(*args: str, secret: str | None = SECRET) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SIGNING_SECRET"}
+    if secret is not None:
+        env["SIGNING_SECRET"] = secret
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "screenshotd", "sign", *args],
+        capture_output=True, text=True, timeout=60, env=env)
+
+
+async def test_the_sign_command_prints_a_working_url(signing: Running, site: Site):
+    url = site.url("/pages/basic?signed=5")
+    result = await sign_cli(f"url={url}&format=webp", "--base-url", signing.base,
+                            "--expires-in", "600")
+    assert result.returncode == 0, result.stderr
+    signed = result.stdout.strip()
+    assert signed.startswith(f"{signing.base}/screenshot?") and "expires=" in signed
+    async with httpx.AsyncClient(timeout=60) as anonymous:
+        response = await anonymous.get(signed)
+    assert response.status_code == 200 and decode(response.content).format == "WEBP"
+    typo = await sign_cli(f"url={url}&fullpage=1")
+    assert typo.returncode == 1 and "full_page" in typo.stderr
+    missing = await sign_cli(f"url={url}", secret=None)
+    assert missing.returncode == 1 and "SIGNING_SECRET" in missing.stderr
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+async def assert_limited(response: httpx.Response) -> int:
+    body = assert_error(response, 429, "RATE_LIMITED")
+    retry_after = int(response.headers["retry-after"])
+    assert 1 <= retry_after <= 60 and body["retry_after"] == retry_after
+    return retry_after
+
+
+async def test_rate_limits_per_key_count_hits_and_304s(site: Site):
+    settings = make_settings(api_keys=("alpha", "beta"), max_requests_per_minute=4)
+    async with run_server(settings) as running:
+        async with client_for(running, "alpha") as alpha, client_for(running, "beta") as beta:
+            url = site.url("/pages/basic?limited=1")
+            first = await alpha.get("/screenshot", params={"url": url})
+            hit = await alpha.get("/screenshot", params={"url": url})
+            assert hit.headers["x-cache"] == "HIT"
+            job = await alpha.get("/screenshot", params={"url": url, "async": "true"})
+            etag = {"If-None-Match": first.headers["etag"]}
+            assert (await alpha.get("/screenshot", params={"url": url},
+                                    headers=etag)).status_code == 304
+            # four requests: the fifth is refused, a hit or a 304 alike
+            await assert_limited(await alpha.get("/screenshot", params={"url": url}))
+            await assert_limited(await alpha.get("/screenshot", params={"url": url},
+                                                 headers=etag))
+            await assert_limited(await alpha.post("/batch", json={"urls": [url]}))
+            # following one's own job is not counted; another key has its own count
+            assert (await alpha.get(job.json()["status_url"])).status_code == 200
+            assert (await beta.get("/screenshot", params={"url": url})).status_code == 200
+            # open paths are never limited
+            assert (await alpha.get("/health")).status_code == 200
+            # a browser can read the 429
+            cors = await alpha.get("/screenshot", params={"url": url},
+                                   headers={"Origin": "https://app.example"})
+            await assert_limited(cors)
+            assert cors.headers["access-control-allow-origin"] == "*"
+        health = (await running.client.get("/health")).json()
+        assert health["auth"]["rate_limit"]["backend"] == "memory"
+        assert health["auth"]["rate_limit"]["refused"] >= 4
+
+
+async def test_without_keys_the_limit_is_per_ip(site: Site):
+    async with run_server(make_settings(max_requests_per_minute=2)) as running:
+        url = site.url("/pages/basic?limited=2")
+        for _ in range(2):
+            assert (await running.client.get("/screenshot", params={"url": url})).status_code == 200
+        await assert_limited(await running.client.get("/screenshot", params={"url": url}))
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=running.base, transport=transport) as other_ip:
+            assert (await other_ip.get("/screenshot", params={"url": url})).status_code == 200
+
+
+async def test_replicas_share_one_limit_through_redis(site: Site, redis_server: Any):
+    settings = make_settings(max_requests_per_minute=3, redis_url=redis_server.url,
+                             api_keys=("alpha",))
+    async with run_server(settings) as one, run_server(settings) as two:
+        url = site.url("/pages/basic?limited=3")
+        async with client_for(one, "alpha") as a, client_for(two, "alpha") as b:
+            statuses = [(await a.get("/screenshot", params={"url": url})).status_code,
+                        (await b.get("/screenshot", params={"url": url})).status_code,
+                        (await a.get("/screenshot", params={"url": url})).status_code]
+            assert statuses == [200, 200, 200]
+            await assert_limited(await b.get("/screenshot", params={"url": url}))
+            await assert_limited(await a.get("/screenshot", params={"url": url}))
+        assert (await one.client.get("/health")).json()["auth"]["rate_limit"]["backend"] == "redis"
+
+
+async def test_a_dead_redis_lets_requests_through(site: Site, own_redis: Any):
+    settings = make_settings(max_requests_per_minute=1, redis_url=own_redis.url)
+    async with run_server(settings) as running:
+        url = site.url("/pages/basic?limited=4")
+        assert (await running.client.get("/screenshot", params={"url": url})).status_code == 200
+        own_redis.kill()
+        # the cache and the limiter both fail open: the page is captured again, not refused
+        response = await running.client.get("/screenshot", params={"url": url})
+        assert response.status_code == 200, response.text
+        assert (await running.client.get("/health")).json()["auth"]["rate_limit"]["errors"] >= 1

@@ -1,0 +1,129 @@
+"""The API described and explored: /openapi.json, /docs and the playground in real Chromium,
+and schemathesis fuzzing the running server against the document."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import async_playwright
+
+from screenshotd.settings import Settings
+
+from ..conftest import Running, Site, decode, make_settings, run_server, serve_process
+
+
+@pytest.fixture(scope="module")
+async def documented() -> Any:
+    async with run_server(make_settings(api_keys=("alpha",))) as running:
+        yield running
+
+
+async def test_the_document_and_the_pages_are_open_and_need_no_cdn(documented: Running):
+    client = documented.client
+    doc = await client.get("/openapi.json")
+    assert doc.status_code == 200 and doc.json()["openapi"] == "3.1.0"
+    assert doc.json()["servers"] == [{"url": documented.base}]
+    for path in ("/", "/docs"):
+        page = await client.get(path)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        # every asset is our own: no scheme-qualified or protocol-relative src/href
+        assert not re.search(r'(src|href)="(https?:)?//', page.text), path
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
+            assert (await client.get(asset)).status_code == 200, asset
+    assert (await client.get("/static/nothing.js")).status_code == 404
+    assert (await client.get("/static/%2e%2e/app.py")).status_code == 404
+
+
+async def launch(playwright: Any) -> Any:
+    return await playwright.chromium.launch(
+        executable_path=Settings().resolve_chromium(),
+        args=["--no-sandbox"] if os.geteuid() == 0 else [])
+
+
+async def test_the_playground_builds_the_url_and_shows_the_image(server: Running, site: Site):
+    """Real Chromium loads `/`, fills the form, and the capture renders in the page."""
+    target = site.url("/pages/basic?playground=1")
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await browser.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            await page.goto(server.base + "/", wait_until="load")
+            await page.fill("#url", target)
+            await page.fill("#width", "640")
+            await page.fill("#height", "400")
+            await page.select_option("#format", "webp")
+            await page.check("#dark_mode")
+            await page.click("#capture")
+            image = page.locator("#preview img#result")
+            await image.wait_for(state="visible", timeout=60_000)
+            await page.wait_for_function(
+                "document.querySelector('#result').naturalWidth > 0", timeout=30_000)
+            size = await page.evaluate(
+                "[document.querySelector('#result').naturalWidth, "
+                "document.querySelector('#result').naturalHeight]")
+            assert size == [640, 400]
+            link = await page.text_content("#link")
+            assert link.startswith(server.base + "/screenshot?")
+            assert "width=640" in link and "format=webp" in link and "dark_mode=true" in link
+            assert "playground%3D1" in link
+            assert (await page.text_content("#curl")).startswith("curl -fsS -o capture.webp '")
+            assert (await page.text_content("#img")).startswith('<img src="' + server.base)
+            assert "KB" in await page.text_content("#status")
+            # what the page built is a capture URL that works on its own
+            response = await server.client.get(link)
+            assert response.status_code == 200 and decode(response.content).size == (640, 400)
+            # and the page loaded nothing from anywhere but the server
+            assert requested and all(url.startswith((server.base, "blob:")) for url in requested)
+
+            # an error is shown, not swallowed
+            await page.fill("#url", "http://10.0.0.1/")
+            await page.click("#capture")
+            await page.wait_for_function(
+                "document.querySelector('#status').className === 'error'", timeout=30_000)
+            assert "403 BLOCKED" in await page.text_content("#status")
+
+            # /docs renders every operation from the document
+            await page.goto(server.base + "/docs", wait_until="load")
+            await page.wait_for_selector("body[data-rendered=true]", timeout=30_000)
+            assert await page.locator("section.op").count() == 15
+            assert "GET /screenshot" in await page.text_content("#toc")
+        finally:
+            await browser.close()
+
+
+@pytest.mark.timeout(400)
+def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema():
+    """Property-based requests to every operation of /openapi.json against `screenshotd serve`,
+    valid and invalid, in every phase (coverage, fuzzing, stateful). Fails on any 5xx, and on
+    any status, content type, header or body the document does not allow. The number of cases
+    is printed (`pytest -s` shows it)."""
+    env = {"BROWSER_MAX_CONCURRENT": "3", "MAX_REQUESTS_PER_MINUTE": "0",
+           "BROWSER_QUEUE_SIZE": "50"}
+    with serve_process(env) as running:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "st"), "run", f"{running.base}/openapi.json",
+             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+             "response_schema_conformance,response_headers_conformance",
+             "--max-examples", "12", "--seed", "20261121", "--workers", "2",
+             "--request-timeout", "60", "--max-time", "60", "--no-color",
+             "--suppress-health-check", "all", "--generation-allow-x00", "false"],
+            capture_output=True, text=True, timeout=300)
+        stderr = running.stop()
+    output = result.stdout + result.stderr
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert result.returncode == 0, output[-6000:]
+    generated = re.search(r"(\d+) generated", output)
+    assert generated, output[-3000:]
+    cases = int(generated.group(1))
+    lines = [line for line in output.splitlines()
+             if re.search(r"(generated|Tested|Selected|Failures|passed|Seed)", line)]
+    print(f"\nschemathesis ran {cases} test cases against {running.base}:\n" + "\n".join(lines))
+    assert cases >= 1000  # every operation, every phase: not a token run
