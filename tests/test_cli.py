@@ -54,10 +54,57 @@ def test_shot_reports_errors_by_code(site: Site, tmp_path):
     assert not out.exists()
 
 
-def test_help_shows_examples():
-    for command in ("serve", "shot"):
+def test_help_shows_examples_for_every_command():
+    from screenshotd.cli import main
+
+    assert set(main.commands) == {"serve", "shot", "batch", "diff", "sign", "mcp"}
+    for command in main.commands:
         result = run_cli(command, "--help")
-        assert result.returncode == 0 and "Examples:" in result.stdout
+        assert result.returncode == 0 and "Examples:" in result.stdout, command
+        assert f"screenshotd {command}" in result.stdout, command
+
+
+def test_batch_captures_every_url_reports_failures_and_exits_1(site: Site, tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("\n".join([
+        "# the test site",
+        site.url("/pages/basic?batch=1"),
+        "",
+        site.url("/pages/basic?batch=2"),
+        "http://10.0.0.1/private",
+        "not a url",
+        site.url("/pages/basic?batch=1"),  # again: the same capture, written twice
+    ]) + "\n")
+    out = tmp_path / "shots"
+    result = run_cli("batch", str(urls), "-d", str(out), "--width", "400", "--height", "300",
+                     "--format", "webp", "-p", "metadata=true",
+                     env={"ALLOW_PRIVATE_HOSTS": "127.0.0.1"})
+    assert result.returncode == 1, result.stderr
+    assert "3 captured, 2 failed" in result.stdout
+    # progress, one line per URL when stderr is not a terminal, and the failures by code
+    assert result.stderr.count("[") >= 5 and "[5/5]" in result.stderr
+    assert "BLOCKED http://10.0.0.1/private" in result.stderr
+    assert "failed: not a url: INVALID_URL" in result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [r.get("error") for r in results] == [None, None, "BLOCKED", "INVALID_URL", None]
+    files = sorted(p.name for p in out.iterdir() if p.suffix == ".webp")
+    assert files == ["001-127.0.0.1-pages-basic.webp", "002-127.0.0.1-pages-basic.webp",
+                     "005-127.0.0.1-pages-basic.webp"]
+    for name in files:
+        assert decode((out / name).read_bytes()).size == (400, 300)
+    assert results[0]["metadata"]["http_status"] == 200 and results[0]["file"] == files[0]
+
+
+def test_batch_all_good_exits_0_and_an_empty_file_is_an_error(site: Site, tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text(site.url("/pages/basic?batch=3") + "\n")
+    ok = run_cli("batch", str(urls), "-d", str(tmp_path / "out"), "--no-progress",
+                 env={"ALLOW_PRIVATE_HOSTS": "127.0.0.1"})
+    assert ok.returncode == 0 and "1 captured, 0 failed" in ok.stdout and "[" not in ok.stderr
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n")
+    nothing = run_cli("batch", str(empty), "-d", str(tmp_path / "none"))
+    assert nothing.returncode == 1 and "no URLs" in nothing.stderr
     assert "BROWSER_MAX_CONCURRENT" in run_cli("serve", "--help").stdout
 
 
