@@ -68,11 +68,11 @@ def bare_server(body: Path, redis_url: str = "") -> Iterator[str]:
         proc.wait(30)
 
 
-def warm(capture_url: str) -> httpx.Response:
+def warm(capture_url: str, headers: dict[str, str] | None = None) -> httpx.Response:
     """Capture once, then check that the next request is a hit."""
-    first = httpx.get(capture_url, timeout=60)
+    first = httpx.get(capture_url, timeout=60, headers=headers)
     first.raise_for_status()
-    again = httpx.get(capture_url, timeout=60)
+    again = httpx.get(capture_url, timeout=60, headers=headers)
     assert again.headers["x-cache"] == "HIT", again.headers
     assert again.content == first.content
     return again

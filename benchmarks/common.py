@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,13 +37,14 @@ def local_site() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def screenshotd_server(**env: str) -> Iterator[str]:
-    """``screenshotd serve`` in its own process, as it runs in production."""
+def screenshotd_server(stderr: Any = None, **env: str) -> Iterator[str]:
+    """``screenshotd serve`` in its own process, as it runs in production; ``stderr`` (a file)
+    takes its logs."""
     port = free_port()
     environ = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
                "MAX_REQUESTS_PER_MINUTE": "0", "LOG_LEVEL": "warning", **env}
     proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=environ,
-                            start_new_session=True)
+                            start_new_session=True, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(proc, lambda: httpx.get(f"{base}/health", timeout=2)

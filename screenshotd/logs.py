@@ -13,13 +13,16 @@ with ``text`` the access line reads ``GET /screenshot 200 312.4ms cache=MISS hos
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
 import re
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -66,21 +69,27 @@ def route_of(path: str) -> str:
     return path if path in ("/batch/{id}", "/images/{name}", "/static/{path}") else "other"
 
 
+@functools.lru_cache(maxsize=4096)
+def host_of(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 def target_host(scope: Scope) -> str | None:
-    """The host a request asks to capture: set by the routes for POST bodies, else read from
-    ``url=`` (or ``before=``) in the query."""
+    """The host a request asks to capture: the URL the routes (or the hit path) parsed, else
+    ``url=`` (or ``before=``) read from the query."""
     state = scope.get("state", {})
     if "target" in state:
-        return state["target"]  # type: ignore[no-any-return]
+        url = state["target"]
+        return host_of(url) if url else None
     query = scope.get("query_string", b"")
     if b"url=" not in query and b"before=" not in query:
         return None
     for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if name in ("url", "before"):
-            try:
-                return urlsplit(value).hostname
-            except ValueError:
-                return None
+            return host_of(value)
     return None
 
 
@@ -129,14 +138,85 @@ class RequestLog:
             if access_log.isEnabledFor(logging.INFO):
                 state = scope.get("state", {})
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-                access_log.info(
-                    "%s %s %d %.1fms", scope["method"], route, status, elapsed_ms,
-                    extra={"access": {
-                        "request_id": request_id, "method": scope["method"], "route": route,
-                        "status": status, "duration_ms": elapsed_ms,
-                        "cache": cache, "host": target_host(scope),
-                        "caller": state.get("caller") or _ip_caller(scope),
-                    }})
+                fields = {"request_id": request_id, "method": scope["method"], "route": route,
+                          "status": status, "duration_ms": elapsed_ms, "cache": cache,
+                          "host": target_host(scope),
+                          "caller": state.get("caller") or _ip_caller(scope)}
+                write_access(fields)
+
+
+def write_access(fields: dict[str, Any]) -> None:
+    """Write one access line. Under :func:`setup_logging` it is formatted here and handed
+    straight to the batching handler (:data:`_direct`); otherwise it is an ordinary record of
+    the ``screenshotd.access`` logger, for whatever logging the embedding program set up.
+
+    The direct road exists because it is measured: ``access_log.info()`` walks the whole ASGI
+    stack to find its caller, and a record with its formatter cost more than the cache hit it
+    describes (``benchmarks/bench_gate.py``)."""
+    if _direct is not None:
+        _direct(fields)
+        return
+    record = access_log.makeRecord(
+        access_log.name, logging.INFO, __file__, 0, "%s %s %d %.1fms",
+        (fields["method"], fields["route"], fields["status"], fields["duration_ms"]), None,
+        extra={"access": fields})
+    access_log.handle(record)
+
+
+class _Clock:
+    """Timestamps for access lines, the date and time part formatted once a second."""
+
+    def __init__(self, json_style: bool) -> None:
+        self.json_style = json_style
+        self._second = -1
+        self._prefix = ""
+
+    def stamp(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            if self.json_style:
+                self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+            else:
+                self._prefix = time.strftime("%Y-%m-%d %H:%M:%S,", time.localtime(second))
+        millis = f"{int((now - second) * 1000):03d}"
+        return self._prefix + millis + ("+00:00" if self.json_style else "")
+
+
+def _direct_writer(handler: BatchingStreamHandler, fmt: str) -> Callable[[dict[str, Any]], None]:
+    """An access-line writer that formats as :class:`JsonFormatter` or :class:`TextFormatter`
+    would, and appends to ``handler``'s batch."""
+    clock = _Clock(fmt == "json")
+    quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+    prefix = '", "level": "info", "logger": "' + access_log.name + '", "message": "'
+
+    def write_json(fields: dict[str, Any]) -> None:
+        # JsonFormatter's keys in its order, spelled out: every value but the host and the
+        # cache outcome is ours (a token, a number or hex), and those two are quoted.
+        method, route, status, ms = (fields["method"], fields["route"], fields["status"],
+                                     fields["duration_ms"])
+        host, cache = fields["host"], fields["cache"]
+        handler.write_line(
+            f'{{"time": "{clock.stamp()}{prefix}{method} {route} {status} {ms:.1f}ms", '
+            f'"request_id": "{fields["request_id"]}", "method": "{method}", '
+            f'"route": "{route}", "status": {status}, "duration_ms": {ms}, '
+            f'"cache": {"null" if cache is None else quote(cache)}, '
+            f'"host": {"null" if host is None else quote(host)}, '
+            f'"caller": {quote(fields["caller"])}}}\n')
+
+    def write_text(fields: dict[str, Any]) -> None:
+        extras = " ".join(f"{name}={fields[name]}" for name in
+                          ("cache", "host", "caller", "request_id") if fields.get(name))
+        handler.write_line(
+            f"{clock.stamp()} INFO {access_log.name}: {fields['method']} {fields['route']} "
+            f"{fields['status']} {fields['duration_ms']:.1f}ms {extras}\n")
+
+    return write_json if fmt == "json" else write_text
+
+
+#: The direct access-line writer, set by :func:`setup_logging`; None under other logging.
+_direct: Callable[[dict[str, Any]], None] | None = None
 
 
 def _ip_caller(scope: Scope) -> str:
@@ -180,14 +260,87 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes lines in batches instead of one write (and flush) each.
+
+    A busy server logs thousands of access lines a second, and a write per line costs more than
+    answering a cache hit. Lines wait at most :data:`FLUSH_INTERVAL_S` (a daemon thread
+    flushes), or until :data:`BATCH_BYTES` are waiting; a warning or worse is written at once,
+    with everything before it.
+    """
+
+    FLUSH_INTERVAL_S = 0.25
+    BATCH_BYTES = 64 * 1024
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._size = 0
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_every, name="log-flush",
+                                         daemon=True)
+        self._flusher.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 - logging must never raise into the app
+            self.handleError(record)
+            return
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            self._size += len(line)
+            urgent = record.levelno >= logging.WARNING or self._size >= self.BATCH_BYTES
+        if urgent:
+            self.flush()
+
+    def write_line(self, line: str) -> None:
+        """Add an already formatted line (ending in a newline) to the batch."""
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            self._size += len(line)
+            full = self._size >= self.BATCH_BYTES
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                text, self._pending, self._size = "".join(self._pending), [], 0
+                try:
+                    self.stream.write(text)
+                except Exception:  # noqa: BLE001 - a closed stderr must not take the app down
+                    pass
+            try:
+                self.stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _flush_every(self) -> None:
+        while not self._stop.wait(self.FLUSH_INTERVAL_S):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+        super().close()
+
+
 def setup_logging(level: str, fmt: str = "text") -> None:
-    """One stderr handler on the root logger with the chosen format; uvicorn's loggers (whose
-    own access log ``serve`` turns off) write through it."""
-    handler = logging.StreamHandler(sys.stderr)
+    """One batching stderr handler on the root logger with the chosen format; uvicorn's loggers
+    (whose own access log ``serve`` turns off) write through it. The records skip the process,
+    thread and task names no format here shows."""
+    logging.logProcesses = False
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    global _direct
+    handler = BatchingStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    _direct = _direct_writer(handler, fmt)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        old.close()
     root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

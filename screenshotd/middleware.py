@@ -91,7 +91,9 @@ class HitPath:
         if (opts is None or not opts.cache or opts.response_type != "image" or opts.download
                 or opts.async_):
             return None
-        domains = scope["state"].get("caller_domains") if "state" in scope else None
+        state = scope.setdefault("state", {})
+        state["target"] = opts.url
+        domains = state.get("caller_domains")
         if domains is not None and not _may_capture(domains, opts.url):
             return None
         if_none_match, cors = self._request_headers(scope)

@@ -37,7 +37,7 @@ async def screenshot(request: Request) -> Response:
         opts = service.parsed(raw_query) or service.parse(query_params(request), memo=raw_query)
     else:
         opts = service.parse(await json_body(request))
-        request.scope["state"]["target"] = _host(opts.url)
+    request.scope["state"]["target"] = opts.url
     check_target(request.scope, opts.url)
     if opts.async_:
         return await submit_job(request, opts)
@@ -49,10 +49,6 @@ async def screenshot(request: Request) -> Response:
     result = await service.screenshot(opts)
     url = image_url(request, result) if opts.response_type != "image" else None
     return await render(result, opts, url)
-
-
-def _host(url: str | None) -> str | None:
-    return urlsplit(url).hostname if url else None
 
 
 def caller(request: Request) -> str:

@@ -1,13 +1,11 @@
 """The OpenAPI document on its own: built from the options model and the error tree, and valid
-OpenAPI 3.1; plus the log helpers it shares names with (routes)."""
+OpenAPI 3.1."""
 
 from __future__ import annotations
 
 import json
-import logging
 
 from screenshotd import errors
-from screenshotd.logs import JsonFormatter, TextFormatter, route_of
 from screenshotd.openapi import document
 from screenshotd.options import KNOWN_PARAMS, CaptureOptions
 
@@ -52,36 +50,3 @@ def test_the_document_is_valid_openapi_3_1():
     for item in doc["paths"].values():
         for op in item.values():
             assert op["operationId"] and op["responses"]
-
-
-def test_routes_in_logs_and_metrics_never_carry_ids():
-    assert route_of("/screenshot") == "/screenshot"
-    assert route_of("/jobs/abc123") == "/jobs/{id}"
-    assert route_of("/jobs/abc123/result") == "/jobs/{id}/result"
-    assert route_of("/jobs/abc123/result/content") == "/jobs/{id}/result/{output}"
-    assert route_of("/jobs/abc123/events") == "/jobs/{id}/events"
-    assert route_of("/batch/xyz") == "/batch/{id}"
-    assert route_of("/images/" + "a" * 64 + ".png") == "/images/{name}"
-    assert route_of("/static/style.css") == "/static/{path}"
-    assert route_of("/wp-admin/secret-token") == "other"
-    assert route_of("/jobs/a/b/c") == "other"
-
-
-def test_json_and_text_formatters_write_the_access_fields():
-    record = logging.LogRecord("screenshotd.access", logging.INFO, __file__, 1,
-                               "%s %s %d %.1fms", ("GET", "/screenshot", 200, 12.5), None)
-    record.access = {"request_id": "abc", "method": "GET", "route": "/screenshot",
-                     "status": 200, "duration_ms": 12.5, "cache": "HIT",
-                     "host": "example.com", "caller": "key:0123"}
-    line = json.loads(JsonFormatter().format(record))
-    assert line["message"] == "GET /screenshot 200 12.5ms" and line["level"] == "info"
-    assert line["request_id"] == "abc" and line["cache"] == "HIT" and line["host"] == "example.com"
-    text = TextFormatter().format(record)
-    assert "GET /screenshot 200 12.5ms cache=HIT host=example.com" in text
-    try:
-        raise ValueError("boom")
-    except ValueError:
-        import sys
-
-        failing = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
-    assert "ValueError: boom" in json.loads(JsonFormatter().format(failing))["exception"]
