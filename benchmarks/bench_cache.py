@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -147,14 +147,21 @@ def main(seconds: int, rounds: int) -> dict:
     return result
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8, help="length of one wrk run")
+def run_wrk_benchmark(doc: str, main: Callable[[int, int], dict], out_name: str,
+                      seconds: int) -> None:
+    """The command line of a wrk benchmark: ``--seconds`` and ``--rounds``, then the result
+    (with the machine) printed and written to ``benchmarks/out/<out_name>``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=seconds, help="length of one wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per target")
     args = parser.parse_args()
     result = main(args.seconds, args.rounds)
     result["machine"] = machine()
     out = ROOT / "benchmarks" / "out"
     out.mkdir(exist_ok=True)
-    (out / "cache.json").write_text(json.dumps(result, indent=2))
+    (out / out_name).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    run_wrk_benchmark(__doc__, main, "cache.json", seconds=8)

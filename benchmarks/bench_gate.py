@@ -13,7 +13,6 @@ In-process figures for one limiter check and one gatekeeper admission follow.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -23,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_cache import compare, warm
-from common import ROOT, local_site, machine, screenshotd_server
+from bench_cache import compare, run_wrk_benchmark, warm
+from common import local_site, screenshotd_server
 
 from tests.conftest import RedisServer
 
@@ -116,13 +115,4 @@ def main(seconds: int, rounds: int) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=6, help="length of one wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per target")
-    args = parser.parse_args()
-    result = main(args.seconds, args.rounds)
-    result["machine"] = machine()
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "gate.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    run_wrk_benchmark(__doc__, main, "gate.json", seconds=6)

@@ -129,13 +129,7 @@ def shot(
     fmt: str | None, params: tuple[str, ...],
 ) -> None:
     """Capture one page to a file, with no server."""
-    options: dict[str, Any] = {"url": url, **_params(params)}
-    if full_page:
-        options["full_page"] = "true"
-    if width is not None:
-        options["width"] = width
-    if height is not None:
-        options["height"] = height
+    options = _capture_options({"url": url, **_params(params)}, full_page, width, height)
     suffix = output.suffix.lower().lstrip(".")
     if fmt is None and suffix in ("png", "jpg", "jpeg", "webp", "pdf"):
         fmt = suffix
@@ -177,7 +171,19 @@ async def _shoot(settings: Settings, options: dict[str, Any]) -> Any:
         await service.close()
 
 
-def _params(items: tuple[str, ...]) -> dict[str, str]:
+def _capture_options(options: dict[str, Any], full_page: bool, width: int | None,
+                     height: int | None) -> dict[str, Any]:
+    """``options`` with the commands' shared flags added (``--full-page --width --height``)."""
+    if full_page:
+        options["full_page"] = "true"
+    if width is not None:
+        options["width"] = width
+    if height is not None:
+        options["height"] = height
+    return options
+
+
+def _params(items: tuple[str, ...]) -> dict[str, Any]:
     """``-p NAME=VALUE`` options as a mapping."""
     options: dict[str, str] = {}
     for item in items:
@@ -220,13 +226,7 @@ def batch(
     urls = read_urls(urls_file)
     if not urls:
         raise click.ClickException("no URLs to capture: the file is empty")
-    options: dict[str, Any] = _params(params)
-    if full_page:
-        options["full_page"] = "true"
-    if width is not None:
-        options["width"] = width
-    if height is not None:
-        options["height"] = height
+    options = _capture_options(_params(params), full_page, width, height)
     if fmt is not None:
         options["format"] = fmt
     settings = _settings(browser_max_concurrent=concurrency)

@@ -57,8 +57,9 @@ def capture_body_schema() -> dict[str, Any]:
     schema.pop("$defs", None)
     schema["properties"] = {name: _plain(prop) for name, prop in schema["properties"].items()}
     schema.pop("title", None)
-    # One of url, html or html_base64 is required; the model checks it.
+    # One of url, html or html_base64 is required; the model checks it (and that only one is).
     schema["description"] = "Capture parameters. Give exactly one of url, html or html_base64."
+    schema["anyOf"] = [{"required": [name]} for name in ("url", "html", "html_base64")]
     return schema
 
 
@@ -277,6 +278,13 @@ def document() -> dict[str, Any]:
         {"name": "expires", "in": "query", "schema": {"type": "integer"},
          "description": "A signed URL's expiry, in Unix seconds (signed with the rest)."},
     ]
+    diff_responses = {
+        "200": {"description": "The diff image, or its JSON.", "content": {
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/Diff"}}}},
+        "304": {"description": "Not modified."},
+        **_error_responses(408, 409, 413, 422),
+    }
     image_any = {"description": "The image, diff or result.",
                  "content": {t: {"schema": {"type": "string", "format": "binary"}}
                              for t in _IMAGE_TYPES}}
@@ -348,13 +356,7 @@ def document() -> dict[str, Any]:
         "/diff": {
             "get": {"summary": "Pixel diff of two pages", "operationId": "diffGet",
                     "parameters": _diff_query(),
-                    "responses": {"200": {"description": "The diff image, or its JSON.",
-                                          "content": {"image/png": {"schema": {
-                                              "type": "string", "format": "binary"}},
-                                              "application/json": {"schema": {
-                                                  "$ref": "#/components/schemas/Diff"}}}},
-                                  "304": {"description": "Not modified."},
-                                  **_error_responses(408, 409, 413, 422)}},
+                    "responses": diff_responses},
             "post": {"summary": "Pixel diff of two images, jobs, cache keys or pages",
                      "operationId": "diffPost",
                      "requestBody": {"required": True, "content": {
@@ -363,13 +365,7 @@ def document() -> dict[str, Any]:
                          "multipart/form-data": {"schema": {"type": "object", "properties": {
                              "image1": {"type": "string", "format": "binary"},
                              "image2": {"type": "string", "format": "binary"}}}}}},
-                     "responses": {"200": {"description": "The diff image, or its JSON.",
-                                           "content": {"image/png": {"schema": {
-                                               "type": "string", "format": "binary"}},
-                                               "application/json": {"schema": {
-                                                   "$ref": "#/components/schemas/Diff"}}}},
-                                   "304": {"description": "Not modified."},
-                                   **_error_responses(408, 409, 413, 422)}}},
+                     "responses": diff_responses}},
         "/health": {"get": {"summary": "Liveness and readiness; needs no key",
                             "operationId": "health", "security": [],
                             "responses": {"200": _json("Health"),

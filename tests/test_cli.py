@@ -111,30 +111,16 @@ def test_batch_all_good_exits_0_and_an_empty_file_is_an_error(site: Site, tmp_pa
 def test_serve_stops_on_sigterm_failing_running_jobs_and_ending_their_event_streams(site: Site):
     """``screenshotd serve`` hears SIGTERM: the job's grace period starts at once, the job
     fails with SHUTDOWN, its event stream says so and ends, and the process exits."""
-    import json
     import signal
     import time
 
     import httpx
 
-    from tests.conftest import free_port
+    from tests.conftest import serve_process
 
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
-           "SHUTDOWN_GRACE_SECONDS": "1", "BROWSER_MAX_CONCURRENT": "1", "LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
-            time.sleep(0.1)
+    env = {"SHUTDOWN_GRACE_SECONDS": "1", "BROWSER_MAX_CONCURRENT": "1", "LOG_LEVEL": "warning"}
+    with serve_process(env) as running:
+        base, proc = running.base, running.proc
         job = httpx.get(f"{base}/screenshot", params={
             "async": "true", "url": site.url("/slow?ms=30000&sigterm=1")}).json()
         events = []
@@ -151,11 +137,7 @@ def test_serve_stops_on_sigterm_failing_running_jobs_and_ending_their_event_stre
         assert time.monotonic() - stopping < 8  # the stream did not wait for a drain timeout
         # uvicorn re-raises the signal it caught once its shutdown is done
         assert proc.wait(30) in (0, -signal.SIGTERM)
-        assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert "Traceback" not in running.stop()
 
 
 def test_diff_prints_the_count_and_fails_on_change(tmp_path):
