@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.private_hosts_open:
             log.warning("ALLOW_PRIVATE_HOSTS=*: the private-network guard is OFF")
+        if settings.metrics_require_key and not keys.enabled:
+            log.warning("METRICS_REQUIRE_KEY=true but API_KEYS is empty: /metrics stays open")
         mask_access_log()  # now: uvicorn has configured its loggers
         await service.open()
         try:

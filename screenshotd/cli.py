@@ -43,9 +43,15 @@ def main() -> None:
 _SETTINGS_HELP = "\n".join(f"  {s.env:<26} {s.help}" for s in SETTINGS)
 
 
+def _examples(*commands: str) -> str:
+    """An epilog's examples, one command a line, kept as written (click rewraps the rest)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {command}" for command in commands)
+
+
 @main.command(
-    epilog="Examples:\n\n  screenshotd serve\n\n  screenshotd serve --host 0.0.0.0 --port 8080 --slots 4"
-    "\n\nSettings come from the environment; flags override them:\n\n" + _SETTINGS_HELP
+    epilog=_examples("screenshotd serve", "screenshotd serve --host 0.0.0.0 --port 8080 --slots 4",
+                     "LOG_FORMAT=json API_KEYS=k1,k2 screenshotd serve")
+    + "\n\nSettings come from the environment; flags override them:\n\n\b\n" + _SETTINGS_HELP
 )
 @click.option("--host", default=None, help="Address to listen on (HOST).")
 @click.option("--port", type=int, default=None, help="Port (PORT).")
@@ -109,10 +115,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 @main.command(
-    epilog="Examples:\n\n"
-    "  screenshotd shot https://example.com -o example.png\n\n"
-    "  screenshotd shot https://example.com -o page.pdf --format pdf\n\n"
-    "  screenshotd shot https://example.com -o full.webp --full-page -p quality=90 -p dark_mode=true"
+    epilog=_examples(
+        "screenshotd shot https://example.com -o example.png",
+        "screenshotd shot https://example.com -o page.pdf --format pdf",
+        "screenshotd shot https://example.com -o full.webp --full-page -p quality=90 "
+        "-p dark_mode=true")
 )
 @click.argument("url")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -198,10 +205,10 @@ def _params(items: tuple[str, ...]) -> dict[str, Any]:
     epilog="The file has one URL a line; blank lines and lines starting with # are skipped, and "
     "- reads standard input. Each capture is written as NNN-host-path.EXT in the directory, "
     "and results.json lists every URL with its file or its error.\n\n"
-    "Exit status: 0 when every URL was captured, 1 when any failed.\n\nExamples:\n\n"
-    "  screenshotd batch urls.txt -d shots/\n\n"
-    "  screenshotd batch urls.txt -d shots/ --full-page --format webp -p block_ads=true\n\n"
-    "  grep -v staging sites.txt | screenshotd batch - -d shots/ --concurrency 2"
+    "Exit status: 0 when every URL was captured, 1 when any failed.\n\n" + _examples(
+        "screenshotd batch urls.txt -d shots/",
+        "screenshotd batch urls.txt -d shots/ --full-page --format webp -p block_ads=true",
+        "grep -v staging sites.txt | screenshotd batch - -d shots/ --concurrency 2")
 )
 @click.argument("urls_file", metavar="URLS_FILE", type=click.File("r", encoding="utf-8"))
 @click.option("-d", "--dir", "outdir", required=True,
@@ -240,10 +247,10 @@ def batch(
 @main.command(
     epilog="The secret comes from SIGNING_SECRET (or --secret) and must be the server's. The "
     "URL works without an API key, for exactly these parameters; with --expires-in it stops "
-    "working after that many seconds.\n\nExamples:\n\n"
-    "  SIGNING_SECRET=... screenshotd sign 'url=https://example.com&full_page=true'\n\n"
-    "  screenshotd sign 'url=https://example.com' --expires-in 86400 "
-    "--base-url https://shots.example.net"
+    "working after that many seconds.\n\n" + _examples(
+        "SIGNING_SECRET=... screenshotd sign 'url=https://example.com&full_page=true'",
+        "screenshotd sign 'url=https://example.com' --expires-in 86400 "
+        "--base-url https://shots.example.net")
 )
 @click.argument("query")
 @click.option("--base-url", default=None,
@@ -282,10 +289,10 @@ def sign(query: str, base_url: str | None, expires_in: int | None, secret: str |
     "SCREENSHOT_API_URL the service runs inside this process, with the settings of the "
     "environment (Chromium starts with it); with it, every call goes to that server, with "
     "SCREENSHOT_API_KEY as its key. Logs go to stderr; stdout carries the protocol.\n\n"
-    "Examples:\n\n"
-    "  screenshotd mcp\n\n"
-    "  SCREENSHOT_API_URL=https://shots.example.net SCREENSHOT_API_KEY=... screenshotd mcp\n\n"
-    "  In an MCP client's configuration:  {\"command\": \"screenshotd\", \"args\": [\"mcp\"]}"
+    + _examples("screenshotd mcp", "SCREENSHOT_API_URL=https://shots.example.net "
+                "SCREENSHOT_API_KEY=... screenshotd mcp")
+    + "\n\n\b\nIn an MCP client's configuration:\n"
+    "  {\"mcpServers\": {\"screenshotd\": {\"command\": \"screenshotd\", \"args\": [\"mcp\"]}}}"
 )
 def mcp() -> None:
     """Serve the Model Context Protocol on stdio, for AI assistants."""
@@ -322,9 +329,9 @@ def _colour_option(ctx: click.Context, param: click.Parameter, value: str | None
 
 @main.command(
     epilog="Exit status: 0 when the images match within --fail-over, 1 when they differ "
-    "beyond it, 2 when they could not be compared.\n\nExamples:\n\n"
-    "  screenshotd diff before.png after.png -o diff.png\n\n"
-    "  screenshotd diff baseline.png current.png --threshold 0.2 --fail-over 0.5"
+    "beyond it, 2 when they could not be compared.\n\n" + _examples(
+        "screenshotd diff before.png after.png -o diff.png",
+        "screenshotd diff baseline.png current.png --threshold 0.2 --fail-over 0.5")
 )
 @click.argument("before", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("after", type=click.Path(exists=True, dir_okay=False, path_type=Path))
