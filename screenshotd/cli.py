@@ -8,8 +8,10 @@ makes signed capture URLs; ``mcp`` serves the Model Context Protocol on stdio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,6 +20,7 @@ import click
 import uvicorn
 
 from . import __version__, errors
+from .logs import flush_logs
 from .settings import SETTINGS, Settings, SettingsError
 
 
@@ -91,6 +94,17 @@ class JobAwareServer(uvicorn.Server):
     async def serve(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, which re-raises a caught SIGTERM once the server has stopped, so that the
+        process ends as the signal asks: no exit handlers run then, so the logs waiting in
+        their batch are written first."""
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                flush_logs()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)

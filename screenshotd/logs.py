@@ -13,6 +13,7 @@ with ``text`` the access line reads ``GET /screenshot 200 312.4ms cache=MISS hos
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -324,6 +325,14 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._stop.set()
         self.flush()
         super().close()
+
+
+def flush_logs() -> None:
+    """Write every line the root logger's handlers hold (before a process ends by a signal,
+    which skips the exit handlers that would)."""
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
 
 
 def setup_logging(level: str, fmt: str = "text") -> None:

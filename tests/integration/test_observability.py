@@ -136,6 +136,8 @@ def test_json_logs_carry_the_request_and_never_a_secret(site: Site):
         assert secret_text not in stderr
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    # the batch waiting when SIGTERM came was written before the process ended by the signal
+    assert lines[-1]["message"].startswith("Finished server process")
     access = {line["request_id"]: line for line in lines if line["logger"] == "screenshotd.access"}
     miss = access[first.headers["x-request-id"]]
     assert miss["route"] == "/screenshot" and miss["status"] == 200 and miss["method"] == "GET"
