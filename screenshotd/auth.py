@@ -156,7 +156,7 @@ def client_ip(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-def _counted(method: str, path: str) -> bool:
+def _counted(path: str) -> bool:
     """Whether a request counts against the rate limit: everything but reading one's own jobs
     and batches (and the open paths, which never reach the limiter)."""
     return not (path == "/jobs" or path.startswith(("/jobs/", "/batch/")))
@@ -207,7 +207,7 @@ class Gatekeeper:
         if self.is_open(path):
             return None
         caller = self._identify(scope, path)
-        if self.limiter is not None and _counted(scope["method"], path):
+        if self.limiter is not None and _counted(path):
             retry_after = await self.limiter.hit(caller.id)
             if retry_after:
                 self.rate_limited += 1
