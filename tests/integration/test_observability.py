@@ -60,6 +60,10 @@ async def test_metrics_count_captures_cache_jobs_webhooks_and_the_pool(
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     await receiver.wait_for(1)
+    # the receiver has the POST a moment before the service has its answer: wait for that
+    while (await client.get(f"/jobs/{job['job_id']}")).json()["webhook"]["state"] != "delivered":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
