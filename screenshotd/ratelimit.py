@@ -53,13 +53,13 @@ class MemoryLimiter:
 
     def __init__(self, limit: int, clock: Callable[[], float] | None = None) -> None:
         self.limit = limit
-        self._clock = clock or time.time
+        self.clock = clock or time.time  # a test may freeze it
         self._window = -1
         self._counts: dict[str, int] = {}
         self.refused = 0
 
     async def hit(self, caller: str) -> int:
-        window, left = _window(self._clock())
+        window, left = _window(self.clock())
         if window != self._window:
             self._window = window
             self._counts = {}
@@ -89,7 +89,7 @@ class RedisLimiter:
         self._client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S,
                                             socket_connect_timeout=REDIS_TIMEOUT_S)
         self._prefix = prefix
-        self._clock = clock or time.time
+        self.clock = clock or time.time  # a test may freeze it
         self._window = -1
         #: Callers known to be over the limit in the current window: refused without Redis.
         self._over: set[str] = set()
@@ -99,7 +99,7 @@ class RedisLimiter:
         self._down_until = 0.0
 
     async def hit(self, caller: str) -> int:
-        window, left = _window(self._clock())
+        window, left = _window(self.clock())
         if window != self._window:
             self._window = window
             self._over = set()

@@ -166,7 +166,7 @@ def test_a_short_signing_secret_stops_the_start():
 
 
 async def test_the_gatekeeper_admits_counts_once_and_remembers_its_verdict():
-    keeper = Gatekeeper(KeyRing(("alpha",)), None, MemoryLimiter(2))
+    keeper = Gatekeeper(KeyRing(("alpha",)), None, MemoryLimiter(2, clock=lambda: 90.0))
     first = scope({"X-Api-Key": "alpha"})
     caller = await keeper.admit(first)
     assert caller == Caller(f"key:{key_id('alpha')}") and first["state"]["caller"] == caller.id

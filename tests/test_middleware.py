@@ -184,7 +184,8 @@ async def test_an_entry_with_incomplete_meta_is_a_miss(service):
 
 async def test_with_a_gatekeeper_only_admitted_requests_are_answered(service):
     raw, _ = await store(service, {"url": URL})
-    keeper = Gatekeeper(KeyRing(("alpha", "narrow:other.example")), None, MemoryLimiter(2))
+    keeper = Gatekeeper(KeyRing(("alpha", "narrow:other.example")), None,
+                        MemoryLimiter(2, clock=lambda: 90.0))
     assert (await call(service, "/screenshot", raw, gatekeeper=keeper))[3] == 1  # no key
     status, _, _, calls = await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
                                      gatekeeper=keeper)

@@ -221,6 +221,12 @@ async def test_the_sign_command_prints_a_working_url(signing: Running, site: Sit
 # --------------------------------------------------------------------------- rate limits
 
 
+def freeze_limiter(running: Running, at: float) -> None:
+    """Stop the limiter's clock inside one minute, so that a test's requests never straddle
+    the turn of a window (which resets the counts)."""
+    running.app.state.gatekeeper.limiter.clock = lambda: at
+
+
 async def assert_limited(response: httpx.Response) -> int:
     body = assert_error(response, 429, "RATE_LIMITED")
     retry_after = int(response.headers["retry-after"])
@@ -231,6 +237,7 @@ async def assert_limited(response: httpx.Response) -> int:
 async def test_rate_limits_per_key_count_hits_and_304s(site: Site):
     settings = make_settings(api_keys=("alpha", "beta"), max_requests_per_minute=4)
     async with run_server(settings) as running:
+        freeze_limiter(running, 1_000_000_810.0)
         async with client_for(running, "alpha") as alpha, client_for(running, "beta") as beta:
             url = site.url("/pages/basic?limited=1")
             first = await alpha.get("/screenshot", params={"url": url})
@@ -262,6 +269,7 @@ async def test_rate_limits_per_key_count_hits_and_304s(site: Site):
 
 async def test_without_keys_the_limit_is_per_ip(site: Site):
     async with run_server(make_settings(max_requests_per_minute=2)) as running:
+        freeze_limiter(running, 1_000_000_870.0)
         url = site.url("/pages/basic?limited=2")
         for _ in range(2):
             assert (await running.client.get("/screenshot", params={"url": url})).status_code == 200
@@ -275,6 +283,8 @@ async def test_replicas_share_one_limit_through_redis(site: Site, redis_server: 
     settings = make_settings(max_requests_per_minute=3, redis_url=redis_server.url,
                              api_keys=("alpha",))
     async with run_server(settings) as one, run_server(settings) as two:
+        for replica in (one, two):
+            freeze_limiter(replica, 1_000_000_930.0)
         url = site.url("/pages/basic?limited=3")
         async with client_for(one, "alpha") as a, client_for(two, "alpha") as b:
             statuses = [(await a.get("/screenshot", params={"url": url})).status_code,
@@ -289,6 +299,7 @@ async def test_replicas_share_one_limit_through_redis(site: Site, redis_server: 
 async def test_a_dead_redis_lets_requests_through(site: Site, own_redis: Any):
     settings = make_settings(max_requests_per_minute=1, redis_url=own_redis.url)
     async with run_server(settings) as running:
+        freeze_limiter(running, 1_000_000_990.0)
         url = site.url("/pages/basic?limited=4")
         assert (await running.client.get("/screenshot", params={"url": url})).status_code == 200
         own_redis.kill()
