@@ -51,6 +51,8 @@ _ROUTES = (
 _KNOWN = frozenset({"/", "/screenshot", "/batch", "/diff", "/health", "/metrics", "/docs",
                     "/openapi.json", "/jobs", "/favicon.ico"})
 _JOB_TAILS = frozenset({"", "/result", "/events"})
+#: Methods named as they are in logs and metrics; any other is "OTHER" (labels stay bounded).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def new_request_id() -> str:
@@ -135,11 +137,12 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             route = route_of(scope["path"])
-            self.responses[(scope["method"], route, status)] += 1
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.responses[(method, route, status)] += 1
             if access_log.isEnabledFor(logging.INFO):
                 state = scope.get("state", {})
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-                fields = {"request_id": request_id, "method": scope["method"], "route": route,
+                fields = {"request_id": request_id, "method": method, "route": route,
                           "status": status, "duration_ms": elapsed_ms, "cache": cache,
                           "host": target_host(scope),
                           "caller": state.get("caller") or _ip_caller(scope)}

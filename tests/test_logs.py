@@ -93,3 +93,23 @@ def test_batching_writes_at_once_for_warnings_and_on_a_timer_otherwise():
         assert stream.getvalue().endswith("later\n")  # the flusher thread wrote it
     finally:
         handler.close()
+
+
+async def test_the_request_log_counts_by_bounded_labels_and_sets_the_id():
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    log = logs.RequestLog(app)
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    for method, path in (("PROPFIND", "/jobs/abc"), ("GET", "/wp-login.php"),
+                         ("GET", "/jobs/abc")):
+        await log({"type": "http", "method": method, "path": path, "headers": [],
+                   "query_string": b""}, None, send)
+    assert dict(log.responses) == {("OTHER", "/jobs/{id}", 404): 1, ("GET", "other", 404): 1,
+                                   ("GET", "/jobs/{id}", 404): 1}
+    assert all(dict(m["headers"])[b"x-request-id"] for m in sent if "status" in m)
