@@ -100,7 +100,7 @@ async def test_the_playground_builds_the_url_and_shows_the_image(server: Running
 
 
 @pytest.mark.timeout(400)
-def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema():
+def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(tmp_path: Path):
     """Property-based requests to every operation of /openapi.json against `screenshotd serve`,
     valid and invalid, in every phase (coverage, fuzzing, stateful). Fails on any 5xx, and on
     any status, content type, header or body the document does not allow. The number of cases
@@ -115,7 +115,8 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema():
              "--max-examples", "12", "--seed", "20261121", "--workers", "2",
              "--request-timeout", "60", "--max-time", "60", "--no-color",
              "--suppress-health-check", "all", "--generation-allow-x00", "false"],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True, text=True, timeout=300,
+            cwd=tmp_path)  # its cache of found crashes goes there, not into the checkout
         stderr = running.stop()
     output = result.stdout + result.stderr
     assert "Traceback" not in stderr, stderr[-3000:]
