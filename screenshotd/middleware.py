@@ -16,12 +16,10 @@ on to the app unchanged, and the app's answer is the authority.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import errors
-from .auth import Caller, Gatekeeper
+from .auth import Gatekeeper, check_target
 from .routes import cache_headers, etag_matches, image_name, not_modified_headers
 from .service import CaptureResult
 
@@ -93,9 +91,7 @@ class HitPath:
             return None
         state = scope.setdefault("state", {})
         state["target"] = opts.url
-        domains = state.get("caller_domains")
-        if domains is not None and not _may_capture(domains, opts.url):
-            return None
+        check_target(scope, opts.url)  # DomainNotAllowed: the app answers the 403
         if_none_match, cors = self._request_headers(scope)
         if cors:
             return None
@@ -129,6 +125,3 @@ class HitPath:
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body or b""})
 
-
-def _may_capture(domains: tuple[str, ...], url: str | None) -> bool:
-    return url is not None and Caller("", domains).may_capture(urlsplit(url).hostname or "")
