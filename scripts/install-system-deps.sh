@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Install the Debian packages screenshotd needs, only those that are missing.
 #
-#   scripts/install-system-deps.sh            runtime: Chromium (unless one is found), fonts
+#   scripts/install-system-deps.sh            runtime: Chromium (unless one is found), fonts,
+#                                             Python 3 (unless found), what Playwright's driver needs
 #   scripts/install-system-deps.sh --test     also redis-server and wrk, for tests and benchmarks
+#   scripts/install-system-deps.sh PKG...     also these packages (the Dockerfile adds tini)
 #
 # The Makefile (make run / make test) and the Dockerfile both call this script, so what is tested
 # is what ships. It runs apt-get as root, or through sudo when it is available.
 set -euo pipefail
 
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+extra=()
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    -*) echo "unknown option: $arg" >&2; exit 2 ;;
+    *) extra+=("$arg") ;;
+  esac
+done
 
 packages=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+for pkg in "${extra[@]}"; do
+  have_pkg "$pkg" || packages+=("$pkg")
+done
 
 # Chromium: an explicit CHROMIUM_PATH, Debian's package, or Playwright's own download will do.
 if [ -n "${CHROMIUM_PATH:-}" ] && [ -x "${CHROMIUM_PATH}" ]; then
@@ -25,12 +38,17 @@ else
   packages+=(chromium)
 fi
 
-for pkg in fonts-liberation fonts-noto-color-emoji fonts-noto-cjk ca-certificates; do
+# Fonts for Latin, emoji and CJK pages; CA certificates for https; libatomic1 for the Node.js
+# driver inside the playwright wheel (slim images lack it, and the driver then dies at start).
+for pkg in fonts-liberation fonts-noto-color-emoji fonts-noto-cjk ca-certificates libatomic1; do
   have_pkg "$pkg" || packages+=("$pkg")
 done
 
-# python3 -m venv needs ensurepip, which Debian ships separately.
-if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+# Python 3.11+ (a slim Debian base has none), and ensurepip for `python3 -m venv`, which Debian
+# ships separately.
+if ! command -v python3 >/dev/null 2>&1; then
+  packages+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
   packages+=(python3-venv)
 fi
 
