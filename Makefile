@@ -1,9 +1,10 @@
 # screenshotd: set-up and the two commands of the README.
 #
-#   make run    install what is missing, then serve on port 3000 with the in-memory cache
-#   make test   install what is missing (plus redis-server), then run the whole test suite
+#   make run         install what is missing, then serve on port 3000 with the in-memory cache
+#   make test        install what is missing (plus redis-server), then run the whole test suite
+#   make image-test  build the Docker image with buildah (no daemon needed) and test it running
 #
-# Both work on a fresh Debian/Ubuntu machine with Python 3.11+. Installs are skipped when their
+# All three work on a fresh Debian/Ubuntu machine with Python 3.11+. Installs are skipped when their
 # stamp is newer than what they depend on, so a second run starts at once.
 
 PYTHON ?= python3
@@ -11,18 +12,27 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMPS := .make
 PYTEST_ARGS ?=
+IMAGE ?= screenshotd:test
 
-.PHONY: run test test-fast lint bench install install-test system system-test clean
+.PHONY: run test test-fast image image-test lint bench bench-image install install-test system system-test clean
 
 run: install
 	$(BIN)/screenshotd serve
 
 test: install-test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not image" $(PYTEST_ARGS)
 
 ## the suite without the corpus-wide runs, for quick local iterations
 test-fast: install-test
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow and not image" $(PYTEST_ARGS)
+
+## the Docker image: built from the Dockerfile with buildah (installed when missing; the base
+## image is made with debootstrap when no registry can be reached), then run and tested
+image:
+	bash scripts/image.sh build $(IMAGE)
+
+image-test: install-test image
+	SCREENSHOTD_IMAGE=$(IMAGE) $(BIN)/pytest -m image tests/image $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check screenshotd tests benchmarks
@@ -30,6 +40,10 @@ lint: install-test
 
 bench: install-test
 	$(BIN)/python benchmarks/run_all.py
+
+## the image's size per layer and its start time, against `screenshotd serve` on the host
+bench-image: install-test image
+	cd benchmarks && SCREENSHOTD_IMAGE=$(IMAGE) ../$(BIN)/python bench_image.py
 
 install: system $(STAMPS)/venv
 install-test: system-test $(STAMPS)/venv-test
