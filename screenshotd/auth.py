@@ -11,8 +11,10 @@
   may be limited to some hosts (``k2:example.com|*.example.org``); a capture of another host
   is 403 ``DOMAIN_NOT_ALLOWED`` (:func:`check_target`).
 - **Rate limits** (``MAX_REQUESTS_PER_MINUTE``, :mod:`~screenshotd.ratelimit`): per key, or per
-  client IP when there are no keys (and for signed URLs, whose callers are the public). Reading
-  one's own jobs and batches is not counted, so a client can always wait for its work.
+  client IP when there are no keys (and for signed URLs, whose callers are the public). They
+  meter work that may render, not requests: :meth:`Gatekeeper.meter` is called by the roads
+  that render (a capture that misses the cache, an async submission, each batch item, each page
+  of a diff). A cache hit, a 304, ``/images`` and reading one's own jobs are never counted.
 
 Keys are compared in constant time: the SHA-256 of what was sent against the SHA-256 of every
 key, each with :func:`hmac.compare_digest`, all of them every time. A request is known by the
@@ -20,9 +22,9 @@ key's *id* (a prefix of that hash), never by the key: jobs and batches belong to
 name it. Keys are never logged: logged URLs have ``api_key=``, ``signature=`` and
 ``webhook_secret=`` values masked, and the access log writes no query at all.
 
-:class:`Gate` is the ASGI middleware (inside CORS, so that a browser can read a 401 or 429).
-The hit path calls the same :meth:`Gatekeeper.admit` first and leaves its verdict in the scope,
-so a request is counted once wherever it is answered.
+:class:`Gate` is the ASGI middleware (inside CORS, so that a browser can read a 401). The hit
+path calls the same :meth:`Gatekeeper.admit` first and leaves its verdict in the scope, so a
+request is checked once wherever it is answered.
 """
 
 from __future__ import annotations
@@ -156,12 +158,6 @@ def client_ip(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-def _counted(path: str) -> bool:
-    """Whether a request counts against the rate limit: everything but reading one's own jobs
-    and batches (and the open paths, which never reach the limiter)."""
-    return not (path == "/jobs" or path.startswith(("/jobs/", "/batch/")))
-
-
 class Gatekeeper:
     """Keys, signatures and rate limits, shared by :class:`Gate` and the hit path."""
 
@@ -182,9 +178,8 @@ class Gatekeeper:
         return path in self.open_paths or path.startswith(OPEN_PREFIX)
 
     async def admit(self, scope: Scope) -> Caller | None:
-        """The request's caller, or an error (401, 429). None for an open path. The verdict is
-        kept in the scope, so a second call for the same request neither checks nor counts
-        again."""
+        """The request's caller, or an error (401). None for an open path. The verdict is kept
+        in the scope, so a second call for the same request does not check again."""
         state = scope.setdefault("state", {})
         if "admitted" in state:
             verdict = state["admitted"]
@@ -206,15 +201,22 @@ class Gatekeeper:
         path = scope["path"]
         if self.is_open(path):
             return None
-        caller = self._identify(scope, path)
-        if self.limiter is not None and _counted(path):
-            retry_after = await self.limiter.hit(caller.id)
-            if retry_after:
-                self.rate_limited += 1
-                raise errors.RateLimited(
-                    f"over the limit of {self.limiter.limit} requests a minute; retry in "
-                    f"{retry_after} s", retry_after=retry_after)
-        return caller
+        return self._identify(scope, path)
+
+    async def meter(self, scope: Scope, units: int = 1) -> None:
+        """Count ``units`` of work that may render against the request's caller, or refuse it
+        with 429 ``RATE_LIMITED``. Nothing to do without a limit."""
+        if self.limiter is None:
+            return
+        caller = scope.get("state", {}).get("caller") or f"ip:{client_ip(scope)}"
+        retry_after = await self.limiter.hit(caller, units)
+        if retry_after:
+            self.rate_limited += 1
+            what = "render" if units == 1 else f"{units} renders"
+            raise errors.RateLimited(
+                f"{what} would go over the limit of {self.limiter.limit} renders a minute "
+                f"(cache hits are not counted); retry in {retry_after} s",
+                retry_after=retry_after)
 
     def _identify(self, scope: Scope, path: str) -> Caller:
         query = scope.get("query_string", b"")

@@ -24,6 +24,7 @@ import base64
 import binascii
 import copy
 import difflib
+import functools
 import json
 import re
 from collections.abc import AsyncGenerator, Mapping
@@ -50,6 +51,7 @@ from .routes import (
     etag_matches,
     image_url,
     json_body,
+    meter,
     not_modified_headers,
     query_params,
     read_body,
@@ -286,7 +288,7 @@ async def _side(request: Request, kind: str, value: Any, opts: CaptureOptions | 
 async def _page(request: Request, kind: str, opts: CaptureOptions) -> Side:
     service: ScreenshotService = request.app.state.service
     try:
-        result = await service.screenshot(opts)
+        result = await service.screenshot(opts, meter=functools.partial(meter, request))
     except errors.ScreenshotError as exc:
         named = copy.copy(exc)  # the flight's error is shared with its other waiters
         named.message = f"{kind}: {exc.message}"

@@ -31,6 +31,7 @@ from .routes import (
     describe,
     image_url,
     json_body,
+    meter,
     query_params,
     render,
 )
@@ -193,6 +194,7 @@ async def create_batch(request: Request) -> Response:
     service = request.app.state.service
     parsed = parse_batch(await json_body(request), service.parse)
     await _door(request, parsed.items)
+    await meter(request, len(parsed.items))  # each item may render
     batch = _jobs(request).submit_batch(caller(request), parsed.items, base_url(request))
     if parsed.async_:
         body = {

@@ -1,16 +1,22 @@
 """Rate limits: ``MAX_REQUESTS_PER_MINUTE`` per caller (an API key, or an IP without keys).
 
-A fixed one-minute window per caller: the count of the current minute, reset when the minute
-turns. A request over the limit gets ``429 RATE_LIMITED`` with ``Retry-After`` set to the
-seconds left in the window. Cache hits and 304s count like any request, so the check itself must
-be cheap:
+The limit meters work that may render: a capture that misses the cache, an async submission,
+each item of a batch, each page a diff captures (:meth:`~screenshotd.auth.Gatekeeper.meter`).
+Cache hits, 304s and ``/images`` are never counted, so a page of many ``<img>`` thumbnails of
+cached captures always loads.
 
-- :class:`MemoryLimiter` is one dict lookup and an increment.
-- :class:`RedisLimiter` shares the counts between replicas: one round trip (``INCR`` and
-  ``EXPIRE`` in a pipeline) per request. Once a caller is known to be over its limit for this
-  window, the replica refuses it without asking Redis again until the window turns. If Redis
-  cannot be reached the request is let through (and logged, at most once a minute): a broken
-  limiter must not take the service down with it.
+A fixed one-minute window per caller: the units of the current minute, reset when the minute
+turns. A request that would go over the limit gets ``429 RATE_LIMITED`` with ``Retry-After``
+set to the seconds left in the window, and its units are not kept: a refused batch of 50 does
+not use up the minute of a caller who then asks for one page.
+
+- :class:`MemoryLimiter` is one dict lookup and an addition.
+- :class:`RedisLimiter` shares the counts between replicas: one round trip (``INCRBY`` and
+  ``EXPIRE`` in a pipeline) per metered request, and one more to give the units back when it
+  is refused. Once a caller is known to be at its limit for this window, the replica refuses it
+  without asking Redis again until the window turns. If Redis cannot be reached the request is
+  let through (and logged, at most once a minute): a broken limiter must not take the service
+  down with it.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ RETRY_REDIS_S = 5.0
 class RateLimiter(Protocol):
     limit: int
 
-    async def hit(self, caller: str) -> int:
-        """Count one request; 0 when it is allowed, else the seconds until it would be."""
+    async def hit(self, caller: str, units: int = 1) -> int:
+        """Count ``units`` of work; 0 when they are allowed, else the seconds until they
+        would be (and then they are not counted)."""
 
     async def close(self) -> None: ...
 
@@ -58,14 +65,14 @@ class MemoryLimiter:
         self._counts: dict[str, int] = {}
         self.refused = 0
 
-    async def hit(self, caller: str) -> int:
+    async def hit(self, caller: str, units: int = 1) -> int:
         window, left = _window(self.clock())
         if window != self._window:
             self._window = window
             self._counts = {}
-        count = self._counts.get(caller, 0) + 1
-        self._counts[caller] = count
+        count = self._counts.get(caller, 0) + units
         if count <= self.limit:
+            self._counts[caller] = count
             return 0
         self.refused += 1
         return left
@@ -98,7 +105,7 @@ class RedisLimiter:
         self._last_error_log = 0.0
         self._down_until = 0.0
 
-    async def hit(self, caller: str) -> int:
+    async def hit(self, caller: str, units: int = 1) -> int:
         window, left = _window(self.clock())
         if window != self._window:
             self._window = window
@@ -112,7 +119,7 @@ class RedisLimiter:
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 pipe = self._client.pipeline(transaction=False)
-                pipe.incr(key)
+                pipe.incrby(key, units)
                 pipe.expire(key, WINDOW_S + 5, nx=True)
                 count, _ = await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - any Redis failure: let the request through
@@ -126,8 +133,14 @@ class RedisLimiter:
             return 0
         if int(count) <= self.limit:
             return 0
-        self._over.add(caller)
         self.refused += 1
+        if int(count) - units >= self.limit:
+            self._over.add(caller)  # full before this request: nothing more fits this minute
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                await self._client.decrby(key, units)
+        except Exception:  # noqa: BLE001 - the count stays high until the window turns
+            self.errors += 1
         return left
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import re
 from typing import Any
@@ -46,9 +47,15 @@ async def screenshot(request: Request) -> Response:
         stored = await service.cached(opts)
         if stored is not None:
             return not_modified(key, stored.ttl, stored.age)
-    result = await service.screenshot(opts)
+    result = await service.screenshot(opts, meter=functools.partial(meter, request))
     url = image_url(request, result) if opts.response_type != "image" else None
     return await render(result, opts, url)
+
+
+async def meter(request: Request, units: int = 1) -> None:
+    """Count ``units`` renders against the caller's rate limit (429 when over). Called where
+    work may render, never for a cache hit, a 304 or ``/images``."""
+    await request.app.state.gatekeeper.meter(request.scope, units)
 
 
 def caller(request: Request) -> str:
@@ -72,6 +79,7 @@ async def submit_job(request: Request, opts: CaptureOptions) -> Response:
     await service.check(opts)
     if opts.webhook_url:
         await service.guard.check_url(opts.webhook_url)
+    await meter(request)
     job = request.app.state.jobs.submit(caller(request), opts, base_url(request))
     body = {"job_id": job.id, "status": job.status.value, "status_url": job.status_url,
             "created_at": iso(job.created_at)}

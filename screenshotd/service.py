@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
@@ -236,7 +236,8 @@ class ScreenshotService:
     def ttl(self, opts: CaptureOptions) -> int:
         return opts.cache_ttl or self.settings.cache_ttl_seconds
 
-    async def screenshot(self, opts: CaptureOptions, *, detach: bool = True) -> CaptureResult:
+    async def screenshot(self, opts: CaptureOptions, *, detach: bool = True,
+                         meter: Callable[[], Awaitable[None]] | None = None) -> CaptureResult:
         """The cached road: a hit, or one capture shared by every concurrent identical request.
 
         With ``cache=false`` the cache is not read, and the fresh result replaces the entry.
@@ -245,11 +246,16 @@ class ScreenshotService:
         away leaves it running for the others, and its result is still cached. Without it (a
         job being cancelled), the capture is cancelled too once no waiter is left that asked
         for it to go on, so the browser work stops.
+
+        ``meter`` is awaited once it is known that the request may render (not a hit), and may
+        refuse it (the caller's rate limit); a hit is never metered.
         """
         if opts.cache:
             result = await self.hit(opts)
             if result is not None:
                 return result
+        if meter is not None:
+            await meter()
         key = opts.cache_key()
         self.counts["misses"] += 1
         flight = self._flights.get(key)

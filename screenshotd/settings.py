@@ -167,7 +167,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BROWSER_RECYCLE_AFTER", "200", _int(1), "Restart Chromium after this many captures."),
     Setting("SCREENSHOT_TIMEOUT_MS", "30000", _int(1000, 300_000), "Largest `timeout` allowed."),
     Setting("MAX_FULL_PAGE_HEIGHT", "16384", _int(100, 100_000), "Cap on full_page height, px."),
-    Setting("MAX_REQUESTS_PER_MINUTE", "60", _int(0), "Per key, or per IP without keys. 0: off."),
+    Setting("MAX_REQUESTS_PER_MINUTE", "60", _int(0),
+            "Renders a minute per key, or per IP without keys (hits are free). 0: off."),
     Setting("CORS_ORIGIN", "*", _str, "Access-Control-Allow-Origin. Empty turns CORS off."),
     Setting(
         "ALLOW_PRIVATE_HOSTS", "", _private_hosts,

@@ -165,28 +165,28 @@ def test_a_short_signing_secret_stops_the_start():
 # --------------------------------------------------------------------------- the gatekeeper
 
 
-async def test_the_gatekeeper_admits_counts_once_and_remembers_its_verdict():
-    keeper = Gatekeeper(KeyRing(("alpha",)), None, MemoryLimiter(2, clock=lambda: 90.0))
+async def test_the_gatekeeper_admits_once_and_meters_only_when_asked():
+    keeper = Gatekeeper(KeyRing(("alpha",)), None, MemoryLimiter(3, clock=lambda: 90.0))
     first = scope({"X-Api-Key": "alpha"})
     caller = await keeper.admit(first)
     assert caller == Caller(f"key:{key_id('alpha')}") and first["state"]["caller"] == caller.id
-    assert await keeper.admit(first) == caller  # asked again: same verdict, not counted again
-    await keeper.admit(scope({"X-Api-Key": "alpha"}))
-    over = scope({"X-Api-Key": "alpha"})
+    assert await keeper.admit(first) == caller  # asked again: the same verdict
+    for _ in range(10):  # admitting is not metering: hits and 304s are free
+        await keeper.admit(scope({"X-Api-Key": "alpha"}))
+    await keeper.meter(first)
+    await keeper.meter(first, 2)
     with pytest.raises(errors.RateLimited) as limited:
-        await keeper.admit(over)
-    assert 1 <= limited.value.retry_after <= 60
-    with pytest.raises(errors.RateLimited):
-        await keeper.admit(over)  # the stored verdict
+        await keeper.meter(first)
+    assert 1 <= limited.value.retry_after <= 60 and "3 renders a minute" in limited.value.message
     assert keeper.rate_limited == 1
-    # reading one's jobs is not counted; open paths need nothing
-    assert await keeper.admit(scope({"X-Api-Key": "alpha"}, path="/jobs/abc")) == caller
+    # open paths need nothing
     for path in ("/health", "/", "/docs", "/openapi.json", "/static/style.css", "/metrics"):
         assert await keeper.admit(scope(path=path)) is None
     with pytest.raises(errors.Unauthorized, match="required"):
         await keeper.admit(scope())
     with pytest.raises(errors.Unauthorized, match="not valid"):
         await keeper.admit(scope({"X-Api-Key": "beta"}))
+    await Gatekeeper(KeyRing(())).meter(scope())  # no limit: nothing to count
 
 
 async def test_metrics_can_require_a_key():
@@ -222,4 +222,8 @@ async def test_the_memory_limiter_counts_per_caller_per_minute():
     now[0] = 180.0
     assert await limiter.hit("a") == 0  # a new minute
     assert limiter.health()["refused"] == 2
+    # units: a refused batch is not counted, so what fits still fits
+    assert await limiter.hit("c", 5) == 60
+    assert await limiter.hit("c", 3) == 0
+    assert await limiter.hit("c") == 60
     assert make_limiter(0, "") is None

@@ -193,9 +193,8 @@ async def test_with_a_gatekeeper_only_admitted_requests_are_answered(service):
     # a key limited to other hosts is not served example.com from the cache
     assert (await call(service, "/screenshot", raw, {"X-Api-Key": "narrow"},
                        gatekeeper=keeper))[3] == 1
-    # the third request of "alpha" this minute is over the limit: the app answers the 429
-    assert (await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
-                       gatekeeper=keeper))[3] == 0
-    assert (await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
-                       gatekeeper=keeper))[3] == 1
-    assert keeper.rate_limited == 1
+    # hits are never metered: many more than the limit of two are all answered here
+    for _ in range(5):
+        assert (await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
+                           gatekeeper=keeper))[3] == 0
+    assert keeper.rate_limited == 0

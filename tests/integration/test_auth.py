@@ -234,31 +234,47 @@ async def assert_limited(response: httpx.Response) -> int:
     return retry_after
 
 
-async def test_rate_limits_per_key_count_hits_and_304s(site: Site):
+async def test_rate_limits_meter_renders_per_key_never_hits_or_304s(site: Site):
     settings = make_settings(api_keys=("alpha", "beta"), max_requests_per_minute=4)
     async with run_server(settings) as running:
         freeze_limiter(running, 1_000_000_810.0)
         async with client_for(running, "alpha") as alpha, client_for(running, "beta") as beta:
             url = site.url("/pages/basic?limited=1")
-            first = await alpha.get("/screenshot", params={"url": url})
-            hit = await alpha.get("/screenshot", params={"url": url})
-            assert hit.headers["x-cache"] == "HIT"
-            job = await alpha.get("/screenshot", params={"url": url, "async": "true"})
+            first = await alpha.get("/screenshot", params={"url": url})  # 1: a miss
+            assert first.status_code == 200 and first.headers["x-cache"] == "MISS"
             etag = {"If-None-Match": first.headers["etag"]}
+            image = (await alpha.get("/screenshot", params={"url": url,
+                                                            "response_type": "json"})).json()
+            for _ in range(10):  # hits, 304s and /images are never counted
+                hit = await alpha.get("/screenshot", params={"url": url})
+                assert hit.status_code == 200 and hit.headers["x-cache"] == "HIT"
+                assert (await alpha.get("/screenshot", params={"url": url},
+                                        headers=etag)).status_code == 304
+                assert (await alpha.get(image["image_url"])).status_code == 200
+            job = await alpha.get("/screenshot", params={"url": url, "async": "true"})  # 2
+            assert job.status_code == 202, job.text
+            fresh = await alpha.get("/screenshot", params={"url": url, "cache": "false"})  # 3
+            assert fresh.status_code == 200 and fresh.headers["x-cache"] == "MISS"
+            other = site.url("/pages/basic?limited=1b")
+            assert (await alpha.get("/screenshot", params={"url": other})).status_code == 200  # 4
+            # the fifth render is refused: a miss, a batch item, a page of a diff
+            await assert_limited(await alpha.get(
+                "/screenshot", params={"url": site.url("/pages/basic?limited=1c")}))
+            await assert_limited(await alpha.post("/batch", json={"urls": [url]}))
+            await assert_limited(await alpha.get("/diff", params={
+                "before": site.url("/pages/basic?limited=1d"),
+                "after": site.url("/pages/basic?limited=1e")}))
+            # ...while hits go on being served, and following one's own job is free
+            assert (await alpha.get("/screenshot", params={"url": url})).status_code == 200
             assert (await alpha.get("/screenshot", params={"url": url},
                                     headers=etag)).status_code == 304
-            # four requests: the fifth is refused, a hit or a 304 alike
-            await assert_limited(await alpha.get("/screenshot", params={"url": url}))
-            await assert_limited(await alpha.get("/screenshot", params={"url": url},
-                                                 headers=etag))
-            await assert_limited(await alpha.post("/batch", json={"urls": [url]}))
-            # following one's own job is not counted; another key has its own count
             assert (await alpha.get(job.json()["status_url"])).status_code == 200
-            assert (await beta.get("/screenshot", params={"url": url})).status_code == 200
-            # open paths are never limited
+            # another key has its own count; open paths are never limited
+            assert (await beta.get("/screenshot", params={
+                "url": site.url("/pages/basic?limited=1f")})).status_code == 200
             assert (await alpha.get("/health")).status_code == 200
             # a browser can read the 429
-            cors = await alpha.get("/screenshot", params={"url": url},
+            cors = await alpha.get("/screenshot", params={"url": site.url("/pages/basic?limited=1g")},
                                    headers={"Origin": "https://app.example"})
             await assert_limited(cors)
             assert cors.headers["access-control-allow-origin"] == "*"
@@ -267,16 +283,56 @@ async def test_rate_limits_per_key_count_hits_and_304s(site: Site):
         assert health["auth"]["rate_limit"]["refused"] >= 4
 
 
+async def test_a_refused_batch_does_not_use_up_the_minute(site: Site):
+    async with run_server(make_settings(max_requests_per_minute=3)) as running:
+        freeze_limiter(running, 1_000_000_840.0)
+        urls = [site.url(f"/pages/basic?limited=batch{i}") for i in range(5)]
+        await assert_limited(await running.client.post("/batch", json={"urls": urls}))
+        response = await running.client.get("/screenshot", params={"url": urls[0]})
+        assert response.status_code == 200, response.text
+        batch = await running.client.post("/batch", json={"urls": urls[1:3]})
+        assert batch.status_code == 200 and all(r["ok"] for r in batch.json()["results"])
+        await assert_limited(await running.client.get("/screenshot", params={"url": urls[4]}))
+
+
+async def test_200_cached_thumbnails_load_from_one_ip_under_the_default_limit(site: Site):
+    """A gallery page: many <img> tags of cached captures, fetched at once from one address,
+    with the default limit. None of them may break."""
+    async with run_server(make_settings(max_requests_per_minute=60)) as running:
+        freeze_limiter(running, 1_000_000_900.0)
+        urls = [site.url(f"/pages/basic?thumb={i}") for i in range(4)]
+        sources = []
+        for url in urls:  # four renders, well under the limit
+            made = await running.client.get("/screenshot", params={
+                "url": url, "width": 320, "height": 200, "response_type": "json"})
+            assert made.status_code == 200, made.text
+            sources.append(("/screenshot", {"url": url, "width": "320", "height": "200"}))
+            sources.append((made.json()["image_url"], {}))
+        statuses: list[int] = []
+
+        async def fetch(i: int) -> None:
+            path, params = sources[i % len(sources)]
+            response = await running.client.get(path, params=params)
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+        for wave in range(10):  # as a browser does: about 20 requests at a time
+            await asyncio.gather(*(fetch(wave * 20 + i) for i in range(20)))
+        assert len(statuses) == 200 and set(statuses) == {200}, sorted(set(statuses))
+        assert (await running.client.get("/health")).json()["auth"]["rate_limit"]["refused"] == 0
+
+
 async def test_without_keys_the_limit_is_per_ip(site: Site):
     async with run_server(make_settings(max_requests_per_minute=2)) as running:
         freeze_limiter(running, 1_000_000_870.0)
-        url = site.url("/pages/basic?limited=2")
-        for _ in range(2):
+        urls = [site.url(f"/pages/basic?limited=2{i}") for i in range(4)]
+        for url in urls[:2]:
             assert (await running.client.get("/screenshot", params={"url": url})).status_code == 200
-        await assert_limited(await running.client.get("/screenshot", params={"url": url}))
+        await assert_limited(await running.client.get("/screenshot", params={"url": urls[2]}))
         transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
         async with httpx.AsyncClient(base_url=running.base, transport=transport) as other_ip:
-            assert (await other_ip.get("/screenshot", params={"url": url})).status_code == 200
+            assert (await other_ip.get("/screenshot", params={"url": urls[3]})).status_code == 200
 
 
 async def test_replicas_share_one_limit_through_redis(site: Site, redis_server: Any):
@@ -285,14 +341,17 @@ async def test_replicas_share_one_limit_through_redis(site: Site, redis_server: 
     async with run_server(settings) as one, run_server(settings) as two:
         for replica in (one, two):
             freeze_limiter(replica, 1_000_000_930.0)
-        url = site.url("/pages/basic?limited=3")
+        urls = [site.url(f"/pages/basic?limited=3{i}") for i in range(5)]
         async with client_for(one, "alpha") as a, client_for(two, "alpha") as b:
-            statuses = [(await a.get("/screenshot", params={"url": url})).status_code,
-                        (await b.get("/screenshot", params={"url": url})).status_code,
-                        (await a.get("/screenshot", params={"url": url})).status_code]
+            statuses = [(await a.get("/screenshot", params={"url": urls[0]})).status_code,
+                        (await b.get("/screenshot", params={"url": urls[1]})).status_code,
+                        (await a.get("/screenshot", params={"url": urls[2]})).status_code]
             assert statuses == [200, 200, 200]
-            await assert_limited(await b.get("/screenshot", params={"url": url}))
-            await assert_limited(await a.get("/screenshot", params={"url": url}))
+            await assert_limited(await b.get("/screenshot", params={"url": urls[3]}))
+            await assert_limited(await a.get("/screenshot", params={"url": urls[4]}))
+            # a capture made on one replica is a hit on the other, and hits are not metered
+            hit = await b.get("/screenshot", params={"url": urls[0]})
+            assert hit.status_code == 200 and hit.headers["x-cache"] == "HIT"
         assert (await one.client.get("/health")).json()["auth"]["rate_limit"]["backend"] == "redis"
 
 
