@@ -85,7 +85,8 @@ def query_parameters(exclude: frozenset[str] = frozenset()) -> list[dict[str, An
         elif name in _LIST_IN_QUERY:
             schema = {"type": "string"}
             description = (description + " Comma-separated in a query string.").strip()
-        if schema.get("type") == "string" and schema.get("maxLength", 1 << 30) > QUERY_STRING_MAX:
+        free_text = schema.get("type") == "string" and "enum" not in schema
+        if free_text and schema.get("maxLength", 1 << 30) > QUERY_STRING_MAX:
             schema["maxLength"] = QUERY_STRING_MAX
             description = (description + f" In a query string at most {QUERY_STRING_MAX} "
                            "characters; longer in a POST body.").strip()

@@ -26,6 +26,15 @@ def test_every_capture_option_is_a_documented_parameter():
     assert all(name in KNOWN_PARAMS for name in names)
 
 
+def test_only_free_text_parameters_carry_the_query_string_length_note():
+    params = document()["paths"]["/screenshot"]["get"]["parameters"]
+    noted = {p["name"] for p in params if "at most 8192" in p.get("description", "")}
+    enums = {p["name"] for p in params if "enum" in p["schema"]}
+    assert {"format", "wait_until", "response_type", "pdf_paper_format"} <= enums
+    assert not noted & enums, noted & enums
+    assert {"html", "html_base64", "scripts", "styles", "cookies"} <= noted
+
+
 def test_every_error_code_of_the_tree_is_documented():
     doc = document()
     codes = set(doc["components"]["schemas"]["Error"]["properties"]["error"]["enum"])
