@@ -34,8 +34,10 @@ image:
 image-test: install-test image
 	SCREENSHOTD_IMAGE=$(IMAGE) $(BIN)/pytest -m image tests/image $(PYTEST_ARGS)
 
+## ruff; the layers (import-linter: nothing imports upward); hadolint on the Dockerfile
 lint: install-test
 	$(BIN)/ruff check screenshotd tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/hadolint --config .hadolint.yaml Dockerfile
 
 bench: install-test

@@ -1,4 +1,4 @@
-"""The diff: screenshotd.diff against the pixelmatch package on PyPI (pure Python), same run.
+"""The diff: screenshotd.imaging.pixelmatch against the pixelmatch package on PyPI (pure Python), same run.
 
     python benchmarks/bench_diff.py [--pages N] [--repeat N]
 
@@ -27,10 +27,10 @@ from PIL import Image
 from pixelmatch.core import pixelmatch as reference
 from playwright.async_api import async_playwright
 
-from screenshotd.browser import BASE_ARGS
-from screenshotd.cache import MemoryCache
-from screenshotd.diff import DiffOptions, pixelmatch
-from screenshotd.diff_service import DiffService, run_diff
+from screenshotd.browser.chromium import BASE_ARGS
+from screenshotd.core.cache import MemoryCache
+from screenshotd.core.diffs import DiffService, run_diff
+from screenshotd.imaging.pixelmatch import DiffOptions, pixelmatch
 from screenshotd.settings import Settings
 
 PAGES = ["wikipedia", "nytimes-1", "engadget", "wapo-1", "lemonde-1", "bbc-1"]

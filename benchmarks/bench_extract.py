@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup
 from common import CORPUS, machine, percentile
 from markdownify import markdownify
 
-from screenshotd.extract import extract_page
+from screenshotd.content.extract import extract_page
 
 ROUNDS = 3
 

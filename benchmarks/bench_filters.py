@@ -28,7 +28,7 @@ from adblockparser import AdblockRules
 from bs4 import BeautifulSoup
 from common import CORPUS, local_site, machine, percentile, screenshotd_server
 
-from screenshotd.filters import (
+from screenshotd.blocking.engine import (
     IMAGE,
     MEDIA,
     OTHER,

@@ -33,8 +33,8 @@ LIMIT = "1000000000"
 
 def in_process() -> dict[str, float]:
     """Microseconds per call, over 200,000 calls (the median of 5 runs)."""
-    from screenshotd.auth import Gatekeeper, KeyRing
-    from screenshotd.ratelimit import MemoryLimiter
+    from screenshotd.auth.gatekeeper import Gatekeeper, KeyRing
+    from screenshotd.auth.ratelimit import MemoryLimiter
 
     limiter = MemoryLimiter(10**9)
     keeper = Gatekeeper(KeyRing((KEY, "second-key-abcdef")), None, MemoryLimiter(10**9))

@@ -32,7 +32,7 @@ import httpx
 from common import ROOT, local_site, machine, median, percentile, screenshotd_server
 from playwright.async_api import async_playwright
 
-from screenshotd.browser import BASE_ARGS
+from screenshotd.browser.chromium import BASE_ARGS
 from screenshotd.settings import Settings
 
 

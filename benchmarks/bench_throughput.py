@@ -19,7 +19,7 @@ import httpx
 from common import CORPUS, ROOT, local_site, machine, screenshotd_server
 from playwright.async_api import async_playwright
 
-from screenshotd.browser import BASE_ARGS
+from screenshotd.browser.chromium import BASE_ARGS
 from screenshotd.settings import Settings
 
 

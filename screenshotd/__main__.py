@@ -1,3 +1,3 @@
-from .cli import main
+from screenshotd.cli.main import main
 
 main()

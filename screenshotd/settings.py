@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .egress import AddressPolicy
+from screenshotd.net.egress import AddressPolicy
 
 
 class SettingsError(ValueError):
@@ -97,7 +97,7 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 def _api_keys(raw: str) -> tuple[str, ...]:
     """``key`` or ``key:host|*.domain`` items; every domain list is read here, at start-up."""
-    from .auth import KeyRing
+    from screenshotd.auth.gatekeeper import KeyRing
 
     items = _csv(raw)
     KeyRing(items)  # raises ValueError naming a bad domain

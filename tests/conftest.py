@@ -1,7 +1,7 @@
 """Shared fixtures: a local test site, and screenshotd servers running in the test loop.
 
 Integration tests are real: Chromium renders pages that :class:`Site` serves on 127.0.0.1,
-through a real uvicorn serving :func:`screenshotd.app.create_app`. Nothing is skipped when
+through a real uvicorn serving :func:`screenshotd.http.app.create_app`. Nothing is skipped when
 Chromium is missing; the pool fails to start and the tests fail loudly.
 """
 
@@ -32,8 +32,8 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from screenshotd.app import create_app
-from screenshotd.egress import Resolver
+from screenshotd.http.app import create_app
+from screenshotd.net.egress import Resolver
 from screenshotd.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from screenshotd import errors
-from screenshotd.auth import (
+from screenshotd.auth.gatekeeper import (
     Caller,
     Gatekeeper,
     KeyRing,
@@ -19,9 +19,9 @@ from screenshotd.auth import (
     parse_domains,
     presented_key,
 )
-from screenshotd.ratelimit import MemoryLimiter, make_limiter
+from screenshotd.auth.ratelimit import MemoryLimiter, make_limiter
+from screenshotd.auth.signing import Signer, canonical_query, query_pairs
 from screenshotd.settings import Settings, SettingsError
-from screenshotd.signing import Signer, canonical_query, query_pairs
 
 
 def scope(headers: dict[str, str] | None = None, query: str = "", path: str = "/screenshot",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from screenshotd import errors
-from screenshotd.batch import MAX_ITEMS, parse_batch
-from screenshotd.options import CaptureOptions
+from screenshotd.params.batch import MAX_ITEMS, parse_batch
+from screenshotd.params.capture import CaptureOptions
 
 
 def parse(body):

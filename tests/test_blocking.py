@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from screenshotd import blocking
-from screenshotd.app import create_app
-from screenshotd.blocking import ADS, TRACKERS, ListError, ListSource, RequestFilter
+from screenshotd.blocking import lists as blocking
+from screenshotd.blocking.lists import ADS, TRACKERS, ListError, ListSource, RequestFilter
+from screenshotd.http.app import create_app
 from screenshotd.settings import SettingsError
 from tests.conftest import make_settings
 

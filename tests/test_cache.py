@@ -8,7 +8,7 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from screenshotd.cache import ENTRY_OVERHEAD, Entry, MemoryCache, RedisCache, redacted_url
+from screenshotd.core.cache import ENTRY_OVERHEAD, Entry, MemoryCache, RedisCache, redacted_url
 from tests.conftest import RedisServer
 
 MB = 1024 * 1024

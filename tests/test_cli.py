@@ -55,7 +55,7 @@ def test_shot_reports_errors_by_code(site: Site, tmp_path):
 
 
 def test_help_shows_examples_for_every_command():
-    from screenshotd.cli import main
+    from screenshotd.cli.main import main
 
     assert set(main.commands) == {"serve", "shot", "batch", "diff", "sign", "mcp"}
     for command in main.commands:

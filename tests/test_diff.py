@@ -1,4 +1,4 @@
-"""screenshotd.diff against pixelmatch 7.1.0: its own test cases, and the reference's answers
+"""screenshotd.imaging.pixelmatch against pixelmatch 7.1.0: its own test cases, and the reference's answers
 for generated pairs (tests/fixtures/pixelmatch_reference, written by
 scripts/pixelmatch-reference/generate.py), down to the bytes of the diff image."""
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from screenshotd import diff
-from screenshotd.diff import DiffOptions, compare, faded, pixelmatch
+from screenshotd.imaging import pixelmatch as diff
+from screenshotd.imaging.pixelmatch import DiffOptions, compare, faded, pixelmatch
 
 from .conftest import PIXELMATCH_FIXTURES
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from screenshotd import errors
-from screenshotd.diff_routes import _colour, parse_diff_request
+from screenshotd.http.diff_routes import _colour, parse_diff_request
 
 PAGES = {"before": "https://a.example/", "after": "https://b.example/"}
 

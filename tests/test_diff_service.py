@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from screenshotd import diff_service, errors
-from screenshotd.cache import MemoryCache
-from screenshotd.diff import DiffOptions
-from screenshotd.diff_service import DiffService, diff_key
-from screenshotd.service import CaptureResult
+from screenshotd import errors
+from screenshotd.core import diffs as diff_service
+from screenshotd.core.cache import MemoryCache
+from screenshotd.core.diffs import DiffService, diff_key
+from screenshotd.core.service import CaptureResult
+from screenshotd.imaging.pixelmatch import DiffOptions
 
 
 def png(rgb: tuple[int, int, int], size: tuple[int, int] = (20, 10)) -> bytes:

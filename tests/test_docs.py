@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from screenshotd import errors
-from screenshotd.app import create_app
-from screenshotd.cli import main
-from screenshotd.diff_routes import DIFF_NAMES, SOURCE_NAMES
-from screenshotd.options import ALIASES, KNOWN_PARAMS, NON_OPTION_PARAMS
+from screenshotd.cli.main import main
+from screenshotd.http.app import create_app
+from screenshotd.http.diff_routes import DIFF_NAMES, SOURCE_NAMES
+from screenshotd.params.capture import ALIASES, KNOWN_PARAMS, NON_OPTION_PARAMS
 from screenshotd.settings import SETTINGS, Settings, SettingsError
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

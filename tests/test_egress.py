@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 import uvloop
 
-from screenshotd import errors, outbound
-from screenshotd.egress import (
+from screenshotd import errors
+from screenshotd.net import outbound
+from screenshotd.net.egress import (
     AddressPolicy,
     Guard,
     IPAddress,
@@ -26,8 +27,8 @@ from screenshotd.egress import (
     check_url_literal,
     is_public,
 )
-from screenshotd.options import CaptureOptions
-from screenshotd.proxy import MARKER, EgressProxy
+from screenshotd.net.proxy import MARKER, EgressProxy
+from screenshotd.params.capture import CaptureOptions
 from tests.conftest import Canary, Site
 
 PUBLIC = "93.184.216.34"

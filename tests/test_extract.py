@@ -14,7 +14,7 @@ from functools import cache
 import pytest
 from bs4 import BeautifulSoup
 
-from screenshotd.extract import DROP_ATTR, extract_content, extract_metadata, extract_page
+from screenshotd.content.extract import DROP_ATTR, extract_content, extract_metadata, extract_page
 from tests.conftest import CORPUS
 
 # --------------------------------------------------------------------------- corpus helpers

@@ -10,8 +10,9 @@ import time
 import pytest
 from adblockparser import AdblockRules
 
-from screenshotd import filter_rules, filters
-from screenshotd.filters import (
+from screenshotd.blocking import engine as filters
+from screenshotd.blocking import rules as filter_rules
+from screenshotd.blocking.engine import (
     IMAGE,
     OTHER,
     SCRIPT,

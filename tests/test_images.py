@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from screenshotd import errors
-from screenshotd.images import decode_rgba, encode_png
+from screenshotd.imaging.images import decode_rgba, encode_png
 
 LIMIT = 50_000_000
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from screenshotd import errors
-from screenshotd.job_model import JobState
-from screenshotd.jobs import JobManager
-from screenshotd.options import CaptureOptions
-from screenshotd.service import CaptureResult
+from screenshotd.core.jobs.manager import JobManager
+from screenshotd.core.jobs.records import JobState
+from screenshotd.core.service import CaptureResult
+from screenshotd.params.capture import CaptureOptions
 
 
 class FakeService:

@@ -9,8 +9,8 @@ import logging
 import sys
 import time
 
-from screenshotd import logs
-from screenshotd.logs import BatchingStreamHandler, JsonFormatter, TextFormatter, route_of
+from screenshotd.http import logs
+from screenshotd.http.logs import BatchingStreamHandler, JsonFormatter, TextFormatter, route_of
 
 FIELDS = {"request_id": "abc", "method": "GET", "route": "/screenshot", "status": 200,
           "duration_ms": 12.5, "cache": "HIT", "host": "exa\"mple.com", "caller": "key:0123"}

@@ -13,14 +13,14 @@ from urllib.parse import urlencode
 
 import pytest
 
-from screenshotd.auth import Gatekeeper, KeyRing
-from screenshotd.cache import Entry, MemoryCache
-from screenshotd.logs import RequestLog
-from screenshotd.middleware import HitPath
-from screenshotd.pool import BrowserPool
-from screenshotd.ratelimit import MemoryLimiter
-from screenshotd.routes import cache_headers
-from screenshotd.service import CaptureResult, ScreenshotService
+from screenshotd.auth.gatekeeper import Gatekeeper, KeyRing
+from screenshotd.auth.ratelimit import MemoryLimiter
+from screenshotd.browser.pool import BrowserPool
+from screenshotd.core.cache import Entry, MemoryCache
+from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.http.hitpath import HitPath
+from screenshotd.http.logs import RequestLog
+from screenshotd.http.routes import cache_headers
 from screenshotd.settings import Settings
 
 URL = "https://example.com/page"

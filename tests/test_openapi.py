@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from screenshotd import errors
-from screenshotd.openapi import document
-from screenshotd.options import KNOWN_PARAMS, CaptureOptions
+from screenshotd.http.openapi import document
+from screenshotd.params.capture import KNOWN_PARAMS, CaptureOptions
 
 
 def test_every_capture_option_is_a_documented_parameter():

@@ -7,13 +7,13 @@ import base64
 import pytest
 
 from screenshotd import errors
-from screenshotd.options import (
+from screenshotd.params.capture import (
     KNOWN_PARAMS,
     CaptureOptions,
     Device,
     ParseLimits,
-    split_top_level,
 )
+from screenshotd.params.values import split_top_level
 
 URL = "https://example.com/page"
 

@@ -50,7 +50,7 @@ def test_bad_value_names_the_variable(env, name):
 def test_cli_refuses_bad_settings(monkeypatch):
     from click.testing import CliRunner
 
-    from screenshotd.cli import main
+    from screenshotd.cli.main import main
 
     monkeypatch.setenv("BROWSER_MAX_CONCURRENT", "lots")
     result = CliRunner().invoke(main, ["serve"])

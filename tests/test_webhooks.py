@@ -9,7 +9,7 @@ import hmac
 
 import pytest
 
-from screenshotd.webhooks import WebhookSender, sign
+from screenshotd.core.jobs.webhooks import WebhookSender, sign
 
 
 def expected_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from screenshotd.auth import MaskSecrets
-from screenshotd.signing import Signer
+from screenshotd.auth.gatekeeper import MaskSecrets
+from screenshotd.auth.signing import Signer
 
 from ..conftest import (
     Running,

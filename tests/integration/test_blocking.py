@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from screenshotd.egress import IPAddress
+from screenshotd.net.egress import IPAddress
 from tests.conftest import CORPUS, Running, Site, decode, make_settings, run_server
 
 pytestmark = pytest.mark.asyncio

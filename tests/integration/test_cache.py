@@ -12,9 +12,9 @@ import uuid
 import httpx
 import pytest
 
-from screenshotd.cache import Entry
-from screenshotd.options import CaptureOptions
-from screenshotd.service import CaptureResult
+from screenshotd.core.cache import Entry
+from screenshotd.core.service import CaptureResult
+from screenshotd.params.capture import CaptureOptions
 from tests.conftest import (
     BLUE,
     GREEN,

@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 from playwright.async_api import async_playwright
 
-from screenshotd.browser import BASE_ARGS
-from screenshotd.egress import IPAddress
+from screenshotd.browser.chromium import BASE_ARGS
+from screenshotd.net.egress import IPAddress
 from screenshotd.settings import Settings
 from tests.conftest import (
     Canary,
@@ -319,7 +319,7 @@ async def test_health_shows_the_guard(guarded):
 
 
 async def test_star_turns_the_guard_off_and_says_so(caplog, site: Site):
-    with caplog.at_level(logging.WARNING, logger="screenshotd.app"):
+    with caplog.at_level(logging.WARNING, logger="screenshotd.http.app"):
         async with run_server(make_settings(allow_private_hosts=("*",))) as server:
             assert server.app.state.service.pool.egress is None  # no proxy at all
             health = (await server.client.get("/health")).json()

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from screenshotd import job_routes
+from screenshotd.http import job_routes
 
 from ..conftest import (
     RED,

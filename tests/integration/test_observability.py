@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from screenshotd.signing import Signer
+from screenshotd.auth.signing import Signer
 
 from ..conftest import (
     Running,

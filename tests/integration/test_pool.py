@@ -10,7 +10,7 @@ import time
 import pytest
 
 from screenshotd import errors
-from screenshotd.pool import BrowserPool
+from screenshotd.browser.pool import BrowserPool
 from screenshotd.settings import Settings
 from tests.conftest import Site, assert_error, decode, make_settings, run_server
 

@@ -1,0 +1,449 @@
+"""capture(context, opts) -> RawCapture: drive one page in a fresh context. Playwright only.
+
+The steps, in order:
+
+1. emulation on the page: viewport, colour scheme, reduced motion, media type; headers,
+   cookies and geolocation on the context;
+2. navigation (``url``) or rendering (``html``) until ``wait_until``; ``networkidle0`` is
+   Playwright's ``networkidle``, ``networkidle2`` waits for at most two open requests for 500 ms;
+   Before it, the request filter (``block_ads``, ``block_trackers``, ``block_requests``), the
+   consent-banner style sheet and ``local_storage`` are put in place (:mod:`.steps`);
+3. ``wait_for_selector``; then ``styles`` and ``hide_selectors`` (as a constructed style sheet,
+   which a page's CSP does not block); the filter lists' element hiding; consent banners;
+   ``scripts``; ``click``; ``actions``;
+4. for ``full_page``, a scroll through the page so lazy content loads; ``scroll_to``; ``delay``;
+   web fonts settle; well-known anti-flicker snippets that would keep the page hidden are undone;
+   ``redact``; the page's HTML is read when content or metadata is asked for;
+5. the screenshot (or PDF): the element for ``selector``, the clip rectangle, or the viewport or
+   full page with its height capped.
+
+Playwright's errors are translated here, at the boundary: timeouts while the page gets ready are
+``TIMEOUT``, ``net::ERR_*`` is ``NAVIGATION_FAILED``, a selector that never appears is
+``SELECTOR_NOT_FOUND``. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from screenshotd import errors
+from screenshotd.blocking.lists import RequestFilter
+from screenshotd.browser import steps
+from screenshotd.browser.steps import Deadline
+from screenshotd.net.proxy import MARKER_LOWER, Channel
+from screenshotd.params.capture import CaptureOptions
+
+#: Time allowed for the screenshot or PDF itself, beyond the page's own ``timeout``.
+SHOT_TIMEOUT_MS = 30000
+#: Most time spent waiting for lazy images and fonts before a capture goes ahead without them.
+SETTLE_TIMEOUT_MS = 3000
+
+PAPER_FORMATS = {
+    "a4": "A4", "a3": "A3", "a2": "A2", "a1": "A1", "a0": "A0",
+    "letter": "Letter", "legal": "Legal", "tabloid": "Tabloid", "ledger": "Ledger",
+}
+
+_NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
+
+
+@dataclass
+class RawCapture:
+    """What Chromium produced, before any resize or re-encoding."""
+
+    data: bytes
+    kind: str  # "png", "jpeg" or "pdf"
+    truncated: bool
+    final_url: str | None
+    http_status: int | None
+    #: The rendered page's HTML, when content or metadata was asked for.
+    html: str | None = None
+
+
+async def capture(
+    context: BrowserContext,
+    opts: CaptureOptions,
+    *,
+    max_height: int,
+    page: Page | None = None,
+    channel: Channel | None = None,
+    request_filter: RequestFilter | None = None,
+) -> RawCapture:
+    """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context.
+
+    ``page`` is a blank page already open in ``context`` (a warm lease), else one is opened.
+    ``channel`` is the context's egress channel: when the main document ends at an address it
+    refused (a redirect, a script or a meta refresh), the capture is that refusal's error.
+    ``request_filter`` decides the page's requests and counts what it blocked.
+    """
+    deadline = Deadline(opts.timeout or 30000)
+    if page is None:
+        page = await context.new_page()
+    await _emulate(context, page, opts)
+    await steps.before_load(context, page, opts, request_filter)
+    response = await _load(page, opts, deadline, channel)
+    html = None
+    try:
+        await _prepare(page, opts, deadline, max_height, request_filter)
+        if opts.reads_page:
+            html = await steps.read_html(page)
+        data, kind, truncated = await _shoot(page, opts, max_height, deadline)
+    except PlaywrightError as exc:
+        if not _navigated_away(exc):
+            raise
+        # The page sent itself elsewhere (a script, a meta refresh) while it was being
+        # prepared. Let the new document load, then prepare and capture that one.
+        await _new_document(page, deadline, channel)
+        await _prepare(page, opts, deadline, max_height, request_filter)
+        if opts.reads_page:
+            html = await steps.read_html(page)
+        data, kind, truncated = await _shoot(page, opts, max_height, deadline)
+    _check_document(page, channel)
+    return RawCapture(
+        data=data,
+        kind=kind,
+        truncated=truncated,
+        final_url=page.url if opts.url else None,
+        http_status=response.status if response is not None else None,
+        html=html,
+    )
+
+
+async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) -> None:
+    assert opts.width and opts.height
+    if (opts.width, opts.height) != (1280, 800):
+        await page.set_viewport_size({"width": opts.width, "height": opts.height})
+    if opts.format == "pdf" or opts.media_type != "screen" or opts.dark_mode or opts.reduced_motion:
+        # A new page already has screen media, a light scheme and no motion preference; but
+        # printing to PDF uses print media unless screen is asked for explicitly.
+        await page.emulate_media(
+            media=opts.media_type,
+            color_scheme="dark" if opts.dark_mode else "light",
+            reduced_motion="reduce" if opts.reduced_motion else "no-preference",
+        )
+    if opts.headers:
+        await page.set_extra_http_headers(opts.headers)
+    if opts.cookies:
+        try:
+            await context.add_cookies([c.to_playwright(opts.url) for c in opts.cookies])  # type: ignore[misc]
+        except PlaywrightError as exc:
+            raise errors.ValidationError(f"cookies: {steps.first_line(exc)}", field="cookies") from None
+    if opts.geolocation_latitude is not None and opts.geolocation_longitude is not None:
+        await context.grant_permissions(["geolocation"])
+        await context.set_geolocation({
+            "latitude": opts.geolocation_latitude,
+            "longitude": opts.geolocation_longitude,
+            "accuracy": opts.geolocation_accuracy,
+        })
+
+
+async def _load(
+    page: Page, opts: CaptureOptions, deadline: Deadline, channel: Channel | None
+) -> Any:
+    native = {"load": "load", "domcontentloaded": "domcontentloaded",
+              "networkidle0": "networkidle", "networkidle2": "load"}[opts.wait_until]
+    tracker = _InflightTracker(page) if opts.wait_until == "networkidle2" else None
+    response = None
+    try:
+        if opts.url is not None:
+            response = await page.goto(opts.url, wait_until=native, timeout=deadline.ms())  # type: ignore[arg-type]
+        else:
+            await page.set_content(opts.html or "", wait_until=native, timeout=deadline.ms())  # type: ignore[arg-type]
+        if tracker is not None:
+            await tracker.wait_idle(max_inflight=2, quiet_ms=500, timeout_ms=deadline.ms())
+    except PlaywrightTimeout:
+        raise errors.CaptureTimeout(
+            f"the page did not become ready ({opts.wait_until}) within {opts.timeout} ms"
+        ) from None
+    except PlaywrightError as exc:
+        match = _NET_ERROR.search(str(exc))
+        if match:
+            # A document that never loaded requested nothing else: the proxy's latest refusal,
+            # if any, is the navigation's own (the page's host or a redirect hop).
+            refusal = channel.last_refusal() if channel is not None else None
+            if refusal is not None:
+                raise refusal.error() from None
+            raise errors.NavigationFailed(
+                f"the browser could not load the page: {match.group(1)}"
+            ) from None
+        raise
+    finally:
+        if tracker is not None:
+            tracker.detach()
+    if response is not None and channel is not None and MARKER_LOWER in response.headers:
+        # Plain http: the proxy answered for the document (or its last redirect hop).
+        refusal = channel.refused(response.url) or channel.last_refusal()
+        if refusal is not None:
+            raise refusal.error()
+    return response
+
+
+def _navigated_away(exc: PlaywrightError) -> bool:
+    """Whether a step failed because the main frame was navigating (its document went away,
+    or there was no frame to capture mid-navigation)."""
+    text = str(exc).split("\n", 1)[0]
+    return any(sign in text for sign in (
+        "Execution context was destroyed", "navigat", "Unable to capture screenshot"))
+
+
+async def _new_document(page: Page, deadline: Deadline, channel: Channel | None) -> None:
+    try:
+        await page.wait_for_load_state("load", timeout=deadline.ms())
+    except PlaywrightTimeout:
+        raise errors.CaptureTimeout("the page navigated away and the new page did not load") from None
+    _check_document(page, channel)
+
+
+def _check_document(page: Page, channel: Channel | None) -> None:
+    """Refuse a main frame that ended on Chromium's error page: the page sent itself to an
+    address the guard refused (403 ``BLOCKED``), or to one that did not load."""
+    if not page.url.startswith("chrome-error:"):
+        return
+    refusal = channel.last_refusal() if channel is not None else None
+    if refusal is not None:
+        raise refusal.error()
+    raise errors.NavigationFailed("the page navigated to an address that did not load")
+
+
+async def _prepare(
+    page: Page, opts: CaptureOptions, deadline: Deadline, max_height: int,
+    request_filter: RequestFilter | None = None,
+) -> None:
+    if opts.wait_for_selector:
+        await _wait_visible(page, opts.wait_for_selector, deadline, "wait_for_selector")
+    css = opts.styles or ""
+    if opts.hide_selectors:
+        css += "\n" + "\n".join(f"{s} {{ display: none !important; }}" for s in opts.hide_selectors)
+    if css.strip():
+        await page.evaluate(_ADD_STYLE_SHEET, css)
+    await steps.clean(page, opts, request_filter, _ADD_STYLE_SHEET)
+    if opts.scripts:
+        try:
+            await page.evaluate("async () => {\n" + opts.scripts + "\n}")
+        except PlaywrightError as exc:
+            if _is_closed(exc):
+                raise
+            raise errors.ValidationError(
+                f"scripts threw: {steps.first_line(exc)}", field="scripts"
+            ) from None
+    if opts.click:
+        try:
+            await page.locator(opts.click).first.click(timeout=min(deadline.ms(), 10000))
+        except PlaywrightTimeout:
+            raise errors.SelectorNotFound(
+                f"click: no clickable element matches {opts.click!r}", field="click"
+            ) from None
+        except PlaywrightError as exc:
+            _raise_bad_selector(exc, "click")
+            raise
+    if opts.actions:
+        await steps.run_actions(page, opts.actions, deadline)
+    if opts.full_page:
+        await _settle(page, _SCROLL_THROUGH, min(deadline.ms(), 8000), max_height)
+    if opts.scroll_to is not None:
+        await page.evaluate("y => { window.scrollTo(0, y); }", opts.scroll_to)
+    if opts.delay:
+        await asyncio.sleep(opts.delay / 1000)
+    if _changed_after_load(opts):
+        await _settle(page, _SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
+    await page.evaluate(_UNHIDE)
+    if opts.redact:
+        await steps.redact(page, opts.redact, opts.redact_mode)
+
+
+def _changed_after_load(opts: CaptureOptions) -> bool:
+    """Whether images or fonts may still be loading when the capture is about to be taken.
+
+    The load event already waited for the document's images and fonts; only what ran after it
+    (or an earlier wait_until) can have started new ones.
+    """
+    return bool(
+        opts.wait_until == "domcontentloaded" or opts.wait_for_selector or opts.styles
+        or opts.scripts or opts.click or opts.full_page or opts.scroll_to is not None
+        or opts.delay or opts.actions or opts.block_cookie_banners
+    )
+
+
+async def _settle(page: Page, script: str, budget_ms: int, arg: int) -> None:
+    """Run a best-effort waiting script; a slow page goes ahead without it."""
+    try:
+        await asyncio.wait_for(page.evaluate(script, [arg, budget_ms]), budget_ms / 1000 + 1)
+    except TimeoutError:
+        pass
+    except PlaywrightError as exc:
+        if _is_closed(exc):
+            raise
+
+
+async def _shoot(
+    page: Page, opts: CaptureOptions, max_height: int, deadline: Deadline
+) -> tuple[bytes, str, bool]:
+    if opts.format == "pdf":
+        pdf = page.pdf(
+            format=PAPER_FORMATS[opts.pdf_paper_format],
+            landscape=opts.pdf_landscape,
+            print_background=opts.pdf_print_background,
+        )
+        return await asyncio.wait_for(pdf, SHOT_TIMEOUT_MS / 1000), "pdf", False
+
+    # Chromium encodes png and jpeg itself; webp and resized output are made from a png.
+    direct_jpeg = opts.format == "jpeg" and not (opts.image_width or opts.image_height)
+    kind = "jpeg" if direct_jpeg else "png"
+    shot: dict[str, Any] = {"type": kind, "timeout": SHOT_TIMEOUT_MS, "animations": "allow"}
+    if direct_jpeg:
+        shot["quality"] = opts.quality
+    elif opts.omit_background:
+        shot["omit_background"] = True
+
+    if opts.selector:
+        locator = page.locator(opts.selector).first
+        await _wait_visible(page, opts.selector, deadline, "selector")
+        return await locator.screenshot(**shot), kind, False
+
+    truncated = False
+    if opts.clip is not None:
+        shot["clip"] = opts.clip
+        shot["full_page"] = opts.full_page
+    elif opts.full_page:
+        width, height = await page.evaluate(_PAGE_SIZE)
+        shot["full_page"] = True
+        if height > max_height:
+            truncated = True
+            shot["clip"] = {"x": 0, "y": 0, "width": width, "height": max_height}
+    return await page.screenshot(**shot), kind, truncated
+
+
+async def _wait_visible(page: Page, selector: str, deadline: Deadline, field: str) -> None:
+    try:
+        await page.locator(selector).first.wait_for(state="visible", timeout=deadline.ms())
+    except PlaywrightTimeout:
+        raise errors.SelectorNotFound(
+            f"{field}: no visible element matches {selector!r}", field=field
+        ) from None
+    except PlaywrightError as exc:
+        _raise_bad_selector(exc, field)
+        raise
+
+
+def _raise_bad_selector(exc: PlaywrightError, field: str) -> None:
+    if steps.is_bad_input(exc):
+        raise errors.ValidationError(f"{field}: {steps.first_line(exc)}", field=field) from None
+
+
+def _is_closed(exc: PlaywrightError) -> bool:
+    return "closed" in str(exc).lower()
+
+
+class _InflightTracker:
+    """Counts the page's open requests, for ``networkidle2``."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.inflight = 0
+        self.changed = asyncio.Event()
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, _request: Any) -> None:
+        self.inflight += 1
+        self.changed.set()
+
+    def _ended(self, _request: Any) -> None:
+        self.inflight = max(0, self.inflight - 1)
+        self.changed.set()
+
+    async def wait_idle(self, *, max_inflight: int, quiet_ms: int, timeout_ms: int) -> None:
+        async with asyncio.timeout(timeout_ms / 1000):
+            while True:
+                if self.inflight <= max_inflight:
+                    self.changed.clear()
+                    try:
+                        await asyncio.wait_for(self._wait_above(max_inflight), quiet_ms / 1000)
+                    except TimeoutError:
+                        return  # quiet long enough
+                else:
+                    self.changed.clear()
+                    await self.changed.wait()
+
+    async def _wait_above(self, max_inflight: int) -> None:
+        while self.inflight <= max_inflight:
+            self.changed.clear()
+            await self.changed.wait()
+
+    def detach(self) -> None:
+        self.page.remove_listener("request", self._started)
+        self.page.remove_listener("requestfinished", self._ended)
+        self.page.remove_listener("requestfailed", self._ended)
+
+
+_ADD_STYLE_SHEET = """
+css => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(css);
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+}
+"""
+
+# Anti-flicker snippets hide the page until an A/B-testing or analytics script arrives, and show
+# it after a timeout of their own. A capture taken before then would be blank, so their known
+# forms are undone: the style elements ChartBeat, VWO and Adobe Target insert, and Google
+# Optimize's class. Nothing else the page hides is touched.
+_UNHIDE = """
+() => {
+  for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
+    const el = document.getElementById(id);
+    if (el && el.tagName === 'STYLE') el.remove();
+  }
+  document.documentElement.classList.remove('async-hide');
+}
+"""
+
+_PAGE_SIZE = """
+() => {
+  const d = document.documentElement, b = document.body;
+  return [Math.max(d.scrollWidth, b ? b.scrollWidth : 0, window.innerWidth),
+          Math.max(d.scrollHeight, b ? b.scrollHeight : 0, window.innerHeight)];
+}
+"""
+
+# Scroll down a viewport at a time (to at most the cap) so lazy content is requested, then back.
+_SCROLL_THROUGH = """
+async ([cap, budget]) => {
+  const end = Date.now() + budget;
+  const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 40)));
+  const step = Math.max(200, Math.floor(window.innerHeight * 0.9));
+  const height = () => Math.min(cap, Math.max(document.documentElement.scrollHeight,
+                                               document.body ? document.body.scrollHeight : 0));
+  for (let y = step; y < height() && Date.now() < end; y += step) {
+    window.scrollTo(0, y);
+    await frame();
+  }
+  window.scrollTo(0, 0);
+  await frame();
+}
+"""
+
+# Wait (bounded) for web fonts and for images still loading: those in the viewport, or all of
+# them after a full-page scroll-through. Images that failed count as done.
+_SETTLE = """
+async ([wholePage, budget]) => {
+  const timer = new Promise(r => setTimeout(r, budget));
+  const visible = img => {
+    const r = img.getBoundingClientRect();
+    return r.bottom > 0 && r.top < window.innerHeight && r.right > 0 && r.left < window.innerWidth;
+  };
+  const pending = Array.from(document.images)
+    .filter(img => !img.complete && (wholePage || visible(img)))
+    .map(img => new Promise(r => { img.addEventListener('load', r, {once: true});
+                                    img.addEventListener('error', r, {once: true}); }));
+  const fonts = document.fonts ? document.fonts.ready : Promise.resolve();
+  await Promise.race([Promise.all([...pending, fonts]), timer]);
+}
+"""

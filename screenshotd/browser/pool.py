@@ -1,0 +1,452 @@
+"""BrowserPool: one Chromium, a bounded number of capture slots, and pre-warmed contexts.
+
+The pool knows nothing of HTTP. It owns Chromium's whole life:
+
+- **Slots and a bounded wait queue.** At most ``slots`` captures hold a lease at once; at most
+  ``queue_size`` more may wait, each for at most ``queue_timeout`` seconds. Past either bound,
+  :class:`~screenshotd.errors.PoolExhausted` is raised at once, with a ``retry_after`` estimated
+  from recent capture times.
+- **Warm contexts.** Every capture gets a fresh browser context, so no cookie or storage leaks
+  between requests. A few contexts with the default options, each with a blank page open, are
+  created ahead of time; taking one costs nothing, and a background task refills them. Requests with context-level options
+  (user agent, locale, time zone, scale, mobile) get a context made for them. A used context is
+  closed, never reused, and its slot is freed once the close is done.
+- **Generations** (:mod:`screenshotd.browser.generations`). Each launched Chromium is a generation.
+  After ``recycle_after`` captures a new one is launched in the background while the old one
+  keeps serving, and the old one is closed when its last lease ends. When Chromium disconnects
+  or dies, a relaunch starts at once. A lease that was using the dead browser ends in
+  :class:`~screenshotd.errors.BrowserCrashed`; the next request gets the new browser.
+- **The guard's second layer.** With an :class:`~screenshotd.net.proxy.EgressProxy`, Chromium is
+  launched with it as its proxy (loopback not exempt), and every context gets a channel of its
+  own and a route that refuses non-web schemes. A lease carries the channel, so the capture
+  knows what its page was refused.
+- **Bounded closes.** Every close has a timeout. If a context's close hangs, the generation's
+  process group is killed with SIGKILL, so shutdown leaves no browser processes behind.
+
+States: ``UNOPENED -> OPEN -> CLOSED``. A closed pool cannot be reopened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from playwright.async_api import (
+    BrowserContext,
+    Page,
+    Playwright,
+    Route,
+    async_playwright,
+)
+from playwright.async_api import Error as PlaywrightError
+
+from screenshotd import errors
+from screenshotd.browser.chromium import (
+    BASE_CONTEXT_OPTIONS,
+    NON_WEB_SCHEME,
+    STEALTH_SCRIPT,
+    context_kwargs,
+    headful_user_agent,
+)
+from screenshotd.browser.generations import (
+    CLOSE_TIMEOUT_S,
+    LAUNCH_TIMEOUT_S,
+    Generation,
+    Generations,
+)
+from screenshotd.net.proxy import Channel, EgressProxy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONTEXT_TIMEOUT_S = 10.0
+
+class PoolState(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(eq=False)
+class _Context:
+    """A browser context and what belongs to it: its egress channel, the page a warm context
+    keeps open, and the requests its scheme route refused."""
+
+    context: BrowserContext
+    channel: Channel | None
+    page: Page | None = None
+    refused_schemes: int = 0
+
+
+@dataclass
+class Lease:
+    """A slot held by one capture: a fresh context in a live browser.
+
+    A warm lease comes with a blank page already open in the context; otherwise ``page`` is
+    None and the capture opens its own.
+    """
+
+    context: BrowserContext
+    page: Page | None
+    generation: int
+    warm: bool
+    #: How long the capture waited for its slot (the queue), in ms.
+    waited_ms: float
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The context's way out through the private-network guard (None when the guard is off).
+    channel: Channel | None = None
+    _owner: _Context | None = None
+
+    @property
+    def blocked_requests(self) -> int:
+        """Requests refused so far: by the guard, and by scheme (``file:`` and the like)."""
+        refused = self._owner.refused_schemes if self._owner is not None else 0
+        return refused + (self.channel.blocked if self.channel is not None else 0)
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work``, unless the browser goes away first.
+
+        A killed Chromium does not always fail the call in flight (a wait inside the page, or
+        one of ours, can outlive the connection), so the lease watches the disconnect itself:
+        the work is cancelled and :class:`~screenshotd.errors.BrowserCrashed` raised at once.
+        The caller bounds the time (``asyncio.timeout``); cancelling this cancels the work.
+        """
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if not self.lost.is_set() or not task.cancelled():
+            return task.result()  # the work's own result, error or cancellation
+        raise errors.BrowserCrashed(
+            "the browser crashed during the capture; it is restarting, retry shortly",
+            retry_after=2,
+        )
+
+
+class BrowserPool:
+    def __init__(
+        self,
+        *,
+        executable_path: str | None,
+        slots: int = 3,
+        queue_size: int = 6,
+        queue_timeout: float = 10.0,
+        recycle_after: int = 200,
+        warm_contexts: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        egress: EgressProxy | None = None,
+    ) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.executable_path = executable_path
+        self.slots = slots
+        self.queue_size = queue_size
+        self.queue_timeout = queue_timeout
+        self.recycle_after = recycle_after
+        self.warm_target = slots if warm_contexts is None else warm_contexts
+        self.extra_args = extra_args
+        #: Every request Chromium makes goes through this proxy, when it is given.
+        self.egress = egress
+
+        self._state = PoolState.UNOPENED
+        self._playwright: Playwright | None = None
+        self._generations = Generations(
+            executable_path=executable_path, extra_args=extra_args, egress=egress,
+            spawn=self._spawn, is_open=lambda: self._state is PoolState.OPEN,
+            on_install=self._schedule_refill,
+        )
+        self._semaphore = asyncio.Semaphore(slots)
+        self._in_use = 0
+        self._drained = asyncio.Event()  # set whenever no lease is held
+        self._drained.set()
+        self._waiting = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refilling: set[int] = set()
+        self._avg_capture_s = 2.0
+        self.devices: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def state(self) -> PoolState:
+        return self._state
+
+    async def open(self) -> None:
+        """Start Playwright and launch Chromium; warm contexts fill in the background."""
+        if self._state is not PoolState.UNOPENED:
+            raise RuntimeError(f"cannot open a pool that is {self._state.value}")
+        self._state = PoolState.OPEN
+        try:
+            self._playwright = await asyncio.wait_for(async_playwright().start(), LAUNCH_TIMEOUT_S)
+            self.devices = dict(self._playwright.devices)
+            await self._generations.start(self._playwright)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop leasing, give running captures ``grace`` seconds, then close everything.
+
+        Every close is bounded; a Chromium that does not close in time is killed.
+        """
+        if self._state is PoolState.CLOSED:
+            return
+        self._state = PoolState.CLOSED
+        if self._in_use:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), grace)
+        await self._generations.stop_launching()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT_S)
+        await self._generations.close()
+        if self._playwright is not None:
+            try:
+                await asyncio.wait_for(self._playwright.stop(), CLOSE_TIMEOUT_S)
+            except (TimeoutError, Exception) as exc:  # noqa: BLE001
+                log.warning("playwright driver did not stop cleanly: %r", exc)
+            self._playwright = None
+
+    # ------------------------------------------------------------------ leasing
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, context_options: Mapping[str, Any] | None = None) -> AsyncIterator[Lease]:
+        """Lease a slot and a fresh context; the context is closed when the block ends.
+
+        Raises PoolExhausted when the queue is full or the wait runs out, and BrowserCrashed when
+        Chromium dies under the block.
+        """
+        if self._state is not PoolState.OPEN:
+            raise errors.PoolExhausted("the browser pool is shutting down", retry_after=5)
+        started = time.monotonic()
+        await self._take_slot()
+        waited_ms = (time.monotonic() - started) * 1000
+        self._in_use += 1
+        self._drained.clear()
+        slot_owned = True
+        try:
+            generation = await self._generations.live()
+            owned = await self._context_for(generation, context_options or {})
+            context, page = owned.context, owned.page
+            generation.leases += 1
+            generation.captures += 1
+            if generation.captures >= self.recycle_after:
+                self._generations.recycle(generation)
+            lease = Lease(context, page, generation.number, page is not None,
+                          waited_ms, generation.disconnected,
+                          owned.channel, owned)
+            slot_owned = False  # _finish releases it
+            begun = time.monotonic()
+            try:
+                yield lease
+            except errors.ScreenshotError:
+                raise
+            except Exception as exc:
+                if await self._generations.died(generation):
+                    raise errors.BrowserCrashed(
+                        "the browser crashed during the capture; it is restarting, retry shortly",
+                        retry_after=2,
+                    ) from exc
+                raise
+            finally:
+                elapsed = time.monotonic() - begun
+                self._avg_capture_s = 0.8 * self._avg_capture_s + 0.2 * elapsed
+                self._spawn(self._finish(generation, context))
+        finally:
+            if slot_owned:
+                self._release_slot()
+
+    async def _take_slot(self) -> None:
+        if self._semaphore.locked() and self._waiting >= self.queue_size:
+            raise errors.PoolExhausted(
+                "all browser slots are busy and the wait queue is full",
+                retry_after=self._retry_after(),
+            )
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            raise errors.PoolExhausted(
+                f"no browser slot became free within {self.queue_timeout:g} s",
+                retry_after=self._retry_after(),
+            ) from None
+        finally:
+            self._waiting -= 1
+
+    def _release_slot(self) -> None:
+        self._in_use -= 1
+        if self._in_use == 0:
+            self._drained.set()
+        self._semaphore.release()
+
+    def _retry_after(self) -> int:
+        backlog = (self._waiting + self.slots) / self.slots
+        return max(1, min(30, math.ceil(self._avg_capture_s * backlog)))
+
+    async def _context_for(self, generation: Generation, options: Mapping[str, Any]) -> _Context:
+        if not options and generation.warm:
+            # The refill happens when this lease ends (_finish), not now: creating a context
+            # and its renderer competes with this capture for the CPU. Each free slot still
+            # has a warm context, since each lease in flight took exactly one.
+            return generation.warm.popleft()
+        kwargs = context_kwargs(options)
+        if options.get("stealth") and "user_agent" not in kwargs:
+            kwargs["user_agent"] = headful_user_agent(generation.browser.version)
+        try:
+            owned = await self._new_context(generation, kwargs)
+        except (TimeoutError, PlaywrightError) as exc:
+            if await self._generations.died(generation):
+                raise errors.BrowserCrashed("the browser crashed; retry shortly", retry_after=2) from exc
+            raise
+        if options.get("stealth"):
+            await owned.context.add_init_script(STEALTH_SCRIPT)
+        return owned
+
+    async def _new_context(self, generation: Generation, kwargs: dict[str, Any]) -> _Context:
+        """A context; with the guard on, its own egress channel and a route that refuses every
+        scheme but http(s), ws(s), ``data:``, ``blob:`` and ``about:`` (the second layer)."""
+        channel = await self.egress.channel() if self.egress is not None else None
+        try:
+            if channel is not None:
+                kwargs = {**kwargs, **channel.context_options()}
+            context = await asyncio.wait_for(
+                generation.browser.new_context(**kwargs), CONTEXT_TIMEOUT_S
+            )
+        except BaseException:
+            if channel is not None and self.egress is not None:
+                await self.egress.release(channel)
+            raise
+        owned = _Context(context, channel)
+        if channel is None:
+            return owned  # ALLOW_PRIVATE_HOSTS=*: the guard is off, both its layers
+        egress = self.egress
+        assert egress is not None
+        context.once("close", lambda _c: self._spawn(egress.release(channel)))
+
+        async def refuse(route: Route) -> None:
+            owned.refused_schemes += 1
+            await route.abort("blockedbyclient")
+
+        try:
+            await asyncio.wait_for(context.route(NON_WEB_SCHEME, refuse), CONTEXT_TIMEOUT_S)
+        except BaseException:
+            with contextlib.suppress(Exception):  # its channel goes with it ("close" above)
+                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+            raise
+        return owned
+
+    async def _finish(self, generation: Generation, context: BrowserContext) -> None:
+        try:
+            if generation.alive:
+                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("context close timed out; killing browser generation %d", generation.number)
+            self._generations.kill(generation)
+        except Exception as exc:  # noqa: BLE001 - a dead browser's contexts fail to close
+            log.debug("context close failed: %r", exc)
+        finally:
+            generation.leases -= 1
+            self._release_slot()
+            if await self._generations.lease_ended(generation):
+                self._schedule_refill(generation)
+
+    # ------------------------------------------------------------------ warm contexts
+
+    def _schedule_refill(self, generation: Generation) -> None:
+        if (
+            generation.number in self._refilling
+            or not generation.alive
+            or generation.retiring
+            or self._state is not PoolState.OPEN
+            or len(generation.warm) >= self.warm_target
+        ):
+            return
+        self._refilling.add(generation.number)
+        self._spawn(self._refill(generation))
+
+    async def _refill(self, generation: Generation) -> None:
+        try:
+            while (
+                generation.alive
+                and not generation.retiring
+                and self._state is PoolState.OPEN
+                and len(generation.warm) < self.warm_target
+            ):
+                owned = await self._new_context(generation, dict(BASE_CONTEXT_OPTIONS))
+                context = owned.context
+                try:
+                    owned.page = await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+                    raise
+                if generation.alive and not generation.retiring:
+                    generation.warm.append(owned)
+                else:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+        except (TimeoutError, PlaywrightError) as exc:
+            log.debug("warm context refill stopped: %r", exc)
+        finally:
+            self._refilling.discard(generation.number)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def browser_pid(self) -> int | None:
+        current = self._generations.current
+        return current.pid if current else None
+
+    @property
+    def connected(self) -> bool:
+        current = self._generations.current
+        return bool(current and current.alive and current.browser.is_connected())
+
+    @property
+    def browser_version(self) -> str:
+        return self._generations.browser_version
+
+    @property
+    def restarts(self) -> int:
+        """Relaunches after a crash or disconnect."""
+        return self._generations.restarts
+
+    @property
+    def recycles(self) -> int:
+        """Planned relaunches after ``recycle_after`` captures."""
+        return self._generations.recycles
+
+    def stats(self) -> dict[str, Any]:
+        current = self._generations.current
+        return {
+            "state": self._state.value,
+            "size": self.slots,
+            "available": self.slots - self._in_use,
+            "in_use": self._in_use,
+            "waiting": self._waiting,
+            "queue_size": self.queue_size,
+            "warm_contexts": len(current.warm) if current else 0,
+            "captures_this_browser": current.captures if current else 0,
+            "recycle_after": self.recycle_after,
+        }

@@ -1,0 +1,2 @@
+"""The command line: ``main`` (serve, shot, diff, sign), ``batch`` (screenshotd batch) and
+``mcp`` (the MCP server on stdio)."""

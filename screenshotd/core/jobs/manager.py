@@ -1,0 +1,432 @@
+"""Async jobs: the in-memory job table, a fair queue, workers, webhooks, expiry and shutdown.
+
+A job is one capture that the caller does not wait for::
+
+    queued -> processing -> completed | failed | cancelled
+
+- **The same road.** A worker runs a job through :meth:`ScreenshotService.screenshot`, so jobs
+  share the cache, singleflight, the pool and the private-network guard with synchronous
+  captures. There are as many workers as pool slots, so jobs alone never overflow the pool's
+  wait queue; a job that still meets a full pool (synchronous traffic) waits and tries again.
+- **Fair.** Each caller (an API key, or an IP without keys) has its own queue, and the workers
+  take from the callers in turn: one caller's 500 queued jobs do not delay another's one.
+- **Bounded.** A caller may have ``max_pending`` submissions queued or processing (a batch
+  counts as one); the next is ``429 RATE_LIMITED``. At most ``max_queued`` jobs wait in all;
+  past that, ``503 POOL_EXHAUSTED``. Finished jobs are forgotten ``ttl`` seconds after they
+  finish, or earlier, oldest first, when their results (and ``html``) hold more than
+  ``max_bytes``.
+- **Cancellation stops the browser.** Cancelling a running job cancels its capture unless a
+  synchronous request is waiting for the same capture.
+- **Shutdown loses nothing silently.** Queued jobs fail at once with ``SHUTDOWN``; running ones
+  get ``grace`` seconds, then fail with ``SHUTDOWN``. Every one of them fires its webhook.
+
+The records (:class:`~screenshotd.core.jobs.records.Job`, :class:`~screenshotd.core.jobs.records.Batch`) are
+in :mod:`screenshotd.core.jobs.records`. Nothing here knows HTTP; :mod:`screenshotd.http.job_routes` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+from screenshotd import errors
+from screenshotd.core.jobs.records import Batch, Job, JobState, new_id
+from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
+from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.params.capture import CaptureOptions
+
+log = logging.getLogger(__name__)
+
+#: How long a job keeps trying when the pool is full of synchronous captures.
+POOL_PATIENCE_S = 600.0
+#: How long a cancelled running job may take to stop, and shutdown waits for webhooks.
+CANCEL_WAIT_S = 5.0
+WEBHOOK_DRAIN_S = 10.0
+SWEEP_EVERY_S = 30.0
+
+
+class JobManager:
+    """Owns the job table, the queue, the workers and the webhook deliveries.
+
+    States: ``new -> open -> closing -> closed``; :meth:`open` starts the workers,
+    :meth:`begin_shutdown` stops taking work and starts the drain, :meth:`close` awaits it.
+    """
+
+    def __init__(
+        self,
+        service: ScreenshotService,
+        *,
+        workers: int,
+        ttl: float,
+        max_pending: int,
+        max_queued: int,
+        max_bytes: int,
+        grace: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.workers = workers
+        self.ttl = ttl
+        self.max_pending = max_pending
+        self.max_queued = max_queued
+        self.max_bytes = max_bytes
+        self.grace = grace
+        self.clock = clock
+        self.webhooks = WebhookSender(service.guard, clock=clock)
+        self.state = "new"
+        self.counts: Counter[str] = Counter()
+        self._jobs: dict[str, Job] = {}
+        self._batches: dict[str, Batch] = {}
+        self._by_owner: dict[str, dict[str, Job]] = {}  # creation order
+        self._finished: deque[Job] = deque()  # finishing order: expiry and eviction
+        self._bytes = 0
+        self._queues: dict[str, deque[Job]] = {}
+        self._turns: deque[str] = deque()  # owners with queued jobs, in turn
+        self._queued = 0
+        self._processing = 0
+        self._ready = asyncio.Semaphore(0)
+        self._pending: dict[str, dict[str, int]] = {}  # owner -> unit -> unfinished jobs
+        self._avg_job_s = 2.0
+        self._tasks: set[asyncio.Task[Any]] = set()  # workers and the sweeper
+        self._deliveries: dict[asyncio.Task[None], Job] = {}
+        self._drain: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def open(self) -> None:
+        if self.state != "new":
+            raise RuntimeError(f"cannot open a job manager that is {self.state}")
+        self.state = "open"
+        for n in range(self.workers):
+            self._tasks.add(asyncio.create_task(self._work(), name=f"job-worker-{n}"))
+        self._tasks.add(asyncio.create_task(self._sweep(), name="job-sweeper"))
+
+    def begin_shutdown(self) -> None:
+        """Stop taking work and start the drain; safe to call more than once."""
+        if self.state != "open":
+            return
+        self.state = "closing"
+        self._drain = asyncio.create_task(self._drain_all(), name="job-drain")
+
+    async def close(self) -> None:
+        if self.state == "new":
+            self.state = "closed"
+            return
+        self.begin_shutdown()
+        if self._drain is not None:
+            await self._drain
+
+    async def _drain_all(self) -> None:
+        for job in [job for queue in self._queues.values() for job in queue]:
+            self._unqueue(job)
+            self._finish(job, JobState.FAILED, error=errors.ShuttingDown(
+                "the server shut down before the job started", retry_after=5))
+        running = [job.task for job in self._jobs.values()
+                   if job.status is JobState.PROCESSING and job.task is not None]
+        if running:
+            _, late = await asyncio.wait(running, timeout=self.grace)
+            for task in late:
+                task.cancel()  # the job fails with SHUTDOWN (see _run)
+            if late:
+                await asyncio.wait(late, timeout=CANCEL_WAIT_S)
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=CANCEL_WAIT_S)
+        self.webhooks.closing.set()
+        if self._deliveries:
+            _, late = await asyncio.wait(list(self._deliveries), timeout=WEBHOOK_DRAIN_S)
+            for task in late:
+                job = self._deliveries[task]
+                log.warning("webhook for job %s (%s) not delivered: the server shut down",
+                            job.id, job.status.value)
+                task.cancel()
+        self.state = "closed"
+
+    # ------------------------------------------------------------------ submitting
+
+    def submit(self, owner: str, opts: CaptureOptions, base_url: str) -> Job:
+        """Queue one capture for ``owner``. Raises RateLimited, PoolExhausted or ShuttingDown."""
+        self._admit(owner, units=1, jobs=1)
+        job = self._new_job(owner, opts, base_url)
+        self._enqueue(job)
+        return job
+
+    def submit_batch(
+        self, owner: str, items: list[CaptureOptions | errors.ScreenshotError], base_url: str
+    ) -> Batch:
+        """Queue a batch (one submission for the pending limit). An item that is an error
+        becomes a job that failed with it, so that every item has its place in the answer."""
+        self._admit(owner, units=1, jobs=sum(isinstance(i, CaptureOptions) for i in items))
+        batch = Batch(new_id(), owner, base_url, self.clock())
+        self._batches[batch.id] = batch
+        for item in items:
+            if isinstance(item, CaptureOptions):
+                job = self._new_job(owner, item, base_url, batch.id)
+                batch.jobs.append(job)
+                self._enqueue(job)
+            else:
+                job = self._new_job(owner, None, base_url, batch.id)
+                batch.jobs.append(job)
+                self._finish(job, JobState.FAILED, error=item)
+        return batch
+
+    def _admit(self, owner: str, units: int, jobs: int) -> None:
+        if self.state != "open":
+            raise errors.ShuttingDown("the server is shutting down; submit again later",
+                                      retry_after=5)
+        self._expire()
+        pending = len(self._pending.get(owner, ()))
+        if pending + units > self.max_pending:
+            raise errors.RateLimited(
+                f"{pending} of your submissions are queued or processing, the most allowed is "
+                f"{self.max_pending}; wait for one to finish",
+                retry_after=math.ceil(self._avg_job_s),
+            )
+        if self._queued + jobs > self.max_queued:
+            raise errors.PoolExhausted(
+                f"the job queue is full ({self._queued} jobs wait)",
+                retry_after=max(1, math.ceil(self._avg_job_s * self._queued / self.workers)),
+            )
+
+    def _new_job(self, owner: str, opts: CaptureOptions | None, base_url: str,
+                 batch_id: str | None = None) -> Job:
+        now = self.clock()
+        job = Job(new_id(), owner, opts, opts.url if opts is not None else None, base_url,
+                  created_at=now, expires_at=now + self.ttl, batch_id=batch_id)
+        if opts is not None and opts.webhook_url:
+            job.webhook = Delivery(opts.webhook_url, opts.webhook_secret, f"msg_{job.id}")
+        self._jobs[job.id] = job
+        self._by_owner.setdefault(owner, {})[job.id] = job
+        units = self._pending.setdefault(owner, {})
+        units[job.unit] = units.get(job.unit, 0) + 1
+        self.counts["submitted"] += 1
+        return job
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, owner: str, job_id: str) -> Job:
+        """``owner``'s job; anyone else's, or an expired one, is NOT_FOUND."""
+        self._expire()
+        job = self._jobs.get(job_id)
+        if job is None or job.owner != owner:
+            raise errors.NotFound(f"no job {job_id[:64]}; it may have expired")
+        return job
+
+    def get_batch(self, owner: str, batch_id: str) -> Batch:
+        self._expire()
+        batch = self._batches.get(batch_id)
+        if batch is None or batch.owner != owner:
+            raise errors.NotFound(f"no batch {batch_id[:64]}; it may have expired")
+        return batch
+
+    def list(self, owner: str, status: JobState | None, page: int,
+             per_page: int) -> tuple[list[Job], int]:
+        """A page of ``owner``'s jobs, newest first, and how many match in all."""
+        self._expire()
+        jobs = [job for job in reversed(self._by_owner.get(owner, {}).values())
+                if status is None or job.status is status]
+        start = (page - 1) * per_page
+        return jobs[start:start + per_page], len(jobs)
+
+    # ------------------------------------------------------------------ cancelling
+
+    async def cancel(self, owner: str, job_id: str) -> Job:
+        """Cancel a queued or running job; a running one's capture stops."""
+        job = self.get(owner, job_id)
+        if job.finished:
+            raise errors.JobFinished(f"job {job.id} is already {job.status.value}")
+        job.cancel_requested = True
+        if job.status is JobState.QUEUED:
+            self._unqueue(job)
+            self._finish(job, JobState.CANCELLED,
+                         error=errors.JobCancelled("the job was cancelled before it started"))
+        elif job.task is not None:
+            job.task.cancel()
+            await asyncio.wait([job.task], timeout=CANCEL_WAIT_S)
+        return job
+
+    # ------------------------------------------------------------------ the queue
+
+    def _enqueue(self, job: Job) -> None:
+        queue = self._queues.get(job.owner)
+        if queue is None:
+            queue = self._queues[job.owner] = deque()
+            self._turns.append(job.owner)
+        queue.append(job)
+        self._queued += 1
+        self._ready.release()
+
+    def _unqueue(self, job: Job) -> None:
+        queue = self._queues[job.owner]
+        queue.remove(job)
+        self._queued -= 1
+        if not queue:
+            del self._queues[job.owner]
+            self._turns.remove(job.owner)
+
+    def _next(self) -> Job | None:
+        """The next job, taking callers in turn."""
+        if not self._turns:
+            return None
+        owner = self._turns.popleft()
+        queue = self._queues[owner]
+        job = queue.popleft()
+        self._queued -= 1
+        if queue:
+            self._turns.append(owner)
+        else:
+            del self._queues[owner]
+        return job
+
+    async def _work(self) -> None:
+        while True:
+            await self._ready.acquire()
+            if self.state != "open":
+                return
+            job = self._next()
+            if job is None:
+                continue  # it was cancelled while queued
+            job.status = JobState.PROCESSING
+            job.started_at = self.clock()
+            self._processing += 1
+            job.task = asyncio.create_task(self._run(job), name=f"job-{job.id[:12]}")
+            job.task.add_done_callback(lambda _, job=job: self._interrupted(job))
+            await asyncio.wait([job.task])  # a cancelled job never cancels its worker
+
+    def _interrupted(self, job: Job) -> None:
+        """Settle a job whose task ended without finishing it: it was cancelled, by the
+        caller or by shutdown (perhaps before it even started)."""
+        if job.finished:
+            return
+        if job.cancel_requested:
+            self._finish(job, JobState.CANCELLED,
+                         error=errors.JobCancelled("the job was cancelled while it ran"))
+        else:
+            self._finish(job, JobState.FAILED, error=errors.ShuttingDown(
+                "the server shut down before the job finished", retry_after=5))
+
+    async def _run(self, job: Job) -> None:
+        assert job.opts is not None
+        started = time.monotonic()
+        try:
+            result = await self._capture(job.opts)
+        except errors.ScreenshotError as exc:
+            self._finish(job, JobState.FAILED, error=exc)
+        except Exception:
+            log.exception("job %s failed unexpectedly", job.id)
+            self._finish(job, JobState.FAILED, error=errors.InternalError(
+                f"an internal error occurred; the server log has it under job {job.id}"))
+        else:
+            self._finish(job, JobState.COMPLETED, result=result)
+        self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * (time.monotonic() - started)
+
+    async def _capture(self, opts: CaptureOptions) -> CaptureResult:
+        """A capture through the service; a full pool or one crash is waited out and retried."""
+        give_up = time.monotonic() + POOL_PATIENCE_S
+        crashed = False
+        while True:
+            try:
+                return await self.service.screenshot(opts, detach=False)
+            except errors.PoolExhausted as exc:
+                if self.state != "open" or time.monotonic() + exc.retry_after > give_up:
+                    raise
+                await asyncio.sleep(exc.retry_after)
+            except errors.BrowserCrashed:
+                if crashed or self.state != "open":
+                    raise
+                crashed = True
+                await asyncio.sleep(1)
+
+    def _finish(self, job: Job, status: JobState, *, result: CaptureResult | None = None,
+                error: errors.ScreenshotError | None = None) -> None:
+        if job.finished:
+            return
+        if job.status is JobState.PROCESSING:
+            self._processing -= 1
+        now = self.clock()
+        # A copy: the job keeps the code and message for an hour, not the traceback and the
+        # frames (a page, a context) it holds.
+        job.status, job.result, job.error = status, result, copy.copy(error)
+        job.completed_at = now
+        job.expires_at = now + self.ttl
+        self._bytes += job.weight
+        self._finished.append(job)
+        units = self._pending.get(job.owner, {})
+        if job.unit in units:
+            units[job.unit] -= 1
+            if units[job.unit] <= 0:
+                del units[job.unit]
+            if not units:
+                self._pending.pop(job.owner, None)
+        self.counts[status.value] += 1
+        job.done.set()
+        if job.webhook is not None:
+            sent = job.to_json()
+            del sent["webhook"]  # the delivery's own state is not news to its receiver
+            body = json.dumps(sent, separators=(",", ":")).encode()
+            task = asyncio.create_task(self.webhooks.deliver(job.webhook, body),
+                                       name=f"webhook-{job.id[:12]}")
+            self._deliveries[task] = job
+            task.add_done_callback(self._delivered)
+        self._expire()
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._deliveries.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook delivery crashed", exc_info=task.exception())
+
+    # ------------------------------------------------------------------ expiry
+
+    def _expire(self) -> None:
+        """Forget finished jobs past their time, then the oldest while over ``max_bytes``."""
+        now = self.clock()
+        while self._finished and self._finished[0].expires_at <= now:
+            self._forget(self._finished.popleft(), "expired")
+        while self._bytes > self.max_bytes and len(self._finished) > 1:
+            self._forget(self._finished.popleft(), "evicted")
+
+    def _forget(self, job: Job, why: str) -> None:
+        if job.forgotten:
+            return
+        job.forgotten = True
+        self.counts[why] += 1
+        self._bytes -= job.weight
+        self._jobs.pop(job.id, None)
+        owned = self._by_owner.get(job.owner)
+        if owned is not None:
+            owned.pop(job.id, None)
+            if not owned:
+                del self._by_owner[job.owner]
+        batch = self._batches.get(job.batch_id or "")
+        if batch is not None and all(j.forgotten for j in batch.jobs):
+            del self._batches[batch.id]
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(SWEEP_EVERY_S, self.ttl))
+            self._expire()
+
+    def all_jobs(self) -> list[Job]:
+        """Every job kept now, of every caller (for metrics)."""
+        return list(self._jobs.values())
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "workers": self.workers,
+            "queued": self._queued,
+            "processing": self._processing,
+            "kept": len(self._jobs),
+            "result_bytes": self._bytes,
+            **{name: self.counts[name] for name in (
+                "submitted", "completed", "failed", "cancelled", "expired", "evicted")},
+            "webhooks": {**self.webhooks.counts, "in_flight": len(self._deliveries)},
+        }

@@ -1,0 +1,168 @@
+"""The records of async work: a job, a batch, their states and their JSON.
+
+:class:`~screenshotd.core.jobs.manager.JobManager` owns and changes them; the routes and the webhooks read
+them. Times are Unix seconds from the manager's clock, shown as ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from screenshotd import errors
+from screenshotd.core.jobs.webhooks import Delivery
+from screenshotd.core.service import CaptureResult
+from screenshotd.params.capture import CaptureOptions
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC, to the millisecond: ``2026-11-21T15:41:45.123Z``."""
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    """122 random bits: job and batch ids are not guessable."""
+    return uuid.uuid4().hex
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    owner: str
+    opts: CaptureOptions | None  # None: a batch item that did not validate
+    url: str | None
+    base_url: str
+    created_at: float
+    expires_at: float
+    batch_id: str | None = None
+    status: JobState = JobState.QUEUED
+    started_at: float | None = None
+    completed_at: float | None = None
+    result: CaptureResult | None = None
+    error: errors.ScreenshotError | None = None
+    webhook: Delivery | None = None
+    cancel_requested: bool = False
+    forgotten: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def unit(self) -> str:
+        """What counts against the pending limit: the batch, or the job itself."""
+        return self.batch_id or self.id
+
+    @property
+    def weight(self) -> int:
+        """The bytes a finished job holds: its result (and extracted content), and its
+        ``html`` if it had one."""
+        html = self.opts.html if self.opts is not None and self.opts.html else ""
+        result = self.result
+        if result is None:
+            return len(html)
+        return result.size + len(result.content or "") + len(html)
+
+    @property
+    def status_url(self) -> str:
+        return f"{self.base_url}/jobs/{self.id}"
+
+    def error_json(self) -> dict[str, Any] | None:
+        """``{"code", "message"}`` (and ``field`` for a validation error), or None."""
+        if self.error is None:
+            return None
+        error = {"code": self.error.code, "message": self.error.message}
+        if self.error.field is not None:
+            error["field"] = self.error.field
+        return error
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as the API shows it (and as its webhook sends it)."""
+        result = self.result
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "url": self.url,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "completed_at": iso(self.completed_at),
+            "expires_at": iso(self.expires_at),
+            "status_url": self.status_url,
+            "result_url": f"{self.status_url}/result" if result is not None else None,
+            "error": self.error_json(),
+            "metadata": None if result is None else {
+                "width": result.width, "height": result.height, "format": result.format,
+                "size": result.size, "content_type": result.content_type,
+                "cache_key": result.cache_key, "cached": result.cached,
+                "render_time_ms": result.render_time_ms, "truncated": result.truncated,
+                "blocked_requests": result.blocked_requests, "blocked": result.blocked,
+            },
+            "outputs": None if result is None else {
+                "screenshot": f"{self.status_url}/result/screenshot",
+                "content": (f"{self.status_url}/result/content"
+                            if result.content is not None else None),
+                "metadata": (f"{self.status_url}/result/metadata"
+                             if result.metadata is not None else None),
+            },
+            "batch_id": self.batch_id,
+            "webhook": None if self.webhook is None else self.webhook.to_json(iso),
+        }
+
+
+@dataclass(eq=False)
+class Batch:
+    id: str
+    owner: str
+    base_url: str
+    created_at: float
+    jobs: list[Job] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in JobState}
+        for job in self.jobs:
+            counts[job.status.value] += 1
+        return counts
+
+    @property
+    def finished(self) -> bool:
+        return all(job.finished for job in self.jobs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.id,
+            "status": "completed" if self.finished else "processing",
+            "created_at": iso(self.created_at),
+            "total": len(self.jobs),
+            "counts": self.counts(),
+            "poll_url": f"{self.base_url}/batch/{self.id}",
+            "jobs": [job.to_json() if not job.forgotten else {"id": job.id, "status": "expired"}
+                     for job in self.jobs],
+        }
+
+
+async def wait_finished(job: Job, within: float) -> bool:
+    """Wait until ``job`` finishes or ``within`` seconds pass; whether it finished."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(job.done.wait(), within)
+    return job.finished

@@ -1,0 +1,444 @@
+"""ScreenshotService: options -> cache -> singleflight -> guard -> pool -> capture -> cache.
+
+Every way in (HTTP, the CLI, later jobs, batch and diff) calls this one service, so there is one
+copy of the capture road. It knows nothing of HTTP either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol
+
+from playwright.async_api import Error as PlaywrightError
+
+from screenshotd import errors
+from screenshotd.blocking import lists as blocking
+from screenshotd.browser import capture as capture_mod
+from screenshotd.browser.pool import BrowserPool
+from screenshotd.content import extract
+from screenshotd.core.cache import Cache, Entry, make_cache
+from screenshotd.imaging import postprocess
+from screenshotd.net import egress
+from screenshotd.net.proxy import EgressProxy
+from screenshotd.params.capture import CaptureOptions, ParseLimits
+from screenshotd.params.devices import devices_from_playwright
+from screenshotd.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+#: Slack on top of the page's own ``timeout`` for the screenshot, encoding and closes, after
+#: which a capture is abandoned whatever Chromium is doing.
+HARD_TIMEOUT_SLACK_S = 35.0
+
+#: How many parsed query strings to remember, and the longest one worth remembering.
+PARSE_MEMO_ENTRIES = 4096
+PARSE_MEMO_MAX_QUERY = 4096
+
+
+@dataclass
+class CaptureResult:
+    data: bytes
+    format: str
+    content_type: str
+    width: int | None
+    height: int | None
+    render_time_ms: int
+    truncated: bool
+    cache_key: str
+    url: str | None
+    final_url: str | None
+    http_status: int | None
+    #: Requests of the page that were not made: refused by the private-network guard (or the
+    #: scheme rule), or blocked by block_ads, block_trackers or block_requests.
+    blocked_requests: int = 0
+    #: The same, by reason: "guard", "ads", "trackers", "requests" (only reasons that occurred).
+    blocked: dict[str, int] = field(default_factory=dict)
+    #: extract_content's text, and metadata's fields, when asked for.
+    content: str | None = None
+    metadata: dict[str, Any] | None = None
+    cached: bool = False
+    #: Seconds the result stays cached, and whether it was stored (``image_url`` needs both).
+    ttl: int = 0
+    stored: bool = False
+    #: Seconds since a cached result was stored (the HTTP ``Age``); 0 for a fresh capture.
+    age: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def to_meta(self) -> dict[str, Any]:
+        """What the cache keeps beside the bytes."""
+        meta = asdict(self)
+        for name in _NOT_IN_META:
+            del meta[name]
+        return meta
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> CaptureResult | None:
+        """A cache hit: the stored result, with the hit's render time of 0. None when the
+        entry's meta is not a whole result (written by something else): a miss, not a 500."""
+        meta = {k: v for k, v in entry.meta.items() if k in _META_FIELDS}
+        if len(meta) != len(_META_FIELDS):
+            log.warning("cache entry with incomplete meta ignored: %s", sorted(entry.meta)[:20])
+            return None
+        meta["render_time_ms"] = 0
+        return cls(data=entry.data, **meta, cached=True, ttl=entry.ttl, stored=True,
+                   age=entry.age())
+
+
+_NOT_IN_META = ("data", "cached", "ttl", "stored", "age")
+_META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_META)
+
+#: Called with the options at the start of every real capture (not for hits or for requests
+#: that join a capture already running). Tests count captures with it; metrics will too.
+CaptureHook = Callable[[CaptureOptions], None]
+
+
+class CaptureObserver(Protocol):
+    """What watches captures (:class:`screenshotd.http.metrics.Metrics`)."""
+
+    def capture_done(self, seconds: float, code: str | None) -> None: ...
+
+    def queue_waited(self, seconds: float) -> None: ...
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One capture in progress, and who waits for it."""
+
+    task: asyncio.Task[CaptureResult]
+    waiters: int = 0
+    #: Whether a waiter wants the capture finished even if it goes away (HTTP requests do).
+    detached: bool = False
+
+
+def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
+    """The device-pixel size of a plain viewport capture, or None for other kinds."""
+    if opts.full_page or opts.selector or opts.clip or opts.format == "pdf":
+        return None
+    assert opts.width and opts.height and opts.device_scale_factor
+    scale = opts.device_scale_factor
+    return round(opts.width * scale), round(opts.height * scale)
+
+
+class ScreenshotService:
+    """Owns the capture road. ``pool`` must be open before :meth:`capture` is called."""
+
+    def __init__(
+        self, settings: Settings, pool: BrowserPool, cache: Cache, guard: egress.Guard | None = None
+    ) -> None:
+        self.settings = settings
+        #: ADBLOCK_LISTS, read now so a bad entry stops the start; loaded by :meth:`open`.
+        try:
+            self.list_sources = blocking.parse_sources(settings.adblock_lists)
+        except blocking.ListError as exc:
+            raise SettingsError(f"ADBLOCK_LISTS: {exc}") from None
+        self.blocklists: blocking.Blocklists | None = None
+        self.pool = pool
+        self.cache = cache
+        self.guard = guard or egress.Guard(
+            egress.AddressPolicy.from_setting(settings.allow_private_hosts)
+        )
+        self.policy = self.guard.policy
+        self.capture_hooks: list[CaptureHook] = []
+        #: Told of every capture's outcome, duration and queue wait (the app's metrics).
+        self.observer: CaptureObserver | None = None
+        #: hits, misses, not_modified, captures, coalesced (requests that joined a capture).
+        self.counts: Counter[str] = Counter()
+        self._flights: dict[str, _Flight] = {}
+        self._limits: ParseLimits | None = None
+        #: Parsed options by raw query string: an <img> URL is requested again and again, and
+        #: a hit should not pay for validation each time. A plain dict, emptied when full or
+        #: when the limits change: a lookup is the whole cost on the hot path.
+        self._parsed: dict[bytes, CaptureOptions] = {}
+        self._door_passed: dict[str, None] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, resolver: egress.Resolver | None = None
+    ) -> ScreenshotService:
+        """The service as the settings describe it. ``resolver`` replaces the system's DNS for
+        the guard (tests rebind names with it)."""
+        guard = egress.Guard(egress.AddressPolicy.from_setting(settings.allow_private_hosts),
+                             resolver)
+        pool = BrowserPool(
+            executable_path=settings.resolve_chromium(),
+            slots=settings.browser_max_concurrent,
+            queue_size=settings.queue_size,
+            queue_timeout=settings.browser_queue_timeout_ms / 1000,
+            recycle_after=settings.browser_recycle_after,
+            egress=None if guard.open else EgressProxy(guard),
+        )
+        return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes), guard)
+
+    async def open(self) -> None:
+        if self.blocklists is None:
+            try:
+                self.blocklists = await asyncio.to_thread(blocking.load, self.list_sources)
+            except blocking.ListError as exc:
+                raise SettingsError(f"ADBLOCK_LISTS: {exc}") from None
+        await self.cache.open()
+        try:
+            if self.pool.egress is not None:
+                await self.pool.egress.start()
+            await self.pool.open()
+        except BaseException:
+            await self._close_egress()
+            await self.cache.close()
+            raise
+
+    async def close(self) -> None:
+        tasks = [flight.task for flight in self._flights.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        try:
+            await self.pool.close(grace=self.settings.shutdown_grace_seconds)
+        finally:
+            await self._close_egress()
+            await self.cache.close()
+
+    async def _close_egress(self) -> None:
+        if self.pool.egress is not None:
+            await self.pool.egress.close()
+        self.guard.close()
+
+    @property
+    def limits(self) -> ParseLimits:
+        """Server-dependent bounds; the device table is known once the pool has started."""
+        if self._limits is None or (not self._limits.devices and self.pool.devices):
+            self._limits = ParseLimits(
+                screenshot_timeout_ms=self.settings.screenshot_timeout_ms,
+                devices=devices_from_playwright(self.pool.devices),
+            )
+            self._parsed.clear()
+        return self._limits
+
+    def parse(self, params: Mapping[str, Any], memo: bytes | None = None) -> CaptureOptions:
+        """Validate request parameters. ``memo``, a raw query string, keeps the result for
+        :meth:`parsed`; only valid options are kept."""
+        opts = CaptureOptions.parse(params, self.limits)
+        if memo is not None and len(memo) <= PARSE_MEMO_MAX_QUERY:
+            if len(self._parsed) >= PARSE_MEMO_ENTRIES:
+                self._parsed.clear()
+            self._parsed[memo] = opts
+        return opts
+
+    def parsed(self, query_string: bytes) -> CaptureOptions | None:
+        """Options parsed earlier from exactly this query string, if any."""
+        if self._limits is None or (not self._limits.devices and self.pool.devices):
+            return None  # the limits are about to change
+        return self._parsed.get(query_string)
+
+    def ttl(self, opts: CaptureOptions) -> int:
+        return opts.cache_ttl or self.settings.cache_ttl_seconds
+
+    async def screenshot(self, opts: CaptureOptions, *, detach: bool = True,
+                         meter: Callable[[], Awaitable[None]] | None = None) -> CaptureResult:
+        """The cached road: a hit, or one capture shared by every concurrent identical request.
+
+        With ``cache=false`` the cache is not read, and the fresh result replaces the entry.
+        Requests with the same key that arrive while a capture runs wait for it (singleflight).
+        The capture runs in its own task. With ``detach`` (an HTTP request) a waiter that goes
+        away leaves it running for the others, and its result is still cached. Without it (a
+        job being cancelled), the capture is cancelled too once no waiter is left that asked
+        for it to go on, so the browser work stops.
+
+        ``meter`` is awaited once it is known that the request may render (not a hit), and may
+        refuse it (the caller's rate limit); a hit is never metered.
+        """
+        if opts.cache:
+            result = await self.hit(opts)
+            if result is not None:
+                return result
+        if meter is not None:
+            await meter()
+        key = opts.cache_key()
+        self.counts["misses"] += 1
+        flight = self._flights.get(key)
+        if flight is None:
+            task = asyncio.create_task(self._capture_and_store(opts, key),
+                                       name=f"capture-{key[:12]}")
+            flight = self._flights[key] = _Flight(task)
+            task.add_done_callback(lambda done: self._landed(key, done))
+        else:
+            self.counts["coalesced"] += 1
+        flight.waiters += 1
+        flight.detached = flight.detached or detach
+        try:
+            return await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            if flight.waiters == 1 and not flight.detached:
+                flight.task.cancel()
+            raise
+        finally:
+            flight.waiters -= 1
+
+    async def hit(self, opts: CaptureOptions) -> CaptureResult | None:
+        """The cached result for ``opts``, or None. No browser work and no DNS."""
+        self._door_url(opts.url)
+        return await self.lookup(opts.cache_key())
+
+    async def cached(self, opts: CaptureOptions) -> CaptureResult | None:
+        """The cached result for ``opts`` without its bytes (none move), for answering 304."""
+        self._door_url(opts.url)
+        return await self.lookup(opts.cache_key(), head=True)
+
+    def _door_url(self, url: str | None) -> None:
+        """The DNS-free part of the door check, remembered per URL that passed it. Serving
+        stored bytes makes no request, but a cache shared with a more permissive replica must
+        not hand out its captures of private addresses."""
+        if url is None or url in self._door_passed:
+            return
+        egress.check_url_literal(url, self.policy)  # raises Blocked
+        if len(url) <= PARSE_MEMO_MAX_QUERY:
+            if len(self._door_passed) >= PARSE_MEMO_ENTRIES:
+                self._door_passed.clear()
+            self._door_passed[url] = None
+
+    async def lookup(self, key: str, head: bool = False) -> CaptureResult | None:
+        """A cached result by its key (``GET /images/{key}.{ext}``); with ``head``, without
+        its bytes (for a 304). The stored URL passes the DNS-free door check first."""
+        entry = await (self.cache.head(key) if head else self.cache.get(key))
+        result = None if entry is None else CaptureResult.from_entry(entry)
+        if result is None:
+            return None
+        self._door_url(result.url)
+        self.counts["not_modified" if head else "hits"] += 1
+        return result
+
+    async def _capture_and_store(self, opts: CaptureOptions, key: str) -> CaptureResult:
+        result = await self.capture(opts)
+        result.ttl = self.ttl(opts)
+        result.stored = await self.cache.set(key, Entry(result.data, result.to_meta(), result.ttl))
+        return result
+
+    def _landed(self, key: str, task: asyncio.Task[CaptureResult]) -> None:
+        flight = self._flights.get(key)
+        if flight is not None and flight.task is task:
+            del self._flights[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone
+
+    async def check(self, opts: CaptureOptions) -> None:
+        """The door: refuse a main URL that targets a non-public address. No browser work."""
+        if opts.url is not None:
+            await self.guard.check_url(opts.url)
+
+    async def capture(self, opts: CaptureOptions) -> CaptureResult:
+        """Capture ``opts`` now, uncached: the door check, a pooled context, the page, the
+        post-processing. The outcome and duration go to :attr:`observer` when there is one."""
+        await self.check(opts)
+        self.counts["captures"] += 1
+        for hook in self.capture_hooks:
+            hook(opts)
+        started = time.monotonic()
+        if self.observer is None:
+            return await self._capture(opts, started)
+        code: str | None = "INTERNAL"
+        try:
+            result = await self._capture(opts, started)
+            code = None
+            return result
+        except errors.ScreenshotError as exc:
+            code = exc.code
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        finally:
+            self.observer.capture_done(time.monotonic() - started, code)
+
+    async def _capture(self, opts: CaptureOptions, started: float) -> CaptureResult:
+        hard_limit = (opts.timeout or 30000) / 1000 + HARD_TIMEOUT_SLACK_S
+        request_filter = self.request_filter(opts)
+        async with self.pool.acquire(opts.context_options()) as lease:
+            if self.observer is not None:
+                self.observer.queue_waited(lease.waited_ms / 1000)
+            try:
+                raw = await asyncio.wait_for(
+                    lease.run(capture_mod.capture(
+                        lease.context, opts, max_height=self.settings.max_full_page_height,
+                        page=lease.page, channel=lease.channel, request_filter=request_filter,
+                    )),
+                    hard_limit,
+                )
+            except TimeoutError:
+                raise errors.CaptureTimeout(
+                    f"the capture did not finish within {hard_limit:g} s"
+                ) from None
+            except PlaywrightError as exc:
+                if "closed" in str(exc).lower():
+                    raise  # the pool tells a crash from a closed page
+                log.warning("capture failed: %s", str(exc).splitlines()[0][:300])
+                raise errors.NavigationFailed(
+                    "the browser failed while rendering the page"
+                ) from exc
+        expected = _viewport_pixels(opts)
+        size = postprocess.image_size(raw.data) if raw.kind != "pdf" else None
+        if postprocess.needs_pixels(opts, raw.kind, size, expected):
+            output = await asyncio.to_thread(
+                postprocess.finish, raw.data, raw.kind, opts, expected
+            )
+        else:
+            output = postprocess.finish(raw.data, raw.kind, opts, expected)
+        content = metadata = None
+        if raw.html is not None:
+            content, metadata = await asyncio.to_thread(
+                extract.extract_page, raw.html, raw.final_url, raw.http_status,
+                opts.content_format if opts.extract_content else None, opts.metadata)
+        blocked = dict(request_filter.blocked) if request_filter is not None else {}
+        if lease.blocked_requests:
+            blocked["guard"] = lease.blocked_requests
+        return CaptureResult(
+            data=output.data,
+            format=opts.format,
+            content_type=opts.content_type,
+            width=output.width,
+            height=output.height,
+            render_time_ms=round((time.monotonic() - started) * 1000),
+            truncated=raw.truncated,
+            cache_key=opts.cache_key(),
+            url=opts.url,
+            final_url=raw.final_url,
+            http_status=raw.http_status,
+            blocked_requests=sum(blocked.values()),
+            blocked=blocked,
+            content=content,
+            metadata=metadata,
+        )
+
+    def request_filter(self, opts: CaptureOptions) -> blocking.RequestFilter | None:
+        """The capture's request filter, when it blocks anything."""
+        if not opts.blocks_requests:
+            return None
+        categories = (blocking.ADS if opts.block_ads else 0) | (
+            blocking.TRACKERS if opts.block_trackers else 0)
+        return blocking.RequestFilter(self.blocklists, categories, opts.block_requests or (),
+                                      opts.url)
+
+    def health(self) -> dict[str, Any]:
+        pool = self.pool
+        return {
+            "browser": {
+                "connected": pool.connected,
+                "version": pool.browser_version,
+                "restarts": pool.restarts,
+                "recycles": pool.recycles,
+            },
+            "pool": pool.stats(),
+            "blocking": self.blocklists.health() if self.blocklists is not None else None,
+            "guard": {
+                "enabled": pool.egress is not None,
+                "channels": pool.egress.channel_count if pool.egress is not None else 0,
+            },
+            "cache": {**self.cache.health(), **{name: self.counts[name] for name in (
+                "hits", "misses", "not_modified", "captures", "coalesced")}},
+        }

@@ -1,0 +1,181 @@
+"""create_app(settings): the Starlette application and the resources its lifespan owns."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from screenshotd import errors
+from screenshotd.auth.gatekeeper import Gate, Gatekeeper, KeyRing, mask_access_log
+from screenshotd.auth.ratelimit import make_limiter
+from screenshotd.auth.signing import Signer
+from screenshotd.core.diffs import DiffService
+from screenshotd.core.jobs.manager import JobManager
+from screenshotd.core.service import ScreenshotService
+from screenshotd.http import diff_routes, job_routes, openapi
+from screenshotd.http.hitpath import HitPath
+from screenshotd.http.logs import RequestLog
+from screenshotd.http.metrics import Metrics, job_states, metrics_endpoint
+from screenshotd.http.routes import routes
+from screenshotd.net.egress import Resolver
+from screenshotd.settings import MIN_SECRET_LENGTH, Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Starlette:
+    """Build the app. The cache, the egress proxy, the browser pool and the job manager open in
+    the lifespan and close in reverse. ``resolver`` replaces the system's DNS for the
+    private-network guard."""
+    settings = settings or Settings.from_env()
+    try:
+        keys = KeyRing(settings.api_keys)
+    except ValueError as exc:
+        raise SettingsError(f"API_KEYS: {exc}") from None
+    if settings.signing_secret and len(settings.signing_secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"SIGNING_SECRET: use at least {MIN_SECRET_LENGTH} characters")
+    gatekeeper = Gatekeeper(
+        keys,
+        Signer(settings.signing_secret) if settings.signing_secret else None,
+        make_limiter(settings.max_requests_per_minute, settings.redis_url),
+        metrics_open=not (settings.metrics_require_key and keys.enabled),
+    )
+    service = ScreenshotService.from_settings(settings, resolver)
+    jobs = JobManager(
+        service,
+        workers=settings.browser_max_concurrent,
+        ttl=settings.job_ttl_seconds,
+        max_pending=settings.max_pending_jobs,
+        max_queued=settings.max_queued_jobs,
+        max_bytes=settings.job_max_bytes,
+        grace=settings.shutdown_grace_seconds,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.private_hosts_open:
+            log.warning("ALLOW_PRIVATE_HOSTS=*: the private-network guard is OFF")
+        if settings.metrics_require_key and not keys.enabled:
+            log.warning("METRICS_REQUIRE_KEY=true but API_KEYS is empty: /metrics stays open")
+        mask_access_log()  # now: uvicorn has configured its loggers
+        await service.open()
+        try:
+            await jobs.open()
+        except BaseException:
+            await service.close()
+            raise
+        # Everything made at start-up (modules, Playwright's and pydantic's objects) lives as
+        # long as the process: keep it out of the collector's scans, which would otherwise
+        # walk it on every full collection, in the middle of requests.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            try:
+                await jobs.close()  # needs the pool: running jobs get their grace period
+            finally:
+                try:
+                    await service.close()
+                finally:
+                    await gatekeeper.close()
+
+    responses: Counter[tuple[str, str, int]] = Counter()  # by method, route and status
+    middleware = [
+        # Outermost: the request id and the access line cover every answer, the hit path's too.
+        Middleware(RequestLog, responses=responses),
+        # Then a repeat request for a cached capture is answered before anything else.
+        Middleware(HitPath, cors=bool(settings.cors_origin), gatekeeper=gatekeeper),
+    ]
+    if settings.cors_origin:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=[o.strip() for o in settings.cors_origin.split(",")],
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["Age", "ETag", "X-Cache", "X-Render-Time-Ms", "X-Request-Id",
+                                "X-Screenshot-Truncated", "Retry-After", "Location",
+                                "X-Diff-Changed-Pixels", "X-Diff-Total-Pixels",
+                                "X-Diff-Percent", "X-Diff-Time-Ms"],
+            )
+        )
+    if gatekeeper.active:
+        # Inside CORS, so that a browser can read a 401 or a 429.
+        middleware.append(Middleware(Gate, gatekeeper=gatekeeper))
+    app = Starlette(
+        routes=[*routes, *job_routes.routes, *diff_routes.routes, *openapi.routes,
+                Route("/metrics", metrics_endpoint, methods=["GET"])],
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            errors.ScreenshotError: _screenshot_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.jobs = jobs
+    app.state.diffs = DiffService(service.cache, settings.diff_max_pixels)
+    app.state.gatekeeper = gatekeeper
+    metrics = app.state.metrics = Metrics()
+    service.observer = metrics
+
+    def state() -> dict[str, Any]:
+        return {
+            "cache": service.counts, "pool": service.pool.stats(),
+            "browser": {"connected": service.pool.connected, "restarts": service.pool.restarts,
+                        "recycles": service.pool.recycles},
+            "jobs": jobs.counts, "job_states": job_states(jobs),
+            "webhooks": jobs.webhooks.counts, "rate_limited": gatekeeper.rate_limited,
+            "responses": responses,
+        }
+
+    metrics.watch(state)
+    return app
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def _error_response(request: Request, exc: errors.ScreenshotError) -> JSONResponse:
+    body: dict[str, Any] = exc.to_dict()
+    if exc.status >= 500:
+        body["request_id"] = _request_id(request)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers())
+
+
+async def _screenshot_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ScreenshotError)
+    return _error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+    return JSONResponse(
+        {"error": code, "message": str(exc.detail)},
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = _request_id(request)
+    log.error("unhandled error (request %s)", request_id, exc_info=exc)
+    error = errors.InternalError(f"an internal error occurred; request id {request_id}")
+    return _error_response(request, error)

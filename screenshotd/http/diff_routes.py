@@ -1,0 +1,456 @@
+"""``GET /diff`` and ``POST /diff``: gather two images, diff them, answer.
+
+Each side of a diff comes from exactly one place:
+
+==========  ============  ===============  ===============
+side        upload        earlier work     a page
+==========  ============  ===============  ===============
+first       ``image1``    ``job_id_1``,    ``before``
+                          ``cache_key_1``
+second      ``image2``    ``job_id_2``,    ``after``
+                          ``cache_key_2``
+==========  ============  ===============  ===============
+
+Pages are captured as PNG through :class:`~screenshotd.core.service.ScreenshotService` (so the
+guard, the cache and the pool apply), both at once, with the capture parameters the request
+carries besides the diff's own. Uploads come as base64 in JSON (a ``data:`` URL is fine) or as
+multipart files. The diff itself is :class:`~screenshotd.core.diffs.DiffService`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import difflib
+import functools
+import json
+import re
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from screenshotd import errors
+from screenshotd.auth.gatekeeper import check_target
+from screenshotd.core.diffs import DiffOutcome, DiffService
+from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.http.job_routes import finished_result
+from screenshotd.http.routes import (
+    INLINE_ENCODE_BYTES,
+    base64_json,
+    base_url,
+    caller,
+    etag_matches,
+    image_url,
+    json_body,
+    meter,
+    not_modified_headers,
+    query_params,
+    read_body,
+)
+from screenshotd.imaging.pixelmatch import DiffOptions
+from screenshotd.params.capture import KNOWN_PARAMS, NON_OPTION_PARAMS, CaptureOptions
+from screenshotd.params.values import parse_bool
+
+#: Largest POST body: two full-page captures, base64-encoded.
+MAX_DIFF_BODY_BYTES = 64 * 1024 * 1024
+
+SIDES = (
+    ("image1", "job_id_1", "cache_key_1", "before"),
+    ("image2", "job_id_2", "cache_key_2", "after"),
+)
+SOURCE_NAMES = frozenset(name for side in SIDES for name in side)
+DIFF_NAMES = frozenset({
+    "threshold", "include_aa", "alpha", "aa_color", "diff_color", "diff_color_alt", "diff_mask",
+    "response_type", "cache", "cache_ttl", "download",
+})
+#: Capture parameters the diff sets itself.
+FIXED_CAPTURE = {"format": "png", "async": None, "url": "before and after",
+                 "html": "before and after", "html_base64": "before and after",
+                 "webhook_url": None, "webhook_secret": None}
+RESPONSE_TYPES = ("image", "json", "base64")
+_KEY = re.compile(r"[0-9a-f]{64}")
+_ID = re.compile(r"[0-9a-f]{32}")
+_DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
+
+
+@dataclass
+class DiffRequest:
+    """A validated diff request: the options, where each image comes from, how to answer."""
+
+    options: DiffOptions
+    sources: tuple[tuple[str, Any], tuple[str, Any]]
+    response_type: str = "image"
+    use_cache: bool = True
+    cache_ttl: int | None = None
+    download: bool = False
+    capture: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Side:
+    """One image of the pair, gathered: its bytes and what the JSON says of its source."""
+
+    data: bytes
+    field: str
+    source: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
+    """Validate the diff's parameters. Capture parameters are kept for
+    :func:`_capture_options`, which validates them with the pages' URLs."""
+    given = {k: v for k, v in params.items() if k not in NON_OPTION_PARAMS}
+    sources = tuple(_source(given, side) for side in SIDES)
+    capture = {k: v for k, v in given.items() if k not in DIFF_NAMES | SOURCE_NAMES}
+    for name in capture:
+        if name not in KNOWN_PARAMS:
+            raise errors.ValidationError(_unknown(name), field=name)
+    if str(capture.get("format", "")).lower() == "png":
+        del capture["format"]  # what the diff captures anyway
+    for name, instead in FIXED_CAPTURE.items():
+        if name in capture:
+            why = f"; use {instead}" if instead and name != "format" else ""
+            what = ("the diff captures PNG, which is lossless" if name == "format"
+                    else "not available for /diff")
+            raise errors.ValidationError(f"{name}: {what}{why}", field=name)
+    if capture and not any(kind in ("before", "after") for kind, _ in sources):
+        name = next(iter(capture))
+        raise errors.ValidationError(
+            f"{name} is a capture parameter, and this diff captures no page (before/after)",
+            field=name,
+        )
+    response_type = given.get("response_type", "image")
+    if response_type not in RESPONSE_TYPES:
+        raise errors.ValidationError("response_type must be image, json or base64",
+                                     field="response_type")
+    try:
+        options = DiffOptions(
+            threshold=_number(given, "threshold", 0.1),
+            include_aa=_flag(given, "include_aa"),
+            alpha=_number(given, "alpha", 0.1),
+            aa_color=_colour(given, "aa_color", (255, 255, 0)),
+            diff_color=_colour(given, "diff_color", (255, 0, 0)),
+            diff_color_alt=_colour(given, "diff_color_alt", None),
+            diff_mask=_flag(given, "diff_mask"),
+        )
+    except ValueError as exc:  # a bound DiffOptions checks; its message names the field
+        name = str(exc).split()[0]
+        raise errors.ValidationError(str(exc), field=name) from None
+    cache_ttl = None
+    if "cache_ttl" in given:
+        cache_ttl = _integer(given, "cache_ttl", 60, 2_592_000)
+        capture["cache_ttl"] = cache_ttl
+    use_cache = _flag(given, "cache", default=True)
+    if "cache" in given:
+        capture["cache"] = use_cache
+    return DiffRequest(options, sources, response_type, use_cache, cache_ttl,  # type: ignore[arg-type]
+                       _flag(given, "download"), capture)
+
+
+def _unknown(name: str) -> str:
+    known = sorted((KNOWN_PARAMS - NON_OPTION_PARAMS) | DIFF_NAMES | SOURCE_NAMES)
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"unknown parameter '{name}'" + (f"; did you mean {close[0]!r}?" if close else "")
+
+
+def _source(given: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
+    present = [name for name in names if given.get(name) not in (None, "")]
+    if not present:
+        raise errors.ValidationError(
+            f"the {'first' if names[0] == 'image1' else 'second'} image is missing: give "
+            f"{', '.join(names[:-1])} or {names[-1]}", field=names[0],
+        )
+    if len(present) > 1:
+        raise errors.ValidationError(
+            f"{present[0]} and {present[1]} both give the same image; give one", field=present[1]
+        )
+    return present[0], given[present[0]]
+
+
+def _number(given: Mapping[str, Any], name: str, default: float) -> float:
+    value = given.get(name)
+    if value is None:
+        return default
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise errors.ValidationError(f"{name} must be a number from 0 to 1", field=name) from None
+    if not 0 <= number <= 1:  # also refuses nan
+        raise errors.ValidationError(f"{name} must be from 0 to 1, got {value}", field=name)
+    return number
+
+
+def _integer(given: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
+    value = given[name]
+    if isinstance(value, bool) or not re.fullmatch(r"\s*\d+\s*", str(value)):
+        raise errors.ValidationError(f"{name} must be a whole number", field=name)
+    number = int(value)
+    if not lo <= number <= hi:
+        raise errors.ValidationError(f"{name} must be from {lo} to {hi}", field=name)
+    return number
+
+
+def _flag(given: Mapping[str, Any], name: str, default: bool = False) -> bool:
+    if given.get(name) is None:
+        return default
+    try:
+        return parse_bool(given[name])
+    except ValueError:
+        raise errors.ValidationError(f"{name} must be true, false, 1 or 0", field=name) from None
+
+
+def _colour(given: Mapping[str, Any], name: str,
+            default: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """``255,0,0``, ``#ff0000``, ``ff0000`` or a JSON array ``[255, 0, 0]``."""
+    value = given.get(name)
+    if value is None:
+        return default
+    parts: Any = value
+    if isinstance(value, str):
+        text = value.strip()
+        hex_ = text.removeprefix("#")
+        if re.fullmatch(r"[0-9a-fA-F]{6}", hex_):
+            return tuple(int(hex_[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+        if text.startswith("["):
+            try:
+                parts = json.loads(text)
+            except json.JSONDecodeError:
+                parts = None
+        else:
+            parts = text.split(",")
+    try:
+        if len(parts) == 3 and not any(isinstance(p, bool | float) for p in parts):
+            rgb = tuple(int(str(p).strip()) for p in parts)
+            if all(0 <= c <= 255 for c in rgb):
+                return rgb  # type: ignore[return-value]
+    except (TypeError, ValueError):
+        pass
+    raise errors.ValidationError(
+        f"{name} must be a colour: r,g,b (0-255 each), #rrggbb or [r, g, b]", field=name
+    )
+
+
+# --------------------------------------------------------------------------- gathering
+
+
+async def gather(request: Request, req: DiffRequest) -> tuple[Side, Side]:
+    """Both images' bytes. Pages are checked at the door first, then captured at once."""
+    service: ScreenshotService = request.app.state.service
+    pages = {kind: _capture_options(service, req, kind, value)
+             for kind, value in req.sources if kind in ("before", "after")}
+    for kind, opts in pages.items():
+        check_target(request.scope, opts.url, field=kind)
+    if pages:
+        await asyncio.gather(*(service.check(opts) for opts in pages.values()))
+    first, second = await asyncio.gather(
+        *(_side(request, kind, value, pages.get(kind)) for kind, value in req.sources)
+    )
+    return first, second
+
+
+def _capture_options(service: ScreenshotService, req: DiffRequest, kind: str,
+                     url: Any) -> CaptureOptions:
+    if not isinstance(url, str):
+        raise errors.ValidationError(f"{kind} must be a URL", field=kind)
+    try:
+        return service.parse({**req.capture, "url": url, "format": "png"})
+    except errors.InvalidURL as exc:
+        raise errors.InvalidURL(f"{kind}: {exc.message}", field=kind) from None
+
+
+async def _side(request: Request, kind: str, value: Any, opts: CaptureOptions | None) -> Side:
+    if opts is not None:
+        return await _page(request, kind, opts)
+    if kind.startswith("image"):
+        if isinstance(value, str) and len(value) > INLINE_ENCODE_BYTES:  # not on the loop
+            data = await asyncio.to_thread(_upload_bytes, kind, value)
+        else:
+            data = _upload_bytes(kind, value)
+        return Side(data, kind, {"source": "upload", "bytes": None})
+    if kind.startswith("job_id"):
+        return _from_result(request, kind, _job_result(request, kind, value),
+                            {"source": "job", "job_id": value})
+    return _from_result(request, kind, await _keyed_result(request, kind, value),
+                        {"source": "cache_key"})
+
+
+async def _page(request: Request, kind: str, opts: CaptureOptions) -> Side:
+    service: ScreenshotService = request.app.state.service
+    try:
+        result = await service.screenshot(opts, meter=functools.partial(meter, request))
+    except errors.ScreenshotError as exc:
+        named = copy.copy(exc)  # the flight's error is shared with its other waiters
+        named.message = f"{kind}: {exc.message}"
+        named.args = (named.message,)
+        named.field = exc.field or kind
+        raise named from None
+    return _from_result(request, kind, result, {"source": "url", "url": opts.url})
+
+
+def _from_result(request: Request, kind: str, result: CaptureResult,
+                 source: dict[str, Any]) -> Side:
+    if result.format == "pdf":
+        raise errors.ValidationError(f"{kind} names a PDF, which cannot be diffed", field=kind)
+    source.update(cache_key=result.cache_key, cached=result.cached,
+                  image_url=image_url(request, result))
+    return Side(result.data, kind, source)
+
+
+def _upload_bytes(kind: str, value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise errors.ValidationError(f"{kind} must be a base64 string or a file", field=kind)
+    text = "".join(_DATA_URL.sub("", value.strip(), count=1).split())  # line breaks are fine
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.ValidationError(f"{kind} is not valid base64", field=kind) from None
+
+
+def _job_result(request: Request, kind: str, job_id: Any) -> CaptureResult:
+    if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
+        raise errors.ValidationError(f"{kind} is not a job id", field=kind)
+    job = request.app.state.jobs.get(caller(request), job_id)
+    try:
+        return finished_result(job)
+    except errors.ScreenshotError as exc:
+        if isinstance(exc, errors.NotReady | errors.JobCancelled):
+            exc.field = kind
+            raise
+        raise errors.ValidationError(f"{kind}: job {job_id} failed ({exc.code}: {exc.message})",
+                                     field=kind) from None
+
+
+async def _keyed_result(request: Request, kind: str, key: Any) -> CaptureResult:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise errors.ValidationError(f"{kind} must be a cache key: 64 hex digits", field=kind)
+    service: ScreenshotService = request.app.state.service
+    result = await service.lookup(key)
+    if result is None:
+        raise errors.NotFound(f"{kind}: no cached image with key {key}; it may have expired",
+                              field=kind)
+    return result
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def diff(request: Request) -> Response:
+    """``GET /diff?before=&after=`` and ``POST /diff`` (JSON or multipart)."""
+    if request.method in ("GET", "HEAD"):
+        params: Mapping[str, Any] = query_params(request)
+        uploads: list[UploadFile] = []
+    else:
+        params, uploads = await _post_params(request)
+    try:
+        req = parse_diff_request(params)
+        first, second = await gather(request, req)
+    finally:
+        for upload in uploads:
+            await upload.close()
+    diffs: DiffService = request.app.state.diffs
+    service: ScreenshotService = request.app.state.service
+    ttl = req.cache_ttl or service.settings.cache_ttl_seconds
+    key = await diffs.key(first.data, second.data, req.options)
+    if req.use_cache and etag_matches(request.headers.get("if-none-match"), key):
+        entry = await diffs.stored(key)
+        if entry is not None:
+            return Response(status_code=304,
+                            headers=not_modified_headers(key, entry.ttl, entry.age()))
+    outcome = await diffs.diff(first.data, second.data, req.options, ttl=ttl,
+                               use_cache=req.use_cache, key=key,
+                               fields=(first.field, second.field))
+    return await _answer(request, req, outcome, first, second)
+
+
+async def _post_params(request: Request) -> tuple[dict[str, Any], list[UploadFile]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        return await json_body(request, MAX_DIFF_BODY_BYTES), []
+    body = await read_body(request, MAX_DIFF_BODY_BYTES)
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        # In slices, so that other requests get a turn while a large body is parsed.
+        for start in range(0, len(body), INLINE_ENCODE_BYTES):
+            yield body[start:start + INLINE_ENCODE_BYTES]
+            await asyncio.sleep(0)
+
+    parser = MultiPartParser(request.headers, stream(), max_files=2, max_fields=100,
+                             max_part_size=MAX_DIFF_BODY_BYTES)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise errors.ValidationError(f"the multipart body is malformed: {exc.message}",
+                                     field="body") from None
+    params: dict[str, Any] = {}
+    uploads: list[UploadFile] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            uploads.append(value)
+        if name in params:
+            for upload in uploads:
+                await upload.close()
+            raise errors.ValidationError(f"{name} is given more than once", field=name)
+        params[name] = await value.read() if isinstance(value, UploadFile) else value
+    return params, uploads
+
+
+async def _answer(request: Request, req: DiffRequest, outcome: DiffOutcome, first: Side,
+                  second: Side) -> Response:
+    stats = outcome.stats
+    headers = {
+        "ETag": f'"{outcome.key}"',
+        "X-Cache": "HIT" if outcome.cached else "MISS",
+        "Cache-Control": f"public, max-age={outcome.ttl}",
+        "X-Diff-Changed-Pixels": str(stats["changed_pixels"]),
+        "X-Diff-Total-Pixels": str(stats["total_pixels"]),
+        "X-Diff-Percent": str(stats["diff_percent"]),
+        "X-Diff-Time-Ms": str(outcome.diff_time_ms),
+    }
+    if outcome.cached:
+        headers["Age"] = str(outcome.age)
+    if req.response_type == "image":
+        if req.download:
+            headers["Content-Disposition"] = 'attachment; filename="diff.png"'
+        return Response(outcome.png, media_type="image/png", headers=headers)
+    body = {
+        **stats,
+        "diff_key": outcome.key,
+        "image_url": f"{base_url(request)}/images/{outcome.key}.png" if outcome.stored else None,
+        "cached": outcome.cached,
+        "diff_time_ms": outcome.diff_time_ms,
+        "before": _source_json(first),
+        "after": _source_json(second),
+    }
+    if req.response_type == "json":
+        return JSONResponse(body, headers=headers)
+    if len(outcome.png) > INLINE_ENCODE_BYTES:
+        payload = await asyncio.to_thread(base64_json, body, outcome.png)
+    else:
+        payload = base64_json(body, outcome.png)
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+def _source_json(side: Side) -> dict[str, Any]:
+    source = dict(side.source)
+    if source["source"] == "upload":
+        source["bytes"] = len(side.data)
+    return {"given_as": side.field, **source}
+
+
+routes = [Route("/diff", diff, methods=["GET", "POST"])]

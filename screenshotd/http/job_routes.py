@@ -1,0 +1,293 @@
+"""HTTP for jobs and batches: status, results, cancel, listing, Server-Sent Events, batch.
+
+Every handler acts for :func:`~screenshotd.http.routes.caller`: another caller's job or batch is a
+404, exactly like one that never existed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from screenshotd import errors
+from screenshotd.auth.gatekeeper import check_target
+from screenshotd.core.jobs.manager import JobManager
+from screenshotd.core.jobs.records import Job, JobState, wait_finished
+from screenshotd.core.service import CaptureResult
+from screenshotd.http.routes import (
+    INLINE_ENCODE_BYTES,
+    base_url,
+    caller,
+    describe,
+    image_url,
+    json_body,
+    meter,
+    query_params,
+    render,
+)
+from screenshotd.params.batch import parse_batch
+
+#: Server-Sent Events: a heartbeat this often, and the stream ends after this long.
+HEARTBEAT_S = 2.0
+EVENTS_TIMEOUT_S = 60.0
+#: How long a synchronous batch waits for its items; what is still running is reported as such.
+SYNC_BATCH_WAIT_S = 300.0
+PER_PAGE_DEFAULT, PER_PAGE_MAX = 20, 100
+
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _jobs(request: Request) -> JobManager:
+    return request.app.state.jobs  # type: ignore[no-any-return]
+
+
+def _job(request: Request) -> Job:
+    job_id = request.path_params["job_id"]
+    if not _ID.fullmatch(job_id):
+        raise errors.NotFound(f"{job_id[:64]!r} is not a job id")
+    return _jobs(request).get(caller(request), job_id)
+
+
+async def job_status(request: Request) -> Response:
+    return JSONResponse(_job(request).to_json())
+
+
+def finished_result(job: Job) -> CaptureResult:
+    """A completed job's result; otherwise the error that says why there is none."""
+    if job.status is JobState.COMPLETED and job.result is not None:
+        return job.result
+    if not job.finished:
+        raise errors.NotReady(f"job {job.id} is {job.status.value}; try again shortly",
+                              retry_after=1)
+    assert job.error is not None
+    raise copy.copy(job.error)  # a fresh one: raising the stored one would grow its traceback
+
+
+async def job_result(request: Request) -> Response:
+    """The result as the job asked for it: the bytes, or base64 or metadata JSON."""
+    job = _job(request)
+    result = finished_result(job)
+    assert job.opts is not None
+    return await render(result, job.opts, image_url(request, result))
+
+
+OUTPUTS = {"screenshot": None, "content": "extract_content=true",
+           "metadata": "metadata=true"}
+
+CONTENT_TYPES = {"markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
+                 "text": "text/plain; charset=utf-8"}
+
+
+async def job_output(request: Request) -> Response:
+    """One output of a finished job: ``screenshot`` (always the bytes), ``content`` or
+    ``metadata`` (when the job asked for them)."""
+    job = _job(request)
+    output = request.path_params["output"]
+    if output not in OUTPUTS:
+        raise errors.NotFound(f"no output {output[:64]!r}: use screenshot, content or metadata")
+    result = finished_result(job)
+    if output == "screenshot":
+        return Response(result.data, media_type=result.content_type)
+    if output == "metadata" and result.metadata is not None:
+        return JSONResponse(result.metadata)
+    if output == "content" and result.content is not None:
+        assert job.opts is not None
+        # The page's own markup, served from this origin: never run as a page here.
+        return Response(result.content, headers={
+            "Content-Type": CONTENT_TYPES[job.opts.content_format],
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "X-Content-Type-Options": "nosniff",
+        })
+    raise errors.NotFound(f"job {job.id} did not ask for {output} ({OUTPUTS[output]})")
+
+
+async def cancel_job(request: Request) -> Response:
+    job = _job(request)
+    job = await _jobs(request).cancel(caller(request), job.id)
+    return JSONResponse(job.to_json())
+
+
+async def list_jobs(request: Request) -> Response:
+    """``GET /jobs?status=&page=&per_page=``: the caller's jobs, newest first."""
+    params = query_params(request)
+    unknown = set(params) - {"status", "page", "per_page", "api_key"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise errors.ValidationError(f"unknown parameter {name!r}: use status, page, per_page",
+                                     field=name)
+    status = None
+    if params.get("status"):
+        try:
+            status = JobState(params["status"])
+        except ValueError:
+            states = ", ".join(s.value for s in JobState)
+            raise errors.ValidationError(f"status must be one of {states}",
+                                         field="status") from None
+    page = _bounded_int(params, "page", 1, 1, 1_000_000)
+    per_page = _bounded_int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
+    jobs, total = _jobs(request).list(caller(request), status, page, per_page)
+    return JSONResponse({
+        "jobs": [job.to_json() for job in jobs],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": -(-total // per_page),
+    })
+
+
+def _bounded_int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise errors.ValidationError(f"{name} must be an integer from {lo} to {hi}", field=name)
+    return int(raw)
+
+
+# --------------------------------------------------------------------------- events
+
+
+async def job_events(request: Request) -> Response:
+    """Server-Sent Events: ``connected``, a ``heartbeat`` every 2 s, then ``completed`` or
+    ``failed`` (a cancelled job is ``failed`` with status ``cancelled``) with the job JSON, or
+    ``timeout`` after 60 s."""
+    job = _job(request)
+    return StreamingResponse(
+        _events(job), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(job: Job) -> AsyncIterator[str]:
+    yield _event("connected", {"job_id": job.id, "status": job.status.value})
+    deadline = time.monotonic() + EVENTS_TIMEOUT_S
+    while not job.finished:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            yield _event("timeout", {"job_id": job.id, "status": job.status.value})
+            return
+        if not await wait_finished(job, min(HEARTBEAT_S, left)) and left > HEARTBEAT_S:
+            yield _event("heartbeat", {"job_id": job.id, "status": job.status.value})
+    yield _event("completed" if job.status is JobState.COMPLETED else "failed", job.to_json())
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+# --------------------------------------------------------------------------- batch
+
+
+async def create_batch(request: Request) -> Response:
+    """``POST /batch``: check every URL at the door, then queue the items as one submission.
+    Synchronous by default (the answer waits for the items); ``async: true`` answers 202."""
+    service = request.app.state.service
+    parsed = parse_batch(await json_body(request), service.parse)
+    await _door(request, parsed.items)
+    await meter(request, len(parsed.items))  # each item may render
+    batch = _jobs(request).submit_batch(caller(request), parsed.items, base_url(request))
+    if parsed.async_:
+        body = {
+            "batch_id": batch.id,
+            "total": len(batch.jobs),
+            "jobs": [{"job_id": job.id, "url": job.url, "status": job.status.value,
+                      "status_url": job.status_url} for job in batch.jobs],
+            "poll_url": f"{base_url(request)}/batch/{batch.id}",
+        }
+        return JSONResponse(body, status_code=202)
+    waiting = [asyncio.ensure_future(job.done.wait()) for job in batch.jobs if not job.finished]
+    if waiting:
+        try:
+            await asyncio.wait(waiting, timeout=SYNC_BATCH_WAIT_S)
+        finally:
+            for waiter in waiting:
+                waiter.cancel()
+    results = [_item(request, index, job, parsed.urls[index])
+               for index, job in enumerate(batch.jobs)]
+    body = {"batch_id": batch.id, "total": len(results),
+            "succeeded": sum(r["ok"] for r in results),
+            "failed": sum(not r["ok"] for r in results), "results": results}
+    size = sum(job.result.size for job in batch.jobs if job.result is not None)
+    if size > INLINE_ENCODE_BYTES:
+        payload = await asyncio.to_thread(_dumps, body)
+    else:
+        payload = _dumps(body)
+    return Response(payload, media_type="application/json")
+
+
+async def _door(request: Request, items: list[Any]) -> None:
+    """Every page URL and webhook URL through the guard, at once; one refused refuses all."""
+    service = request.app.state.service
+    for index, item in enumerate(items):
+        if not isinstance(item, errors.ScreenshotError):
+            try:
+                check_target(request.scope, item.url)
+            except errors.DomainNotAllowed as exc:
+                raise errors.DomainNotAllowed(f"item {index}: {exc.message}; nothing in this "
+                                              "batch was run", field=exc.field) from None
+    checks: list[tuple[int, str, Any]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, errors.ScreenshotError):
+            continue
+        if item.url:
+            checks.append((index, item.url, service.guard.check_url(item.url)))
+        if item.webhook_url:
+            checks.append((index, item.webhook_url, service.guard.check_url(item.webhook_url)))
+    outcomes = await asyncio.gather(*(check for _, _, check in checks), return_exceptions=True)
+    for (index, url, _), outcome in zip(checks, outcomes, strict=True):
+        if isinstance(outcome, errors.Blocked):
+            raise errors.Blocked(f"item {index} ({url[:200]}): {outcome.message}; "
+                                 "nothing in this batch was run")
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def _item(request: Request, index: int, job: Job, given_url: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"index": index, "url": job.url or given_url, "ok": False,
+                            "job_id": job.id, "status": job.status.value}
+    if job.status is JobState.COMPLETED and job.result is not None:
+        assert job.opts is not None
+        item.update(describe(job.result, image_url(request, job.result)))
+        item.update(ok=True, url=job.url, result_url=f"{job.status_url}/result")
+        if job.opts.response_type == "base64":
+            item["data"] = base64.b64encode(job.result.data).decode("ascii")
+    elif job.error is not None:
+        item["error"] = job.error_json()
+    else:
+        item["error"] = {"code": "TIMEOUT", "message": (
+            f"still {job.status.value} after {SYNC_BATCH_WAIT_S:g} s; follow it at "
+            f"{job.status_url}")}
+    return item
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+async def batch_status(request: Request) -> Response:
+    batch_id = request.path_params["batch_id"]
+    if not _ID.fullmatch(batch_id):
+        raise errors.NotFound(f"{batch_id[:64]!r} is not a batch id")
+    return JSONResponse(_jobs(request).get_batch(caller(request), batch_id).to_json())
+
+
+routes = [
+    Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/{job_id}", job_status, methods=["GET"]),
+    Route("/jobs/{job_id}", cancel_job, methods=["DELETE"]),
+    Route("/jobs/{job_id}/result", job_result, methods=["GET"]),
+    Route("/jobs/{job_id}/result/{output}", job_output, methods=["GET"]),
+    Route("/jobs/{job_id}/events", job_events, methods=["GET"]),
+    Route("/batch", create_batch, methods=["POST"]),
+    Route("/batch/{batch_id}", batch_status, methods=["GET"]),
+]

@@ -1,0 +1,423 @@
+"""The OpenAPI 3.1 document, and the pages that explain the API.
+
+:func:`document` builds ``/openapi.json`` from the same definitions the code validates with:
+the capture parameters from :class:`~screenshotd.params.capture.CaptureOptions` (names, types, bounds,
+defaults, descriptions), the diff's own names from :mod:`~screenshotd.http.diff_routes`, and every
+error status and code from the tree in :mod:`~screenshotd.errors`. It is built once per app.
+
+``/docs`` renders it and ``/`` is the playground; both are static files in ``static/`` with no
+CDN assets, so they work offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from screenshotd import errors
+from screenshotd.http.diff_routes import DIFF_NAMES, RESPONSE_TYPES
+from screenshotd.params.capture import CaptureOptions
+from screenshotd.version import __version__
+
+#: Capture options that take JSON in a query string (and structured JSON in a POST body).
+_JSON_IN_QUERY = frozenset({"headers", "cookies", "actions", "local_storage"})
+#: Options that take a comma-separated list in a query string.
+_LIST_IN_QUERY = frozenset({"hide_selectors", "redact", "block_requests"})
+
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf")
+#: The longest string a GET parameter is documented to take. uvicorn refuses a request line
+#: over 64 KB (with a plain-text 400, before the app sees it); longer values go in a POST body.
+QUERY_STRING_MAX = 8192
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+
+
+def _plain(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema without pydantic's ``anyOf [X, null]`` wrapper and its title."""
+    schema = {k: v for k, v in schema.items() if k != "title"}
+    variants = schema.get("anyOf")
+    if variants:
+        kept = [v for v in variants if v.get("type") != "null"]
+        if len(kept) == 1:
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            schema = {**kept[0], **rest}
+    if schema.get("default") is None:
+        schema.pop("default", None)
+    return schema
+
+
+def capture_body_schema() -> dict[str, Any]:
+    """The JSON body of ``POST /screenshot``: the options model's own JSON schema."""
+    schema = CaptureOptions.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    schema["properties"] = {name: _plain(prop) for name, prop in schema["properties"].items()}
+    schema.pop("title", None)
+    # One of url, html or html_base64 is required; the model checks it (and that only one is).
+    schema["description"] = "Capture parameters. Give exactly one of url, html or html_base64."
+    schema["anyOf"] = [{"required": [name]} for name in ("url", "html", "html_base64")]
+    return schema
+
+
+def capture_defs() -> dict[str, Any]:
+    return {name: {k: v for k, v in definition.items() if k != "title"}
+            for name, definition in CaptureOptions.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/{model}")["$defs"].items()}
+
+
+def query_parameters(exclude: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Every capture option as a query parameter: structured ones as strings (JSON or
+    comma-separated), the rest with their own type and bounds."""
+    params = []
+    for name, prop in capture_body_schema()["properties"].items():
+        if name in exclude:
+            continue
+        schema = _plain(prop)
+        description = schema.pop("description", "")
+        if name in _JSON_IN_QUERY:
+            schema = {"type": "string"}
+            description = (description + " As JSON in a query string.").strip()
+        elif name in _LIST_IN_QUERY:
+            schema = {"type": "string"}
+            description = (description + " Comma-separated in a query string.").strip()
+        free_text = schema.get("type") == "string" and "enum" not in schema
+        if free_text and schema.get("maxLength", 1 << 30) > QUERY_STRING_MAX:
+            schema["maxLength"] = QUERY_STRING_MAX
+            description = (description + f" In a query string at most {QUERY_STRING_MAX} "
+                           "characters; longer in a POST body.").strip()
+        params.append({"name": name, "in": "query", "required": False, "schema": schema,
+                       **({"description": description} if description else {})})
+    return params
+
+
+def _error_responses(*statuses: int) -> dict[str, Any]:
+    """The error tree's answers with these statuses, each listing its codes."""
+    codes: dict[int, list[str]] = {}
+    for cls in errors.ERROR_CLASSES:
+        codes.setdefault(cls.status, []).append(cls.code)
+    codes.setdefault(404, []).append("NOT_FOUND")
+    codes.setdefault(405, []).append("METHOD_NOT_ALLOWED")
+    out = {}
+    for status in sorted(set(statuses) | {400, 401, 403, 404, 405, 429, 500, 503}):
+        names = sorted(set(codes.get(status, ["HTTP_ERROR"])))
+        out[str(status)] = {
+            "description": ", ".join(names),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    # uvicorn itself refuses a request it cannot parse (a request line over 64 KB, say) with a
+    # plain-text 400 before the app sees it.
+    out["400"]["description"] += "; or a plain-text 400 from the HTTP server for a request it "
+    out["400"]["description"] += "cannot parse, such as a request line over 64 KB"
+    out["400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
+    return out
+
+
+def _json(schema: dict[str, Any] | str, description: str = "OK") -> dict[str, Any]:
+    if isinstance(schema, str):
+        schema = {"$ref": f"#/components/schemas/{schema}"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_CAPTURE_RESPONSES = {
+    "200": {
+        "description": "The image (response_type=image), or JSON describing it "
+                       "(response_type=json; base64 adds data).",
+        "content": {**{t: {"schema": {"type": "string", "format": "binary"}}
+                       for t in _IMAGE_TYPES},
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Capture"}}},
+    },
+    "202": _json("JobAccepted", "async=true: the job was queued."),
+    "304": {"description": "If-None-Match named this capture's ETag."},
+}
+
+_OBJECT = {"type": "object"}
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "schemas": {
+            **capture_defs(),
+            "CaptureRequest": capture_body_schema(),
+            "Error": {
+                "type": "object", "required": ["error", "message"],
+                "properties": {
+                    "error": {"type": "string", "enum": sorted(
+                        {c.code for c in errors.ERROR_CLASSES}
+                        | {"NOT_FOUND", "METHOD_NOT_ALLOWED", "HTTP_ERROR"})},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                    "retry_after": {"type": "integer", "minimum": 1},
+                    "request_id": {"type": "string"},
+                },
+            },
+            "Capture": {
+                "type": "object",
+                "required": ["format", "content_type", "size", "cached", "cache_key"],
+                "properties": {
+                    "url": {"type": ["string", "null"]},
+                    "format": {"type": "string"}, "content_type": {"type": "string"},
+                    "width": {"type": ["integer", "null"]},
+                    "height": {"type": ["integer", "null"]},
+                    "size": {"type": "integer"}, "render_time_ms": {"type": "integer"},
+                    "cached": {"type": "boolean"}, "cache_key": {"type": "string"},
+                    "image_url": {"type": ["string", "null"]}, "truncated": {"type": "boolean"},
+                    "blocked_requests": {"type": "integer"}, "blocked": _OBJECT,
+                    "content": {"type": "string"}, "metadata": _OBJECT,
+                    "data": {"type": "string", "description": "base64 (response_type=base64)"},
+                },
+            },
+            "JobAccepted": {
+                "type": "object", "required": ["job_id", "status", "status_url"],
+                "properties": {"job_id": {"type": "string"}, "status": {"type": "string"},
+                               "status_url": {"type": "string"},
+                               "created_at": {"type": "string"}},
+            },
+            "Job": {
+                "type": "object", "required": ["id", "status"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["queued", "processing", "completed",
+                                                          "failed", "cancelled", "expired"]},
+                    "url": {"type": ["string", "null"]},
+                    "result_url": {"type": ["string", "null"]},
+                    "error": {"type": ["object", "null"]},
+                    "metadata": {"type": ["object", "null"]},
+                },
+            },
+            "JobList": {"type": "object", "required": ["jobs"],
+                        "properties": {"jobs": {"type": "array",
+                                                "items": {"$ref": "#/components/schemas/Job"}}}},
+            "Batch": {
+                "type": "object", "required": ["batch_id"],
+                "properties": {"batch_id": {"type": "string"}, "status": {"type": "string"},
+                               "total": {"type": "integer"}, "jobs": {"type": "array"},
+                               "results": {"type": "array"}, "poll_url": {"type": "string"}},
+            },
+            "BatchRequest": {
+                "type": "object",
+                "description": '{"urls": [...], ...shared parameters} or {"requests": '
+                               '[{...}, ...]}, up to 50 items; async: true answers 202.',
+                "properties": {
+                    "urls": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                             "maxItems": 50},
+                    "requests": {"type": "array", "minItems": 1, "maxItems": 50,
+                                 "items": {"$ref": "#/components/schemas/CaptureRequest"}},
+                    "async": {"type": "boolean"},
+                },
+            },
+            "Diff": {
+                "type": "object", "required": ["changed_pixels", "total_pixels"],
+                "properties": {"changed_pixels": {"type": "integer"},
+                               "total_pixels": {"type": "integer"},
+                               "diff_percent": {"type": "number"},
+                               "width": {"type": "integer"}, "height": {"type": "integer"},
+                               "diff_key": {"type": "string"},
+                               "image_url": {"type": ["string", "null"]}},
+            },
+            "DiffRequest": {
+                "type": "object",
+                "description": "Each side from exactly one source: image1/image2 (base64), "
+                               "job_id_1/job_id_2, cache_key_1/cache_key_2 or before/after "
+                               "(URLs, captured with any capture parameter).",
+                "properties": {name: {"type": "string"} for name in (
+                    "image1", "image2", "job_id_1", "job_id_2", "cache_key_1", "cache_key_2",
+                    "before", "after")},
+            },
+            "JobEvent": {
+                "type": "object", "required": ["event", "data"],
+                "description": "One Server-Sent Event; data is the job (or its id and status) "
+                               "as JSON.",
+                "properties": {"event": {"type": "string", "enum": [
+                    "connected", "heartbeat", "completed", "failed", "timeout"]},
+                    "data": {"type": "string"}},
+            },
+            "Health": {"type": "object", "required": ["status"],
+                       "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}}},
+        },
+        "securitySchemes": {
+            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            "Bearer": {"type": "http", "scheme": "bearer"},
+            "ApiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
+        },
+    }
+
+
+def _diff_query() -> list[dict[str, Any]]:
+    names = {
+        "before": {"type": "string"}, "after": {"type": "string"},
+        "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1},
+        "include_aa": {"type": "boolean", "default": False},
+        "alpha": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1},
+        "aa_color": {"type": "string"}, "diff_color": {"type": "string"},
+        "diff_color_alt": {"type": "string"}, "diff_mask": {"type": "boolean"},
+        "response_type": {"type": "string", "enum": list(RESPONSE_TYPES)},
+        "cache": {"type": "boolean"},
+        "cache_ttl": {"type": "integer", "minimum": 60, "maximum": 2592000},
+        "download": {"type": "boolean"},
+    }
+    assert set(names) - {"before", "after"} == DIFF_NAMES, "the diff's names changed"
+    return [{"name": n, "in": "query", "required": n in ("before", "after"), "schema": s}
+            for n, s in names.items()]
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": dict(_ID)}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    capture_query = query_parameters(exclude=frozenset({"async"})) + [
+        {"name": "async", "in": "query", "schema": {"type": "boolean", "default": False},
+         "description": "Queue a job and answer 202."},
+        {"name": "signature", "in": "query", "schema": {"type": "string"},
+         "description": "A signed URL's HMAC-SHA256 (see `screenshotd sign`)."},
+        {"name": "expires", "in": "query", "schema": {"type": "integer"},
+         "description": "A signed URL's expiry, in Unix seconds (signed with the rest)."},
+    ]
+    diff_responses = {
+        "200": {"description": "The diff image, or its JSON.", "content": {
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/Diff"}}}},
+        "304": {"description": "Not modified."},
+        **_error_responses(408, 409, 413, 422),
+    }
+    image_any = {"description": "The image, diff or result.",
+                 "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                             for t in _IMAGE_TYPES}}
+    paths: dict[str, Any] = {
+        "/screenshot": {
+            "get": {"summary": "Capture a page", "operationId": "screenshotGet",
+                    "parameters": capture_query,
+                    "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422)}},
+            "post": {"summary": "Capture a page (JSON body)", "operationId": "screenshotPost",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/CaptureRequest"}}}},
+                     "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422)}},
+        },
+        "/images/{name}": {"get": {
+            "summary": "A cached capture by its key", "operationId": "image",
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"},
+                            "description": "<64 hex digits>.<png|jpg|webp|pdf>"}],
+            "responses": {"200": image_any, "304": {"description": "Not modified."},
+                          **_error_responses()}}},
+        "/batch": {"post": {
+            "summary": "Up to 50 captures in one call", "operationId": "batch",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
+            "responses": {"200": _json("Batch"), "202": _json("Batch", "Queued (async)."),
+                          **_error_responses(413)}}},
+        "/batch/{batch_id}": {"get": {
+            "summary": "An async batch's status", "operationId": "batchStatus",
+            "parameters": [_path_id("batch_id")],
+            "responses": {"200": _json("Batch"), **_error_responses()}}},
+        "/jobs": {"get": {
+            "summary": "Your jobs", "operationId": "listJobs",
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"type": "string"}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {"name": "per_page", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+            "responses": {"200": _json("JobList"), **_error_responses()}}},
+        "/jobs/{job_id}": {
+            "get": {"summary": "A job's status", "operationId": "jobStatus",
+                    "parameters": [_path_id("job_id")],
+                    "responses": {"200": _json("Job"), **_error_responses()}},
+            "delete": {"summary": "Cancel a queued or running job", "operationId": "cancelJob",
+                       "parameters": [_path_id("job_id")],
+                       "responses": {"200": _json("Job"), **_error_responses(409)}}},
+        "/jobs/{job_id}/result": {"get": {
+            "summary": "A finished job's image", "operationId": "jobResult",
+            "parameters": [_path_id("job_id")],
+            "responses": {"200": image_any, **_error_responses(409, 408, 422)}}},
+        "/jobs/{job_id}/result/{output}": {"get": {
+            "summary": "A finished job's screenshot, content or metadata",
+            "operationId": "jobOutput",
+            "parameters": [_path_id("job_id"), {
+                "name": "output", "in": "path", "required": True,
+                "schema": {"type": "string", "enum": ["screenshot", "content", "metadata"]}}],
+            "responses": {"200": {"description": "The output.", "content": {
+                **image_any["content"], "application/json": {"schema": _OBJECT},
+                "text/markdown": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}}}},
+                **_error_responses(409, 408, 422)}}},
+        "/jobs/{job_id}/events": {"get": {
+            "summary": "Server-Sent Events: connected, heartbeat, completed, failed, timeout",
+            "operationId": "jobEvents", "parameters": [_path_id("job_id")],
+            "responses": {"200": {"description": "An event stream.",
+                                  "content": {"text/event-stream": {"schema": {
+                                      "$ref": "#/components/schemas/JobEvent"}}}},
+                          **_error_responses()}}},
+        "/diff": {
+            "get": {"summary": "Pixel diff of two pages", "operationId": "diffGet",
+                    "parameters": _diff_query(),
+                    "responses": diff_responses},
+            "post": {"summary": "Pixel diff of two images, jobs, cache keys or pages",
+                     "operationId": "diffPost",
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": {
+                             "$ref": "#/components/schemas/DiffRequest"}},
+                         "multipart/form-data": {"schema": {"type": "object", "properties": {
+                             "image1": {"type": "string", "format": "binary"},
+                             "image2": {"type": "string", "format": "binary"}}}}}},
+                     "responses": diff_responses}},
+        "/health": {"get": {"summary": "Liveness and readiness; needs no key",
+                            "operationId": "health", "security": [],
+                            "responses": {"200": _json("Health"),
+                                          "503": _json("Health", "Not ready.")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "metrics",
+                             "responses": {"200": {"description": "Prometheus text format.",
+                                                   "content": {"text/plain": {"schema": {
+                                                       "type": "string"}}}},
+                                           **_error_responses()}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "screenshotd", "version": __version__,
+                 "description": "A self-hosted screenshot service. With API_KEYS set, send a "
+                                "key as X-Api-Key, Authorization: Bearer or ?api_key=; a "
+                                "signed URL (signature=) needs none."},
+        "paths": paths,
+        "components": _components(),
+        "security": [{"ApiKeyHeader": []}, {"Bearer": []}, {"ApiKeyQuery": []}, {}],
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def _encoded(server: str) -> bytes:
+    """The document as served from ``server``, encoded once per base URL (it is 50 KB)."""
+    return json.dumps({**document(), "servers": [{"url": server}]}).encode("utf-8")
+
+
+async def openapi_json(request: Request) -> Response:
+    return Response(_encoded(str(request.base_url).rstrip("/")), media_type="application/json")
+
+
+def _static(name: str) -> str:
+    return str(resources.files("screenshotd.http") / "static" / name)
+
+
+async def playground(request: Request) -> Response:
+    return FileResponse(_static("index.html"), media_type="text/html",
+                        headers={"Cache-Control": "no-cache"})
+
+
+async def docs(request: Request) -> Response:
+    return FileResponse(_static("docs.html"), media_type="text/html",
+                        headers={"Cache-Control": "no-cache"})
+
+
+routes = [
+    Route("/", playground, methods=["GET"]),
+    Route("/docs", docs, methods=["GET"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+    Mount("/static", StaticFiles(packages=[("screenshotd.http", "static")]), name="static"),
+]

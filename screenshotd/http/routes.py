@@ -1,0 +1,289 @@
+"""Thin handlers: HTTP in, a service call, HTTP out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from screenshotd import errors
+from screenshotd.auth.gatekeeper import check_target
+from screenshotd.core.jobs.records import iso
+from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.params.capture import CaptureOptions
+from screenshotd.version import __version__
+
+#: Largest POST body: 2 MB of HTML, base64-encoded, plus the other options.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Images up to this size are base64-encoded (or decoded) on the event loop, and JSON bodies up
+#: to it parsed there; larger ones in a thread.
+INLINE_ENCODE_BYTES = 256 * 1024
+
+
+def _service(request: Request) -> ScreenshotService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+async def screenshot(request: Request) -> Response:
+    service = _service(request)
+    if request.method in ("GET", "HEAD"):
+        raw_query: bytes = request.scope["query_string"]
+        opts = service.parsed(raw_query) or service.parse(query_params(request), memo=raw_query)
+    else:
+        opts = service.parse(await json_body(request))
+    request.scope["state"]["target"] = opts.url
+    check_target(request.scope, opts.url)
+    if opts.async_:
+        return await submit_job(request, opts)
+    key = opts.cache_key()
+    if opts.cache and etag_matches(request.headers.get("if-none-match"), key):
+        stored = await service.cached(opts)
+        if stored is not None:
+            return not_modified(key, stored.ttl, stored.age)
+    result = await service.screenshot(opts, meter=functools.partial(meter, request))
+    url = image_url(request, result) if opts.response_type != "image" else None
+    return await render(result, opts, url)
+
+
+async def meter(request: Request, units: int = 1) -> None:
+    """Count ``units`` renders against the caller's rate limit (429 when over). Called where
+    work may render, never for a cache hit, a 304 or ``/images``."""
+    await request.app.state.gatekeeper.meter(request.scope, units)
+
+
+def caller(request: Request) -> str:
+    """Who a request acts for: its jobs and batches are visible to it alone. The API key's id
+    when keys are on; otherwise the client's address (behind a trusted proxy, the forwarded
+    one)."""
+    named = request.scope.get("state", {}).get("caller")
+    if named:
+        return str(named)
+    client = request.client
+    return f"ip:{client.host if client else 'unknown'}"
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def submit_job(request: Request, opts: CaptureOptions) -> Response:
+    """``async=true``: check the page and the webhook at the door, queue, answer 202."""
+    service = _service(request)
+    await service.check(opts)
+    if opts.webhook_url:
+        await service.guard.check_url(opts.webhook_url)
+    await meter(request)
+    job = request.app.state.jobs.submit(caller(request), opts, base_url(request))
+    body = {"job_id": job.id, "status": job.status.value, "status_url": job.status_url,
+            "created_at": iso(job.created_at)}
+    return JSONResponse(body, status_code=202, headers={"Location": job.status_url})
+
+
+async def image(request: Request) -> Response:
+    """``GET /images/{key}.{ext}``: a cached capture by its key, with the same cache headers."""
+    key, fmt = image_name(request.path_params["name"])
+    service = _service(request)
+    if etag_matches(request.headers.get("if-none-match"), key):
+        stored = await service.lookup(key, head=True)
+        if stored is not None and stored.format == fmt:
+            return not_modified(key, stored.ttl, stored.age)
+    result = await service.lookup(key)
+    if result is None:
+        raise errors.NotFound(f"no cached image with key {key}; it may have expired")
+    if result.format != fmt:
+        wanted = "jpg" if result.format == "jpeg" else result.format
+        raise errors.NotFound(f"the image with key {key} is a {result.format}: use .{wanted}")
+    return Response(result.data, media_type=result.content_type, headers=cache_headers(result))
+
+
+def image_name(name: str) -> tuple[str, str]:
+    """``<key>.<ext>`` as (key, format), or NOT_FOUND for a name no image can have."""
+    key, _, ext = name.partition(".")
+    if not _KEY.fullmatch(key) or ext not in _FORMAT_OF_EXTENSION:
+        raise errors.NotFound(
+            f"{name!r} is not an image name: expected <64 hex digits>.<png|jpg|webp|pdf>"
+        )
+    return key, _FORMAT_OF_EXTENSION[ext]
+
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_FORMAT_OF_EXTENSION = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "pdf": "pdf"}
+
+
+def etag_matches(header: str | None, key: str) -> bool:
+    """Whether an ``If-None-Match`` value names this key (weak comparison, as RFC 9110 asks)."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == f'"{key}"':
+            return True
+    return False
+
+
+def cache_headers(result: CaptureResult) -> dict[str, str]:
+    headers = {
+        "ETag": f'"{result.cache_key}"',
+        "X-Cache": "HIT" if result.cached else "MISS",
+        "Cache-Control": f"public, max-age={result.ttl}",
+        "X-Render-Time-Ms": str(result.render_time_ms),
+    }
+    if result.cached:
+        headers["Age"] = str(result.age)
+    if result.truncated:
+        headers["X-Screenshot-Truncated"] = "true"
+    return headers
+
+
+def not_modified_headers(key: str, ttl: int, age: int) -> dict[str, str]:
+    return {
+        "ETag": f'"{key}"',
+        "X-Cache": "HIT",
+        "Cache-Control": f"public, max-age={ttl}",
+        "X-Render-Time-Ms": "0",
+        "Age": str(age),
+    }
+
+
+def not_modified(key: str, ttl: int, age: int) -> Response:
+    return Response(status_code=304, headers=not_modified_headers(key, ttl, age))
+
+
+def image_url(request: Request, result: CaptureResult) -> str | None:
+    """The absolute URL of the stored capture, or None when it was not stored."""
+    if not result.stored:
+        return None
+    ext = "jpg" if result.format == "jpeg" else result.format
+    return f"{base_url(request)}/images/{result.cache_key}.{ext}"
+
+
+def query_params(request: Request) -> dict[str, str]:
+    """The query as a flat mapping; a name given twice is ambiguous, so it is an error."""
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params:
+            raise errors.ValidationError(f"{name} is given more than once", field=name)
+        params[name] = value
+    return params
+
+
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The POST body as a JSON object, read with a size bound."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type not in ("application/json", ""):
+        raise errors.ValidationError(
+            f"the body must be application/json, not {content_type}", field="body"
+        )
+    data = await read_body(request, limit)
+    try:
+        if len(data) > INLINE_ENCODE_BYTES:  # tens of ms per 10 MB: not on the event loop
+            body = await asyncio.to_thread(json.loads, data)
+        else:
+            body = json.loads(data or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise errors.ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(body, dict):
+        raise errors.ValidationError("the body must be a JSON object", field="body")
+    return body
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or PAYLOAD_TOO_LARGE as soon as it is known to be over ``limit``."""
+    too_large = errors.PayloadTooLarge(f"the body is over {limit // (1024 * 1024)} MB")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def render(
+    result: CaptureResult, opts: CaptureOptions, image_url: str | None = None
+) -> Response:
+    headers = cache_headers(result)
+    if opts.response_type == "image":
+        if opts.download:
+            headers["Content-Disposition"] = f'attachment; filename="{download_name(opts)}"'
+        return Response(result.data, media_type=result.content_type, headers=headers)
+    body = describe(result, image_url)
+    if opts.response_type == "json":
+        return JSONResponse(body, headers=headers)
+    # base64 and JSON-encoding a full-page capture takes milliseconds per megabyte: a thread.
+    if result.size > INLINE_ENCODE_BYTES:
+        payload = await asyncio.to_thread(base64_json, body, result.data)
+    else:
+        payload = base64_json(body, result.data)
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+def base64_json(body: dict[str, Any], data: bytes) -> bytes:
+    body["data"] = base64.b64encode(data).decode("ascii")
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def describe(result: CaptureResult, image_url: str | None = None) -> dict[str, Any]:
+    """The JSON description of a capture (without the bytes)."""
+    return {
+        "url": result.url,
+        "format": result.format,
+        "content_type": result.content_type,
+        "width": result.width,
+        "height": result.height,
+        "size": result.size,
+        "render_time_ms": result.render_time_ms,
+        "cached": result.cached,
+        "cache_key": result.cache_key,
+        "image_url": image_url,
+        "truncated": result.truncated,
+        "blocked_requests": result.blocked_requests,
+        "blocked": result.blocked,
+        **({"content": result.content} if result.content is not None else {}),
+        **({"metadata": result.metadata} if result.metadata is not None else {}),
+    }
+
+
+def download_name(opts: CaptureOptions) -> str:
+    """A safe file name made from the URL: ``example.com-docs.png``."""
+    if opts.url:
+        parts = urlsplit(opts.url)
+        stem = (parts.hostname or "page") + parts.path
+    else:
+        stem = "page"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "page"
+    return f"{stem[:100]}.{opts.extension}"
+
+
+async def health(request: Request) -> Response:
+    service = _service(request)
+    report = service.health()
+    report["jobs"] = request.app.state.jobs.health()
+    report["diff"] = request.app.state.diffs.health()
+    report["auth"] = request.app.state.gatekeeper.health()
+    ok = report["browser"]["connected"] and report["cache"]["state"] == "ok"
+    report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
+    return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)
+
+
+routes = [
+    Route("/screenshot", screenshot, methods=["GET", "POST"]),
+    Route("/images/{name}", image, methods=["GET"]),
+    Route("/health", health, methods=["GET"]),
+]

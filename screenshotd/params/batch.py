@@ -1,0 +1,81 @@
+"""Reading a ``POST /batch`` body into one set of options per item.
+
+Two forms, each with at most :data:`MAX_ITEMS` items::
+
+    {"requests": [{...capture params...}, ...], ...shared params}
+    {"urls": ["https://a.example", ...], ...shared params}
+
+Shared parameters apply to every item; an item's own parameters win over them. ``async`` belongs
+to the batch as a whole. A body of the wrong shape is one 400 for the batch. An item that does
+not validate is not: it becomes that item's error, so the other items still run and every item
+keeps its place in the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from screenshotd import errors
+from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.values import parse_bool
+
+MAX_ITEMS = 50
+
+Item = CaptureOptions | errors.ScreenshotError
+
+
+@dataclass
+class BatchRequest:
+    items: list[Item]
+    #: The URL each item named, as given (for the answer of an item that did not validate).
+    urls: list[str | None]
+    async_: bool
+
+
+def parse_batch(body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], CaptureOptions]
+                ) -> BatchRequest:
+    """Validate a batch body; ``parse`` turns one item's parameters into options."""
+    forms = [name for name in ("requests", "urls") if name in body]
+    if len(forms) != 1:
+        raise errors.ValidationError(
+            'a batch is {"requests": [{...}, ...]} or {"urls": ["...", ...]}, with one of them',
+            field="requests",
+        )
+    form = forms[0]
+    given = body[form]
+    if not isinstance(given, list) or not given:
+        raise errors.ValidationError(f"{form} must be a non-empty array", field=form)
+    if len(given) > MAX_ITEMS:
+        raise errors.ValidationError(
+            f"a batch has at most {MAX_ITEMS} items, this one has {len(given)}", field=form)
+    shared = {k: v for k, v in body.items() if k not in ("requests", "urls", "async")}
+    try:
+        async_ = parse_bool(body.get("async", False))
+    except ValueError:
+        raise errors.ValidationError("async must be true, false, 1 or 0", field="async") from None
+
+    items: list[Item] = []
+    urls: list[str | None] = []
+    for index, entry in enumerate(given):
+        where = f"{form}[{index}]"
+        if form == "urls":
+            params = {**shared, "url": entry} if isinstance(entry, str) else None
+        else:
+            params = {**shared, **entry} if isinstance(entry, dict) else None
+            if params is not None and "async" in entry:
+                raise errors.ValidationError(
+                    "async is set for the whole batch, not per item", field=f"{where}.async")
+        if params is None:
+            kind = "a string URL" if form == "urls" else "an object of capture parameters"
+            items.append(errors.ValidationError(f"{where} must be {kind}", field=where))
+            urls.append(None)
+            continue
+        url = params.get("url")
+        urls.append(url if isinstance(url, str) else None)
+        try:
+            items.append(parse({**params, "async": async_}))
+        except errors.ScreenshotError as exc:
+            items.append(exc)
+    return BatchRequest(items, urls, async_)

@@ -1,0 +1,493 @@
+"""CaptureOptions: the single source of truth for every capture parameter.
+
+Names, aliases, types, bounds, defaults and help text live on the model's fields. The same model
+parses a GET query string and a POST JSON body, so both give identical options; it drives the
+cache key and (later) the OpenAPI document.
+
+Parsing rules that make GET and POST identical (each value is read by
+:mod:`screenshotd.params.values`; cookies, local storage and actions are the small models of
+:mod:`screenshotd.params.parts`):
+
+- booleans accept ``true``/``false``/``1``/``0`` (strings, JSON booleans, or 0/1);
+- numbers may be JSON numbers or their decimal strings;
+- JSON-valued parameters (``headers``, ``cookies``, ``local_storage``, ``actions``) may be JSON
+  values or JSON text (what a query string can carry);
+- list parameters (``hide_selectors``, ``redact``, ``block_requests``) may be a comma-separated
+  string or a JSON array.
+
+An unknown name is a 400 that names it, so ``fullpage=true`` is never silently ignored.
+Bounds that depend on the server (``SCREENSHOT_TIMEOUT_MS``, the Playwright device table) come in
+through :class:`ParseLimits`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic_core import PydanticCustomError
+
+from screenshotd import errors
+from screenshotd.params.devices import PRESETS, Device
+from screenshotd.params.parts import (
+    MAX_STORAGE_ENTRIES,
+    Action,
+    Cookie,
+    StorageKey,
+    StorageValue,
+    storage_object,
+)
+from screenshotd.params.values import (
+    MAX_HTML_BYTES,
+    MAX_INJECT_BYTES,
+    MAX_URL_LENGTH,
+    Bool,
+    HeaderName,
+    HeaderValue,
+    Selector,
+    SelectorList,
+    check_timezone,
+    check_url,
+    decode_html_base64,
+    parse_json,
+)
+
+#: Bumped whenever the bytes a given set of options produces may change, so that old cache
+#: entries are never served for new code.
+CACHE_FORMAT_VERSION = 3
+
+
+#: Names a request may carry that are not capture options (auth and URL signing).
+NON_OPTION_PARAMS = frozenset({"api_key", "signature", "expires"})
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Bounds that depend on the server rather than on the spec."""
+
+    screenshot_timeout_ms: int = 30000
+    devices: Mapping[str, Device] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the model
+
+Format = Literal["png", "jpeg", "webp", "pdf"]
+WaitUntil = Literal["load", "domcontentloaded", "networkidle0", "networkidle2"]
+PaperFormat = Literal["a4", "a3", "a2", "a1", "a0", "letter", "legal", "tabloid", "ledger"]
+
+#: Simple aliases: alias name -> canonical name.
+ALIASES: dict[str, str] = {
+    "css": "styles",
+    "js": "scripts",
+    "block_cookies": "block_cookie_banners",
+    "async": "async_",
+}
+
+_LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class CaptureOptions(BaseModel):
+    """Every capture parameter of the spec. Build with :meth:`parse`, never directly from input.
+
+    After :meth:`parse`, ``width``, ``height``, ``device_scale_factor`` and ``media_type`` hold
+    their effective values (the device preset applied), so equal requests compare equal.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # source
+    url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
+        default=None, description="The page to capture: http or https."
+    )
+    html: str | None = Field(default=None, description="Raw HTML to render (at most 2 MB).")
+    html_base64: str | None = Field(default=None, description="The same HTML, base64-encoded.")
+    # viewport
+    width: Annotated[int, Field(ge=100, le=4000)] | None = Field(
+        default=None, description="Viewport width in CSS px (default 1280, or the device's)."
+    )
+    height: Annotated[int, Field(ge=100, le=4000)] | None = Field(
+        default=None, description="Viewport height in CSS px (default 800, or the device's)."
+    )
+    device: Annotated[str, Field(max_length=100)] = Field(
+        default="desktop", description="desktop, mobile, tablet, or a Playwright device name."
+    )
+    device_scale_factor: Annotated[float, Field(ge=1, le=4)] | None = Field(
+        default=None, description="Device pixel ratio, 1-4 (default 1, or the device's)."
+    )
+    viewport_mobile: Bool = Field(default=False, description="Mobile emulation: meta viewport, touch.")
+    # output
+    format: Format = Field(default="png", description="png, jpeg (jpg), webp or pdf.")
+    quality: Annotated[int, Field(ge=1, le=100)] = Field(default=80, description="jpeg/webp quality.")
+    full_page: Bool = Field(default=False, description="Capture the whole scrollable page.")
+    selector: Selector | None = Field(default=None, description="Capture only this element.")
+    clip_x: Annotated[int, Field(ge=0, le=100_000)] = 0
+    clip_y: Annotated[int, Field(ge=0, le=100_000)] = 0
+    clip_width: Annotated[int, Field(ge=0, le=100_000)] = Field(
+        default=0, description="Clip rectangle width; 0 disables the clip."
+    )
+    clip_height: Annotated[int, Field(ge=0, le=100_000)] = Field(
+        default=0, description="Clip rectangle height; 0 disables the clip."
+    )
+    omit_background: Bool = Field(default=False, description="Transparent background (png, webp).")
+    image_width: Annotated[int, Field(ge=0, le=8000)] = Field(
+        default=0, description="Resize the output to this width (0: no resize)."
+    )
+    image_height: Annotated[int, Field(ge=0, le=8000)] = Field(
+        default=0, description="Resize the output to this height (0: no resize)."
+    )
+    scroll_to: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
+        default=None, description="Scroll to this Y position before capture."
+    )
+    # timing
+    delay: Annotated[int, Field(ge=0, le=10000)] = Field(
+        default=0, description="Extra wait in ms after the page is ready."
+    )
+    wait_until: WaitUntil = Field(default="load", description="When navigation counts as done.")
+    wait_for_selector: Selector | None = Field(
+        default=None, description="Wait for this selector to be visible."
+    )
+    timeout: Annotated[int, Field(ge=1000, le=60000)] | None = Field(
+        default=None, description="Page timeout in ms (default 30000, capped by the server)."
+    )
+    # emulation
+    dark_mode: Bool = Field(default=False, description="prefers-color-scheme: dark.")
+    reduced_motion: Bool = Field(default=False, description="prefers-reduced-motion: reduce.")
+    media_type: Literal["screen", "print"] | None = Field(
+        default=None, description="CSS media type (default screen; print for pdf)."
+    )
+    timezone: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="IANA time zone, e.g. Europe/Berlin."
+    )
+    locale: Annotated[str, Field(max_length=35)] | None = Field(
+        default=None, description="Locale, e.g. de-DE: navigator.language and Accept-Language."
+    )
+    geolocation_latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    geolocation_longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    geolocation_accuracy: Annotated[float, Field(ge=0, le=1_000_000)] = 100
+    user_agent: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    headers: Annotated[
+        dict[HeaderName, HeaderValue], BeforeValidator(parse_json), Field(max_length=20)
+    ] | None = Field(default=None, description="Extra request headers, at most 20.")
+    cookies: Annotated[list[Cookie], BeforeValidator(parse_json), Field(max_length=50)] | None = (
+        Field(default=None, description="Cookies to set, at most 50.")
+    )
+    local_storage: Annotated[
+        dict[StorageKey, StorageValue], BeforeValidator(storage_object),
+        Field(max_length=MAX_STORAGE_ENTRIES),
+    ] | None = Field(default=None, description="Set in the page's origin before its scripts run.")
+    styles: Annotated[str, Field(max_length=MAX_INJECT_BYTES)] | None = Field(
+        default=None, description="CSS injected before capture (alias css)."
+    )
+    scripts: Annotated[str, Field(max_length=MAX_INJECT_BYTES)] | None = Field(
+        default=None, description="JavaScript run before capture (alias js)."
+    )
+    hide_selectors: SelectorList | None = Field(
+        default=None, description="Comma-separated selectors hidden with display:none."
+    )
+    click: Selector | None = Field(default=None, description="Click this element before capture.")
+    actions: Annotated[list[Action], BeforeValidator(parse_json), Field(max_length=20)] | None = (
+        Field(default=None, description="Steps run in order before capture, at most 20.")
+    )
+    redact: SelectorList | None = Field(default=None, description="Selectors masked before capture.")
+    redact_mode: Literal["block", "blur"] = Field(default="block", description="block or blur.")
+    block_ads: Bool = Field(default=False, description="Block ads with the filter lists.")
+    block_trackers: Bool = Field(default=False, description="Block trackers with the filter lists.")
+    block_cookie_banners: Bool = Field(default=False, description="Hide or refuse consent banners.")
+    block_requests: SelectorList | None = Field(
+        default=None, description="URL patterns (* wildcards) to block.")
+    stealth: Bool = Field(default=False, description="Hide the usual headless tells (best effort).")
+    pdf_print_background: Bool = False
+    pdf_landscape: Bool = False
+    pdf_paper_format: PaperFormat = "a4"
+    extract_content: Bool = Field(default=False, description="Add the page's main content.")
+    content_format: Literal["markdown", "html", "text"] = Field(
+        default="markdown", description="markdown, html or text.")
+    metadata: Bool = Field(default=False, description="Add the page's metadata.")
+    # delivery (never part of the cache key)
+    response_type: Literal["image", "base64", "json"] = "image"
+    cache: Bool = True
+    cache_ttl: Annotated[int, Field(ge=60, le=2_592_000)] | None = None
+    async_: Bool = Field(default=False, alias="async")
+    webhook_url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = None
+    webhook_secret: Annotated[str, Field(max_length=1024)] | None = None
+    download: Bool = Field(default=False, description="Content-Disposition: attachment.")
+
+    _device: Device = PrivateAttr(default_factory=lambda: PRESETS["desktop"])
+    #: The cache key, computed once at the end of validation (a hit needs it at once). Options
+    #: are made only by :meth:`parse`; ``model_copy(update=...)`` skips validation and would
+    #: keep a stale key, so derive new options with :meth:`parse` instead.
+    _key: str = PrivateAttr(default="")
+
+    # ------------------------------------------------------------------ parsing
+
+    @classmethod
+    def parse(
+        cls, params: Mapping[str, Any], limits: ParseLimits | None = None
+    ) -> CaptureOptions:
+        """Validate a query mapping or a JSON object into options.
+
+        Raises :class:`errors.ValidationError` (naming the field), :class:`errors.InvalidURL`
+        or :class:`errors.PayloadTooLarge`.
+        """
+        limits = limits or ParseLimits()
+        data = _canonical_names(params)
+        try:
+            return cls.model_validate(data, context={"limits": limits})
+        except pydantic.ValidationError as exc:
+            raise _translate(exc) from None
+
+    @pydantic.model_validator(mode="after")
+    def _resolve(self, info: pydantic.ValidationInfo) -> CaptureOptions:
+        limits: ParseLimits = (info.context or {}).get("limits") or ParseLimits()
+        set_ = object.__setattr__  # the model is frozen; this is its constructor
+
+        sources = [n for n in ("url", "html", "html_base64") if getattr(self, n) is not None]
+        if not sources:
+            raise PydanticCustomError("missing", "one of url, html or html_base64 is required")
+        if len(sources) > 1:
+            raise PydanticCustomError("conflict", "give only one of url, html or html_base64")
+        if self.url is not None:
+            set_(self, "url", check_url(self.url))
+        if self.html_base64 is not None:
+            set_(self, "html", decode_html_base64(self.html_base64))
+            set_(self, "html_base64", None)
+        if self.html is not None and len(self.html.encode("utf-8")) > MAX_HTML_BYTES:
+            raise PydanticCustomError("payload_too_large", "html is over 2 MB")
+
+        device = PRESETS.get(self.device.lower()) or limits.devices.get(self.device.lower())
+        if device is None:
+            raise PydanticCustomError(
+                "device", "unknown device '{name}': use desktop, mobile, tablet or a Playwright "
+                "device name such as 'iPhone 15'", {"name": self.device}
+            )
+        set_(self, "device", device.name)
+        self.__pydantic_private__["_device"] = device
+        set_(self, "width", self.width or device.width)
+        set_(self, "height", self.height or device.height)
+        set_(self, "device_scale_factor", self.device_scale_factor or device.scale)
+        if self.media_type is None:
+            set_(self, "media_type", "print" if self.format == "pdf" else "screen")
+
+        cap = limits.screenshot_timeout_ms
+        if self.timeout is None:
+            set_(self, "timeout", min(30000, cap))
+        elif self.timeout > cap:
+            raise PydanticCustomError(
+                "timeout", "timeout may be at most {cap} ms on this server", {"cap": cap}
+            )
+        if self.timezone is not None:
+            check_timezone(self.timezone)
+        if self.locale is not None and not _LOCALE_RE.match(self.locale):
+            raise PydanticCustomError("locale", "locale must look like en or de-DE")
+        has_lat = self.geolocation_latitude is not None
+        if has_lat != (self.geolocation_longitude is not None):
+            raise PydanticCustomError(
+                "geolocation", "geolocation_latitude and geolocation_longitude go together"
+            )
+        if (self.clip_width == 0) != (self.clip_height == 0):
+            raise PydanticCustomError("clip", "clip_width and clip_height go together")
+        if self.webhook_url is not None:
+            if not self.async_:
+                raise PydanticCustomError("webhook", "webhook_url needs async=true")
+            try:
+                set_(self, "webhook_url", check_url(self.webhook_url))
+            except PydanticCustomError as exc:
+                raise PydanticCustomError(
+                    "invalid_webhook_url", "webhook_url: {err}", {"err": exc.message()}
+                ) from None
+        if self.local_storage and self.url is None:
+            raise PydanticCustomError(
+                "local_storage", "local_storage needs url: raw html has no origin to store in")
+        if self.webhook_secret is not None and self.webhook_url is None:
+            raise PydanticCustomError("webhook_secret", "webhook_secret needs webhook_url")
+        self.__pydantic_private__["_key"] = self._compute_key()  # type: ignore[index]
+        return self
+
+    # ------------------------------------------------------------------ derived views
+
+    @property
+    def device_preset(self) -> Device:
+        return self._device
+
+    @property
+    def is_mobile(self) -> bool:
+        return self.viewport_mobile or self._device.is_mobile
+
+    @property
+    def has_touch(self) -> bool:
+        return self.viewport_mobile or self._device.has_touch
+
+    @property
+    def effective_user_agent(self) -> str | None:
+        return self.user_agent or self._device.user_agent
+
+    @property
+    def clip(self) -> dict[str, int] | None:
+        if self.clip_width and self.clip_height:
+            return {"x": self.clip_x, "y": self.clip_y,
+                    "width": self.clip_width, "height": self.clip_height}
+        return None
+
+    def context_options(self) -> dict[str, Any]:
+        """The options that must be given when a browser context is created.
+
+        An empty dict means a pre-warmed default context serves the request. Viewport, colour
+        scheme, media, headers, cookies and geolocation are applied to a context after it exists.
+        """
+        opts: dict[str, Any] = {}
+        if self.effective_user_agent:
+            opts["user_agent"] = self.effective_user_agent
+        if self.locale:
+            opts["locale"] = self.locale
+        if self.timezone:
+            opts["timezone_id"] = self.timezone
+        if self.device_scale_factor != 1:
+            opts["device_scale_factor"] = self.device_scale_factor
+        if self.is_mobile:
+            opts["is_mobile"] = True
+        if self.has_touch:
+            opts["has_touch"] = True
+        if self.stealth:
+            opts["stealth"] = True
+        return opts
+
+    @property
+    def blocks_requests(self) -> bool:
+        """Whether the capture filters the page's requests."""
+        return bool(self.block_ads or self.block_trackers or self.block_requests)
+
+    @property
+    def reads_page(self) -> bool:
+        """Whether the capture keeps the page's HTML (for content or metadata)."""
+        return self.extract_content or self.metadata
+
+    def cache_key(self) -> str:
+        """SHA-256 over the options that change the output, plus a format version."""
+        return self.__pydantic_private__["_key"] or self._compute_key()  # type: ignore[index]
+
+    def _compute_key(self) -> str:
+        payload = self.model_dump(mode="json", exclude=_DELIVERY_FIELDS, by_alias=False)
+        payload["_v"] = CACHE_FORMAT_VERSION
+        if self.format not in ("jpeg", "webp"):
+            payload.pop("quality")
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self.format == "jpeg" else self.format
+
+
+CONTENT_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+}
+
+_DELIVERY_FIELDS = {
+    "response_type", "cache", "cache_ttl", "async_", "webhook_url", "webhook_secret", "download",
+}
+
+#: Every name a request may use: field names, field aliases and the extra aliases.
+_FIELD_NAMES = {name for name in CaptureOptions.model_fields if name != "async_"}
+KNOWN_PARAMS = frozenset(_FIELD_NAMES | set(ALIASES) | {"theme", "wait_for"} | NON_OPTION_PARAMS)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _canonical_names(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Map aliases to canonical names and drop auth names; reject unknown names."""
+    data: dict[str, Any] = {}
+    given: dict[str, str] = {}  # canonical -> the name the caller used
+
+    def put(name: str, canonical: str, value: Any) -> None:
+        if canonical in given:
+            raise errors.ValidationError(
+                f"{name} and {given[canonical]} set the same option; give only one", field=name
+            )
+        given[canonical] = name
+        data[canonical] = value
+
+    for name, value in params.items():
+        if name in NON_OPTION_PARAMS:
+            continue
+        if name not in KNOWN_PARAMS:
+            raise errors.ValidationError(_unknown_message(name), field=name)
+        if name == "theme":
+            if not isinstance(value, str) or value.lower() not in ("dark", "light"):
+                raise errors.ValidationError("theme must be dark or light", field="theme")
+            put(name, "dark_mode", value.lower() == "dark")
+        elif name == "wait_for":
+            put(name, *_wait_for(value))
+        elif name == "format" and isinstance(value, str) and value.lower() == "jpg":
+            put(name, "format", "jpeg")
+        elif name == "wait_until" and value == "networkidle":
+            put(name, "wait_until", "networkidle0")
+        else:
+            put(name, ALIASES.get(name, name), value)
+    return data
+
+
+def _wait_for(value: Any) -> tuple[str, Any]:
+    """``wait_for`` is a selector, or a number of milliseconds (then it means ``delay``)."""
+    if isinstance(value, bool):
+        raise errors.ValidationError("wait_for must be a selector or milliseconds", field="wait_for")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        return "delay", int(value)
+    return "wait_for_selector", value
+
+
+def _unknown_message(name: str) -> str:
+    message = f"unknown parameter '{name}'"
+    close = difflib.get_close_matches(name, sorted(KNOWN_PARAMS - NON_OPTION_PARAMS), n=1)
+    if not close and name.replace("_", "") in {k.replace("_", ""): k for k in KNOWN_PARAMS}:
+        close = [{k.replace("_", ""): k for k in KNOWN_PARAMS}[name.replace("_", "")]]
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return message
+
+
+_ERROR_FIELDS = {
+    "missing": "url", "conflict": "url", "device": "device", "timeout": "timeout",
+    "locale": "locale", "geolocation": "geolocation_latitude", "clip": "clip_width",
+    "webhook": "webhook_url", "webhook_secret": "webhook_secret",
+    "html_base64": "html_base64", "timezone": "timezone", "local_storage": "local_storage",
+}
+
+
+def _translate(exc: pydantic.ValidationError) -> errors.ScreenshotError:
+    """Turn pydantic's first error into the spec's error, naming the field the caller used."""
+    err = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in err["loc"]]
+    kind = err["type"]
+    field_name = loc[0] if loc else _ERROR_FIELDS.get(kind)
+    if field_name == "async_":
+        field_name = "async"
+    message = err["msg"]
+    if kind == "invalid_url":
+        return errors.InvalidURL(message, field="url")
+    if kind == "invalid_webhook_url":
+        return errors.InvalidURL(message, field="webhook_url")
+    if kind == "payload_too_large":
+        return errors.PayloadTooLarge(message, field=field_name or "html")
+    if kind == "extra_forbidden" and loc:
+        return errors.ValidationError(_unknown_message(loc[-1]), field=loc[-1])
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    if loc:
+        where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".")
+        message = f"{where}: {message}"
+    return errors.ValidationError(message, field=field_name)
