@@ -1,4 +1,4 @@
-"""Write the pixelmatch reference fixtures that tests/test_diff.py checks screenshotd.diff against.
+"""Write the pixelmatch reference fixtures that tests/test_diff.py checks screenshotd.imaging.pixelmatch against.
 
     python scripts/pixelmatch-reference/generate.py
 
