@@ -30,7 +30,8 @@ from playwright.async_api import async_playwright
 from screenshotd.browser.chromium import BASE_ARGS
 from screenshotd.core.cache import MemoryCache
 from screenshotd.core.diffs import DiffService, run_diff
-from screenshotd.imaging.pixelmatch import DiffOptions, pixelmatch
+from screenshotd.imaging.pixelmatch import pixelmatch
+from screenshotd.params.diff import DiffOptions
 from screenshotd.settings import Settings
 
 PAGES = ["wikipedia", "nytimes-1", "engadget", "wapo-1", "lemonde-1", "bbc-1"]

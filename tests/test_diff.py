@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from screenshotd.imaging import pixelmatch as diff
-from screenshotd.imaging.pixelmatch import DiffOptions, compare, faded, pixelmatch
-
-from .conftest import PIXELMATCH_FIXTURES
+from screenshotd.imaging.pixelmatch import compare, faded, pixelmatch
+from screenshotd.params.diff import DiffOptions
+from tests.support.pages import PIXELMATCH_FIXTURES
 
 REFERENCE = Path(__file__).parent / "fixtures" / "pixelmatch_reference"
 #: pixelmatch's option names (and our own), as this module spells them.

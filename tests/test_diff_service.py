@@ -16,7 +16,7 @@ from screenshotd.core import diffs as diff_service
 from screenshotd.core.cache import MemoryCache
 from screenshotd.core.diffs import DiffService, diff_key
 from screenshotd.core.service import CaptureResult
-from screenshotd.imaging.pixelmatch import DiffOptions
+from screenshotd.params.diff import DiffOptions
 
 
 def png(rgb: tuple[int, int, int], size: tuple[int, int] = (20, 10)) -> bytes:

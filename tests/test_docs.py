@@ -9,7 +9,7 @@ import pytest
 from screenshotd import errors
 from screenshotd.cli.main import main
 from screenshotd.http.app import create_app
-from screenshotd.http.diff_routes import DIFF_NAMES, SOURCE_NAMES
+from screenshotd.params.diff import DIFF_NAMES, SOURCE_NAMES
 from screenshotd.params.capture import ALIASES, KNOWN_PARAMS, NON_OPTION_PARAMS
 from screenshotd.settings import SETTINGS, Settings, SettingsError
 

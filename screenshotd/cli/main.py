@@ -334,10 +334,10 @@ class DiffTrouble(click.ClickException):
 def _colour_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
-    from screenshotd.http.diff_routes import _colour
+    from screenshotd.params.diff import parse_colour
 
     try:
-        return _colour({param.name: value}, str(param.name), None)
+        return parse_colour({param.name: value}, str(param.name), None)
     except errors.ScreenshotError as exc:
         raise click.BadParameter(exc.message) from None
 
@@ -376,7 +376,7 @@ def diff(
     import json
 
     from screenshotd.core.diffs import run_diff
-    from screenshotd.imaging.pixelmatch import DiffOptions
+    from screenshotd.params.diff import DiffOptions
 
     options = DiffOptions(
         threshold=threshold, include_aa=include_aa, alpha=alpha,

@@ -24,7 +24,8 @@ from screenshotd import errors
 from screenshotd.core.cache import Cache, Entry
 from screenshotd.core.service import CaptureResult
 from screenshotd.imaging.images import decode_rgba, encode_png
-from screenshotd.imaging.pixelmatch import DiffOptions, DiffResult, compare
+from screenshotd.imaging.pixelmatch import DiffResult, compare
+from screenshotd.params.diff import DiffOptions
 
 #: Bumped whenever the same inputs may give other bytes or numbers, so old entries are unused.
 DIFF_FORMAT_VERSION = 1

@@ -23,12 +23,10 @@ import asyncio
 import base64
 import binascii
 import copy
-import difflib
 import functools
-import json
 import re
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -55,43 +53,15 @@ from screenshotd.http.routes import (
     query_params,
     read_body,
 )
-from screenshotd.imaging.pixelmatch import DiffOptions
-from screenshotd.params.capture import KNOWN_PARAMS, NON_OPTION_PARAMS, CaptureOptions
-from screenshotd.params.values import parse_bool
+from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.diff import DiffRequest, parse_diff_request
 
 #: Largest POST body: two full-page captures, base64-encoded.
 MAX_DIFF_BODY_BYTES = 64 * 1024 * 1024
 
-SIDES = (
-    ("image1", "job_id_1", "cache_key_1", "before"),
-    ("image2", "job_id_2", "cache_key_2", "after"),
-)
-SOURCE_NAMES = frozenset(name for side in SIDES for name in side)
-DIFF_NAMES = frozenset({
-    "threshold", "include_aa", "alpha", "aa_color", "diff_color", "diff_color_alt", "diff_mask",
-    "response_type", "cache", "cache_ttl", "download",
-})
-#: Capture parameters the diff sets itself.
-FIXED_CAPTURE = {"format": "png", "async": None, "url": "before and after",
-                 "html": "before and after", "html_base64": "before and after",
-                 "webhook_url": None, "webhook_secret": None}
-RESPONSE_TYPES = ("image", "json", "base64")
 _KEY = re.compile(r"[0-9a-f]{64}")
 _ID = re.compile(r"[0-9a-f]{32}")
 _DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
-
-
-@dataclass
-class DiffRequest:
-    """A validated diff request: the options, where each image comes from, how to answer."""
-
-    options: DiffOptions
-    sources: tuple[tuple[str, Any], tuple[str, Any]]
-    response_type: str = "image"
-    use_cache: bool = True
-    cache_ttl: int | None = None
-    download: bool = False
-    capture: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,145 +71,6 @@ class Side:
     data: bytes
     field: str
     source: dict[str, Any]
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
-    """Validate the diff's parameters. Capture parameters are kept for
-    :func:`_capture_options`, which validates them with the pages' URLs."""
-    given = {k: v for k, v in params.items() if k not in NON_OPTION_PARAMS}
-    sources = tuple(_source(given, side) for side in SIDES)
-    capture = {k: v for k, v in given.items() if k not in DIFF_NAMES | SOURCE_NAMES}
-    for name in capture:
-        if name not in KNOWN_PARAMS:
-            raise errors.ValidationError(_unknown(name), field=name)
-    if str(capture.get("format", "")).lower() == "png":
-        del capture["format"]  # what the diff captures anyway
-    for name, instead in FIXED_CAPTURE.items():
-        if name in capture:
-            why = f"; use {instead}" if instead and name != "format" else ""
-            what = ("the diff captures PNG, which is lossless" if name == "format"
-                    else "not available for /diff")
-            raise errors.ValidationError(f"{name}: {what}{why}", field=name)
-    if capture and not any(kind in ("before", "after") for kind, _ in sources):
-        name = next(iter(capture))
-        raise errors.ValidationError(
-            f"{name} is a capture parameter, and this diff captures no page (before/after)",
-            field=name,
-        )
-    response_type = given.get("response_type", "image")
-    if response_type not in RESPONSE_TYPES:
-        raise errors.ValidationError("response_type must be image, json or base64",
-                                     field="response_type")
-    try:
-        options = DiffOptions(
-            threshold=_number(given, "threshold", 0.1),
-            include_aa=_flag(given, "include_aa"),
-            alpha=_number(given, "alpha", 0.1),
-            aa_color=_colour(given, "aa_color", (255, 255, 0)),
-            diff_color=_colour(given, "diff_color", (255, 0, 0)),
-            diff_color_alt=_colour(given, "diff_color_alt", None),
-            diff_mask=_flag(given, "diff_mask"),
-        )
-    except ValueError as exc:  # a bound DiffOptions checks; its message names the field
-        name = str(exc).split()[0]
-        raise errors.ValidationError(str(exc), field=name) from None
-    cache_ttl = None
-    if "cache_ttl" in given:
-        cache_ttl = _integer(given, "cache_ttl", 60, 2_592_000)
-        capture["cache_ttl"] = cache_ttl
-    use_cache = _flag(given, "cache", default=True)
-    if "cache" in given:
-        capture["cache"] = use_cache
-    return DiffRequest(options, sources, response_type, use_cache, cache_ttl,  # type: ignore[arg-type]
-                       _flag(given, "download"), capture)
-
-
-def _unknown(name: str) -> str:
-    known = sorted((KNOWN_PARAMS - NON_OPTION_PARAMS) | DIFF_NAMES | SOURCE_NAMES)
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"unknown parameter '{name}'" + (f"; did you mean {close[0]!r}?" if close else "")
-
-
-def _source(given: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
-    present = [name for name in names if given.get(name) not in (None, "")]
-    if not present:
-        raise errors.ValidationError(
-            f"the {'first' if names[0] == 'image1' else 'second'} image is missing: give "
-            f"{', '.join(names[:-1])} or {names[-1]}", field=names[0],
-        )
-    if len(present) > 1:
-        raise errors.ValidationError(
-            f"{present[0]} and {present[1]} both give the same image; give one", field=present[1]
-        )
-    return present[0], given[present[0]]
-
-
-def _number(given: Mapping[str, Any], name: str, default: float) -> float:
-    value = given.get(name)
-    if value is None:
-        return default
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise errors.ValidationError(f"{name} must be a number from 0 to 1", field=name) from None
-    if not 0 <= number <= 1:  # also refuses nan
-        raise errors.ValidationError(f"{name} must be from 0 to 1, got {value}", field=name)
-    return number
-
-
-def _integer(given: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
-    value = given[name]
-    if isinstance(value, bool) or not re.fullmatch(r"\s*\d+\s*", str(value)):
-        raise errors.ValidationError(f"{name} must be a whole number", field=name)
-    number = int(value)
-    if not lo <= number <= hi:
-        raise errors.ValidationError(f"{name} must be from {lo} to {hi}", field=name)
-    return number
-
-
-def _flag(given: Mapping[str, Any], name: str, default: bool = False) -> bool:
-    if given.get(name) is None:
-        return default
-    try:
-        return parse_bool(given[name])
-    except ValueError:
-        raise errors.ValidationError(f"{name} must be true, false, 1 or 0", field=name) from None
-
-
-def _colour(given: Mapping[str, Any], name: str,
-            default: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-    """``255,0,0``, ``#ff0000``, ``ff0000`` or a JSON array ``[255, 0, 0]``."""
-    value = given.get(name)
-    if value is None:
-        return default
-    parts: Any = value
-    if isinstance(value, str):
-        text = value.strip()
-        hex_ = text.removeprefix("#")
-        if re.fullmatch(r"[0-9a-fA-F]{6}", hex_):
-            return tuple(int(hex_[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
-        if text.startswith("["):
-            try:
-                parts = json.loads(text)
-            except json.JSONDecodeError:
-                parts = None
-        else:
-            parts = text.split(",")
-    try:
-        if len(parts) == 3 and not any(isinstance(p, bool | float) for p in parts):
-            rgb = tuple(int(str(p).strip()) for p in parts)
-            if all(0 <= c <= 255 for c in rgb):
-                return rgb  # type: ignore[return-value]
-    except (TypeError, ValueError):
-        pass
-    raise errors.ValidationError(
-        f"{name} must be a colour: r,g,b (0-255 each), #rrggbb or [r, g, b]", field=name
-    )
 
 
 # --------------------------------------------------------------------------- gathering

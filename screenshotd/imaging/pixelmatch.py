@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-RGB = tuple[int, int, int]
+from screenshotd.params.diff import RGB, DiffOptions
+
 Pixels = NDArray[np.uint8]
 
 #: The largest value the YIQ distance can take; the threshold scales it.
@@ -57,39 +58,6 @@ Neighbourhood = tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64]]
 _NEIGHBOURS = np.array(
     [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if (dx, dy) != (0, 0)], dtype=np.int64
 )
-
-
-@dataclass(frozen=True)
-class DiffOptions:
-    """pixelmatch's options, with its defaults, in Python's spelling."""
-
-    threshold: float = 0.1
-    include_aa: bool = False
-    alpha: float = 0.1
-    aa_color: RGB = (255, 255, 0)
-    diff_color: RGB = (255, 0, 0)
-    diff_color_alt: RGB | None = None
-    diff_mask: bool = False
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.threshold <= 1:
-            raise ValueError("threshold must be between 0 and 1")
-        if not 0 <= self.alpha <= 1:
-            raise ValueError("alpha must be between 0 and 1")
-        for name in ("aa_color", "diff_color", "diff_color_alt"):
-            colour = getattr(self, name)
-            if colour is None:
-                continue
-            if len(colour) != 3 or not all(isinstance(c, int) and 0 <= c <= 255 for c in colour):
-                raise ValueError(f"{name} must be three integers from 0 to 255")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "threshold": self.threshold, "include_aa": self.include_aa, "alpha": self.alpha,
-            "aa_color": list(self.aa_color), "diff_color": list(self.diff_color),
-            "diff_color_alt": None if self.diff_color_alt is None else list(self.diff_color_alt),
-            "diff_mask": self.diff_mask,
-        }
 
 
 @dataclass
