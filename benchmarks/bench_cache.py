@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 from common import ROOT, free_port, local_site, machine, screenshotd_server, wait_until_up
 
-from tests.conftest import RedisServer
+from tests.support.servers import RedisServer
 
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 16

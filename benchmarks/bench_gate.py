@@ -25,7 +25,7 @@ from pathlib import Path
 from bench_cache import compare, run_wrk_benchmark, warm
 from common import local_site, screenshotd_server
 
-from tests.conftest import RedisServer
+from tests.support.servers import RedisServer
 
 KEY = "bench-key-0123456789"
 LIMIT = "1000000000"

@@ -23,7 +23,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CORPUS, free_port, serve_site  # noqa: E402  (the same pages the tests serve)
+from tests.support.pages import CORPUS  # noqa: E402  (the same pages the tests serve)
+from tests.support.servers import free_port
+from tests.support.site import serve_site
 
 __all__ = ["CORPUS", "ROOT", "free_port", "local_site", "machine", "percentile",
            "screenshotd_server", "wait_until_up"]

@@ -8,7 +8,7 @@ from screenshotd.blocking import lists as blocking
 from screenshotd.blocking.lists import ADS, TRACKERS, ListError, ListSource, RequestFilter
 from screenshotd.http.app import create_app
 from screenshotd.settings import SettingsError
-from tests.conftest import make_settings
+from tests.support.servers import make_settings
 
 
 def test_sources_default_to_the_builtin_lists():

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from screenshotd.core.cache import ENTRY_OVERHEAD, Entry, MemoryCache, RedisCache, redacted_url
-from tests.conftest import RedisServer
+from tests.support.servers import RedisServer
 
 MB = 1024 * 1024
 

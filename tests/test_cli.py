@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 
-from tests.conftest import RED, Site, decode, near, rgb_at
+from tests.support.checks import decode, near, rgb_at
+from tests.support.pages import RED
+from tests.support.site import Site
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -116,7 +118,7 @@ def test_serve_stops_on_sigterm_failing_running_jobs_and_ending_their_event_stre
 
     import httpx
 
-    from tests.conftest import serve_process
+    from tests.support.servers import serve_process
 
     env = {"SHUTDOWN_GRACE_SECONDS": "1", "BROWSER_MAX_CONCURRENT": "1", "LOG_LEVEL": "warning"}
     with serve_process(env) as running:
@@ -141,7 +143,7 @@ def test_serve_stops_on_sigterm_failing_running_jobs_and_ending_their_event_stre
 
 
 def test_diff_prints_the_count_and_fails_on_change(tmp_path):
-    from tests.conftest import PIXELMATCH_FIXTURES as fx
+    from tests.support.pages import PIXELMATCH_FIXTURES as fx
 
     out = tmp_path / "diff.png"
     result = run_cli("diff", str(fx / "1a.png"), str(fx / "1b.png"), "-o", str(out),
@@ -163,7 +165,7 @@ def test_diff_prints_the_count_and_fails_on_change(tmp_path):
 
 
 def test_diff_of_different_sizes_and_bad_files(tmp_path):
-    from tests.conftest import PIXELMATCH_FIXTURES as fx
+    from tests.support.pages import PIXELMATCH_FIXTURES as fx
 
     sizes = run_cli("diff", str(fx / "1a.png"), str(fx / "6a.png"), "--fail-over", "100")
     assert sizes.returncode == 0

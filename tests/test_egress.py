@@ -29,7 +29,8 @@ from screenshotd.net.egress import (
 )
 from screenshotd.net.proxy import MARKER, EgressProxy
 from screenshotd.params.capture import CaptureOptions
-from tests.conftest import Canary, Site
+from tests.support.servers import Canary
+from tests.support.site import Site
 
 PUBLIC = "93.184.216.34"
 

@@ -15,7 +15,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from screenshotd.content.extract import DROP_ATTR, extract_content, extract_metadata, extract_page
-from tests.conftest import CORPUS
+from tests.support.pages import CORPUS
 
 # --------------------------------------------------------------------------- corpus helpers
 

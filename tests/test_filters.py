@@ -23,7 +23,7 @@ from screenshotd.blocking.engine import (
     registrable_domain,
     url_host,
 )
-from tests.conftest import CORPUS
+from tests.support.pages import CORPUS
 
 EASYLIST = CORPUS.parents[1] / "fixtures" / "filterlists" / "easylist-2018.txt"
 

@@ -20,7 +20,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import RedisServer, Site, free_port, serve_site
+from tests.support.servers import RedisServer, free_port
+from tests.support.site import Site, serve_site
 
 from .container import Container, ImageConfig, Proc
 

@@ -15,16 +15,9 @@ import pytest
 
 from screenshotd.auth.gatekeeper import MaskSecrets
 from screenshotd.auth.signing import Signer
-
-from ..conftest import (
-    Running,
-    Site,
-    assert_error,
-    assert_not_visible,
-    decode,
-    make_settings,
-    run_server,
-)
+from tests.support.checks import assert_error, assert_not_visible, decode
+from tests.support.servers import Running, make_settings, run_server
+from tests.support.site import Site
 
 
 @pytest.fixture(scope="module")

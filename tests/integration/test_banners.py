@@ -15,7 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import Running, Site, decode
+from tests.support.checks import decode
+from tests.support.servers import Running
+from tests.support.site import Site
 
 pytestmark = pytest.mark.asyncio
 

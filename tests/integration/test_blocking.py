@@ -17,7 +17,10 @@ from urllib.parse import quote
 import pytest
 
 from screenshotd.net.egress import IPAddress
-from tests.conftest import CORPUS, Running, Site, decode, make_settings, run_server
+from tests.support.checks import decode
+from tests.support.pages import CORPUS
+from tests.support.servers import Running, make_settings, run_server
+from tests.support.site import Site
 
 pytestmark = pytest.mark.asyncio
 

@@ -15,20 +15,10 @@ import pytest
 from screenshotd.core.cache import Entry
 from screenshotd.core.service import CaptureResult
 from screenshotd.params.capture import CaptureOptions
-from tests.conftest import (
-    BLUE,
-    GREEN,
-    RED,
-    RedisServer,
-    Running,
-    Site,
-    assert_error,
-    decode,
-    make_settings,
-    near,
-    rgb_at,
-    run_server,
-)
+from tests.support.checks import assert_error, decode, near, rgb_at
+from tests.support.pages import BLUE, GREEN, RED
+from tests.support.servers import RedisServer, Running, make_settings, run_server
+from tests.support.site import Site
 
 
 def unique(site: Site, path: str = "/pages/basic") -> str:

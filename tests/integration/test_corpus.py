@@ -15,7 +15,10 @@ import json
 
 import pytest
 
-from tests.conftest import CORPUS, Site, decode, make_settings, run_server
+from tests.support.checks import decode
+from tests.support.pages import CORPUS
+from tests.support.servers import make_settings, run_server
+from tests.support.site import Site
 from tests.test_extract import check_markdown, same_title
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.timeout(900)]

@@ -13,14 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..conftest import (
-    Running,
-    Site,
-    assert_error,
-    decode,
-    free_port,
-    rgb_at,
-)
+from tests.support.checks import assert_error, decode, rgb_at
+from tests.support.servers import Running, free_port
+from tests.support.site import Site
+
 from ..test_images import bomb_png
 
 #: The after page adds a 50x50 box to the before page: exactly this many pixels change.

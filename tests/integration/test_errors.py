@@ -6,7 +6,9 @@ import socket
 
 import pytest
 
-from tests.conftest import Site, assert_error, make_settings, run_server
+from tests.support.checks import assert_error
+from tests.support.servers import make_settings, run_server
+from tests.support.site import Site
 
 pytestmark = pytest.mark.asyncio
 

@@ -25,18 +25,10 @@ from playwright.async_api import async_playwright
 from screenshotd.browser.chromium import BASE_ARGS
 from screenshotd.net.egress import IPAddress
 from screenshotd.settings import Settings
-from tests.conftest import (
-    Canary,
-    Running,
-    Site,
-    assert_error,
-    decode,
-    make_settings,
-    near,
-    rgb_at,
-    run_server,
-    solid_png,
-)
+from tests.support.checks import assert_error, decode, near, rgb_at
+from tests.support.pages import solid_png
+from tests.support.servers import Canary, Running, make_settings, run_server
+from tests.support.site import Site
 
 GREEN = (0, 255, 0)
 

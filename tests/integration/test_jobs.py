@@ -14,21 +14,10 @@ import httpx
 import pytest
 
 from screenshotd.http import job_routes
-
-from ..conftest import (
-    RED,
-    Running,
-    Site,
-    WebhookReceiver,
-    assert_error,
-    assert_not_visible,
-    decode,
-    free_port,
-    make_settings,
-    near,
-    rgb_at,
-    run_server,
-)
+from tests.support.checks import assert_error, assert_not_visible, decode, near, rgb_at
+from tests.support.pages import RED
+from tests.support.servers import Running, WebhookReceiver, free_port, make_settings, run_server
+from tests.support.site import Site
 
 JOB_KEYS = {"id", "status", "url", "created_at", "started_at", "completed_at", "expires_at",
             "result_url", "error", "metadata"}

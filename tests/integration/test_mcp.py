@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
-from ..conftest import RED, Site, decode, near, rgb_at, serve_process
+from tests.support.checks import decode, near, rgb_at
+from tests.support.pages import RED
+from tests.support.servers import serve_process
+from tests.support.site import Site
 
 
 class McpClient:

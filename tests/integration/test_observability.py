@@ -12,16 +12,9 @@ import httpx
 import pytest
 
 from screenshotd.auth.signing import Signer
-
-from ..conftest import (
-    Running,
-    Site,
-    WebhookReceiver,
-    assert_error,
-    make_settings,
-    run_server,
-    serve_process,
-)
+from tests.support.checks import assert_error
+from tests.support.servers import Running, WebhookReceiver, make_settings, run_server, serve_process
+from tests.support.site import Site
 
 
 def samples(text: str) -> dict[str, float]:

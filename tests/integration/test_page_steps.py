@@ -11,7 +11,10 @@ from urllib.parse import quote
 import pytest
 from PIL import ImageStat
 
-from tests.conftest import Running, Site, assert_error, decode, page
+from tests.support.checks import assert_error, decode
+from tests.support.pages import page
+from tests.support.servers import Running
+from tests.support.site import Site
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,18 +9,9 @@ import json
 import pypdf
 import pytest
 
-from tests.conftest import (
-    BLACK,
-    BLUE,
-    GREEN,
-    PAGES,
-    RED,
-    WHITE,
-    Site,
-    decode,
-    near,
-    rgb_at,
-)
+from tests.support.checks import decode, near, rgb_at
+from tests.support.pages import BLACK, BLUE, GREEN, PAGES, RED, WHITE
+from tests.support.site import Site
 
 pytestmark = pytest.mark.asyncio
 

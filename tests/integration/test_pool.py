@@ -12,7 +12,9 @@ import pytest
 from screenshotd import errors
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.settings import Settings
-from tests.conftest import Site, assert_error, decode, make_settings, run_server
+from tests.support.checks import assert_error, decode
+from tests.support.servers import make_settings, run_server
+from tests.support.site import Site
 
 pytestmark = pytest.mark.asyncio
 
