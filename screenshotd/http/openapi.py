@@ -23,8 +23,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from screenshotd import errors
-from screenshotd.http.diff_routes import DIFF_NAMES, RESPONSE_TYPES
 from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.diff import DIFF_NAMES, RESPONSE_TYPES
 from screenshotd.version import __version__
 
 #: Capture options that take JSON in a query string (and structured JSON in a POST body).
@@ -419,5 +419,8 @@ routes = [
     Route("/", playground, methods=["GET"]),
     Route("/docs", docs, methods=["GET"]),
     Route("/openapi.json", openapi_json, methods=["GET"]),
+    # Swagger UI's own files, from the swagger-ui-py package: /docs works offline.
+    Mount("/static/swagger-ui", StaticFiles(directory=str(resources.files("swagger_ui") / "static")),
+          name="swagger-ui"),
     Mount("/static", StaticFiles(packages=[("screenshotd.http", "static")]), name="static"),
 ]

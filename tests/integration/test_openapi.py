@@ -14,8 +14,9 @@ import pytest
 from playwright.async_api import async_playwright
 
 from screenshotd.settings import Settings
-
-from ..conftest import Running, Site, decode, make_settings, run_server, serve_process
+from tests.support.checks import decode
+from tests.support.servers import Running, make_settings, run_server, serve_process
+from tests.support.site import Site
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +91,35 @@ async def test_the_playground_builds_the_url_and_shows_the_image(server: Running
                 "document.querySelector('#status').className === 'error'", timeout=30_000)
             assert "403 BLOCKED" in await page.text_content("#status")
 
-            # /docs renders every operation from the document
+        finally:
+            await browser.close()
+
+
+async def test_docs_render_every_operation_and_try_it_out_works_offline(server: Running):
+    """Real Chromium loads /docs (Swagger UI, served by the server itself), sees all 15
+    operations, and runs GET /health with "Try it out" against this server."""
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await browser.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
             await page.goto(server.base + "/docs", wait_until="load")
             await page.wait_for_selector("body[data-rendered=true]", timeout=30_000)
-            assert await page.locator("section.op").count() == 15
-            assert "GET /screenshot" in await page.text_content("#toc")
+            await page.wait_for_selector(".opblock", timeout=30_000)
+            assert await page.locator(".opblock").count() == 15
+            get_screenshot = page.locator(".opblock-get .opblock-summary-path[data-path='/screenshot']")
+            assert await get_screenshot.count() == 1
+            health = page.locator(".opblock-get:has(.opblock-summary-path[data-path='/health'])")
+            await health.locator(".opblock-summary").first.click()
+            await health.locator("button.try-out__btn").click()
+            await health.locator("button.execute").click()
+            status = health.locator(".live-responses-table tbody .response-col_status").first
+            await status.wait_for(timeout=30_000)
+            assert (await status.text_content() or "").strip() == "200"
+            # Swagger UI's files came from this server, and so did everything else
+            assert any("/static/swagger-ui/swagger-ui-bundle.js" in url for url in requested)
+            assert requested and all(url.startswith(server.base) for url in requested), requested
         finally:
             await browser.close()
 
