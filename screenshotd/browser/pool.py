@@ -35,12 +35,10 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from playwright.async_api import (
     BrowserContext,
-    Page,
     Playwright,
     Route,
     async_playwright,
@@ -61,80 +59,18 @@ from screenshotd.browser.generations import (
     Generation,
     Generations,
 )
-from screenshotd.net.proxy import Channel, EgressProxy
+from screenshotd.browser.lease import Lease, _Context
+from screenshotd.net.proxy import EgressProxy
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 CONTEXT_TIMEOUT_S = 10.0
+
 
 class PoolState(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
     CLOSED = "closed"
-
-
-@dataclass(eq=False)
-class _Context:
-    """A browser context and what belongs to it: its egress channel, the page a warm context
-    keeps open, and the requests its scheme route refused."""
-
-    context: BrowserContext
-    channel: Channel | None
-    page: Page | None = None
-    refused_schemes: int = 0
-
-
-@dataclass
-class Lease:
-    """A slot held by one capture: a fresh context in a live browser.
-
-    A warm lease comes with a blank page already open in the context; otherwise ``page`` is
-    None and the capture opens its own.
-    """
-
-    context: BrowserContext
-    page: Page | None
-    generation: int
-    warm: bool
-    #: How long the capture waited for its slot (the queue), in ms.
-    waited_ms: float
-    lost: asyncio.Event = field(default_factory=asyncio.Event)
-    #: The context's way out through the private-network guard (None when the guard is off).
-    channel: Channel | None = None
-    _owner: _Context | None = None
-
-    @property
-    def blocked_requests(self) -> int:
-        """Requests refused so far: by the guard, and by scheme (``file:`` and the like)."""
-        refused = self._owner.refused_schemes if self._owner is not None else 0
-        return refused + (self.channel.blocked if self.channel is not None else 0)
-
-    async def run(self, work: Coroutine[Any, Any, T]) -> T:
-        """Await ``work``, unless the browser goes away first.
-
-        A killed Chromium does not always fail the call in flight (a wait inside the page, or
-        one of ours, can outlive the connection), so the lease watches the disconnect itself:
-        the work is cancelled and :class:`~screenshotd.errors.BrowserCrashed` raised at once.
-        The caller bounds the time (``asyncio.timeout``); cancelling this cancels the work.
-        """
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(self.lost.wait())
-        try:
-            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-        if not self.lost.is_set() or not task.cancelled():
-            return task.result()  # the work's own result, error or cancellation
-        raise errors.BrowserCrashed(
-            "the browser crashed during the capture; it is restarting, retry shortly",
-            retry_after=2,
-        )
 
 
 class BrowserPool:

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
-from playwright.async_api import Error as PlaywrightError
-
 from screenshotd import errors
 from screenshotd.blocking import lists as blocking
 from screenshotd.browser import capture as capture_mod
@@ -374,13 +372,6 @@ class ScreenshotService:
                 raise errors.CaptureTimeout(
                     f"the capture did not finish within {hard_limit:g} s"
                 ) from None
-            except PlaywrightError as exc:
-                if "closed" in str(exc).lower():
-                    raise  # the pool tells a crash from a closed page
-                log.warning("capture failed: %s", str(exc).splitlines()[0][:300])
-                raise errors.NavigationFailed(
-                    "the browser failed while rendering the page"
-                ) from exc
         expected = _viewport_pixels(opts)
         size = postprocess.image_size(raw.data) if raw.kind != "pdf" else None
         if postprocess.needs_pixels(opts, raw.kind, size, expected):
