@@ -4,9 +4,10 @@ them off. Then the Redis limiter against the Redis cache alone.
 
 The load generator is ``wrk`` (Debian's), one thread and 16 connections, as in
 ``bench_cache.py``; every target is a ``screenshotd serve`` process of its own, warmed, and the
-targets alternate round by round. The rate limit is set far above what wrk can send, so every
-request is counted and none is refused. Logs go to a file, as a container's would go to a pipe.
-In-process figures for one limiter check and one gatekeeper admission follow.
+targets alternate round by round. The rate limit is on, but a hit is never metered (only
+renders are), so what the gated targets pay is the key check and the gatekeeper's bookkeeping.
+Logs go to a file, as a container's would go to a pipe. In-process figures for one limiter check
+and one gatekeeper admission follow.
 
     python benchmarks/bench_gate.py [--seconds 6] [--rounds 3]
 """
