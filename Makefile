@@ -34,9 +34,11 @@ image:
 image-test: install-test image
 	SCREENSHOTD_IMAGE=$(IMAGE) $(BIN)/pytest -m image tests/image $(PYTEST_ARGS)
 
-## ruff; the layers (import-linter: nothing imports upward); hadolint on the Dockerfile
+## ruff; mypy --strict on the package; the layers (import-linter: nothing imports upward);
+## hadolint on the Dockerfile
 lint: install-test
 	$(BIN)/ruff check screenshotd tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint --config .hadolint.yaml Dockerfile
 

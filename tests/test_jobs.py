@@ -132,7 +132,7 @@ async def test_jobs_expire_ttl_after_they_finish_by_the_injected_clock():
     clock.now += 1
     with pytest.raises(errors.NotFound):
         jobs.get("ip:a", job.id)
-    assert jobs.list("ip:a", None, 1, 20) == ([], 0)
+    assert jobs.list_jobs("ip:a", None, 1, 20) == ([], 0)
     assert jobs.health()["expired"] == 1 and jobs.health()["kept"] == 0
     await jobs.close()
 
@@ -144,7 +144,7 @@ async def test_results_over_the_byte_bound_push_out_the_oldest_finished_jobs():
         job = jobs.submit("ip:a", opts(str(n)), "http://s")
         await settle(job)
         done.append(job)
-    kept = [job.id for job in jobs.list("ip:a", None, 1, 20)[0]]
+    kept = [job.id for job in jobs.list_jobs("ip:a", None, 1, 20)[0]]
     assert kept == [done[3].id, done[2].id]  # 8000 bytes; the two oldest went
     assert jobs.health()["result_bytes"] == 8000 and jobs.health()["evicted"] == 2
     await jobs.close()
@@ -248,8 +248,8 @@ async def test_one_caller_never_sees_another_callers_jobs():
             call()
     with pytest.raises(errors.NotFound):
         await jobs.cancel("key:bob", mine.id)
-    assert jobs.list("key:bob", None, 1, 20) == ([], 0)
-    assert jobs.list("key:alice", None, 1, 20)[1] == 2
+    assert jobs.list_jobs("key:bob", None, 1, 20) == ([], 0)
+    assert jobs.list_jobs("key:alice", None, 1, 20)[1] == 2
     await jobs.close()
 
 
@@ -260,12 +260,12 @@ async def test_listing_is_newest_first_paginated_and_filtered():
     made = [jobs.submit("ip:a", opts("bad" if n == 2 else str(n)), "http://s") for n in range(5)]
     for job in made:
         await settle(job)
-    page1, total = jobs.list("ip:a", None, 1, 2)
-    page3, _ = jobs.list("ip:a", None, 3, 2)
+    page1, total = jobs.list_jobs("ip:a", None, 1, 2)
+    page3, _ = jobs.list_jobs("ip:a", None, 3, 2)
     assert total == 5
     assert [j.id for j in page1] == [made[4].id, made[3].id]
     assert [j.id for j in page3] == [made[0].id]
-    failed, count = jobs.list("ip:a", JobState.FAILED, 1, 20)
+    failed, count = jobs.list_jobs("ip:a", JobState.FAILED, 1, 20)
     assert count == 1 and failed[0].id == made[2].id
     await jobs.close()
 

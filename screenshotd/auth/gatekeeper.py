@@ -138,18 +138,19 @@ class KeyRing:
 
 def presented_key(scope: Scope) -> str | None:
     """The key a request carries: ``X-Api-Key``, ``Authorization: Bearer``, or ``?api_key=``."""
-    for name, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == b"x-api-key":
             return value.decode("latin-1").strip()
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
-    query = scope.get("query_string", b"")
+    query: bytes = scope.get("query_string", b"")
     if b"api_key=" in query:
-        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-            if name == "api_key":
-                return value
+        for param, given in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if param == "api_key":
+                return given
     return None
 
 
@@ -182,10 +183,10 @@ class Gatekeeper:
         in the scope, so a second call for the same request does not check again."""
         state = scope.setdefault("state", {})
         if "admitted" in state:
-            verdict = state["admitted"]
+            verdict: Caller | errors.ScreenshotError | None = state["admitted"]
             if isinstance(verdict, errors.ScreenshotError):
                 raise verdict
-            return verdict  # type: ignore[no-any-return]
+            return verdict
         try:
             caller = await self._admit(scope)
         except errors.ScreenshotError as exc:

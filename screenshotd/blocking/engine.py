@@ -246,9 +246,8 @@ class FilterList:
         Chromium compares case-sensitively, so a URL that writes a rule's literal in capitals
         passes unchecked.
         """
-        memo = self._pattern_memo.get((categories, limit), False)
-        if memo is not False:
-            return memo  # type: ignore[return-value]
+        if (categories, limit) in self._pattern_memo:
+            return self._pattern_memo[(categories, limit)]
         patterns: dict[str, None] = {}
         result: list[str] | None = None
         rules = [r for bucket in (*self._host_rules.values(), *self._token_rules.values(),
@@ -320,8 +319,8 @@ class FilterList:
                 if rules:
                     buckets.append(rules)
         buckets.append(generic)
-        for rules in buckets:
-            for rule in rules:
+        for bucket in buckets:
+            for rule in bucket:
                 if (rule.literal in lower and rule.types & kind and rule.category & categories
                         and (rule.party is None or rule.party == third_party)
                         and (not (rule.include or rule.exclude)

@@ -173,7 +173,7 @@ def _read(source: ListSource, timeout: float) -> str:
             raise ListError(f"could not fetch {location}: {exc}") from None
         if len(data) > MAX_LIST_BYTES:
             raise ListError(f"{location} is over {MAX_LIST_BYTES // (1024 * 1024)} MB")
-        return data.decode("utf-8", errors="replace")
+        return str(data.decode("utf-8", errors="replace"))
     try:
         return Path(location).read_text("utf-8", errors="replace")
     except OSError as exc:

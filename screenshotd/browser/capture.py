@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -51,6 +51,11 @@ PAPER_FORMATS = {
 }
 
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
+#: ``wait_until`` as Playwright takes it; networkidle2 loads, then waits in its own tracker.
+_NATIVE_WAIT_UNTIL: dict[str, Literal["domcontentloaded", "load", "networkidle"]] = {
+    "load": "load", "domcontentloaded": "domcontentloaded",
+    "networkidle0": "networkidle", "networkidle2": "load",
+}
 
 
 @dataclass
@@ -131,6 +136,7 @@ async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) ->
         await page.set_extra_http_headers(opts.headers)
     if opts.cookies:
         try:
+            # Playwright types cookies as its SetCookieParam TypedDict, which it does not export.
             await context.add_cookies([c.to_playwright(opts.url) for c in opts.cookies])  # type: ignore[misc]
         except PlaywrightError as exc:
             raise errors.ValidationError(f"cookies: {steps.first_line(exc)}", field="cookies") from None
@@ -146,15 +152,14 @@ async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) ->
 async def _load(
     page: Page, opts: CaptureOptions, deadline: Deadline, channel: Channel | None
 ) -> Any:
-    native = {"load": "load", "domcontentloaded": "domcontentloaded",
-              "networkidle0": "networkidle", "networkidle2": "load"}[opts.wait_until]
+    native = _NATIVE_WAIT_UNTIL[opts.wait_until]
     tracker = _InflightTracker(page) if opts.wait_until == "networkidle2" else None
     response = None
     try:
         if opts.url is not None:
-            response = await page.goto(opts.url, wait_until=native, timeout=deadline.ms())  # type: ignore[arg-type]
+            response = await page.goto(opts.url, wait_until=native, timeout=deadline.ms())
         else:
-            await page.set_content(opts.html or "", wait_until=native, timeout=deadline.ms())  # type: ignore[arg-type]
+            await page.set_content(opts.html or "", wait_until=native, timeout=deadline.ms())
         if tracker is not None:
             await tracker.wait_idle(max_inflight=2, quiet_ms=500, timeout_ms=deadline.ms())
     except PlaywrightTimeout:

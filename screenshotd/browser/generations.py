@@ -31,6 +31,7 @@ from playwright.async_api import Browser, Playwright
 
 from screenshotd import errors
 from screenshotd.browser.chromium import find_browser_pid, kill_process_group, launch_args
+from screenshotd.browser.lease import PoolContext
 from screenshotd.net.proxy import EgressProxy
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class Generation:
     number: int
     browser: Browser
     pid: int | None
-    warm: deque[Any] = field(default_factory=deque)
+    warm: deque[PoolContext] = field(default_factory=deque)
     captures: int = 0
     leases: int = 0
     alive: bool = True

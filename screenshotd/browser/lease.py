@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 @dataclass(eq=False)
-class _Context:
+class PoolContext:
     """A browser context and what belongs to it: its egress channel, the page a warm context
     keeps open, and the requests its scheme route refused."""
 
@@ -53,7 +53,7 @@ class Lease:
     lost: asyncio.Event = field(default_factory=asyncio.Event)
     #: The context's way out through the private-network guard (None when the guard is off).
     channel: Channel | None = None
-    _owner: _Context | None = None
+    _owner: PoolContext | None = None
 
     @property
     def blocked_requests(self) -> int:

@@ -59,7 +59,7 @@ from screenshotd.browser.generations import (
     Generation,
     Generations,
 )
-from screenshotd.browser.lease import Lease, _Context
+from screenshotd.browser.lease import Lease, PoolContext
 from screenshotd.net.proxy import EgressProxy
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ class BrowserPool:
         backlog = (self._waiting + self.slots) / self.slots
         return max(1, min(30, math.ceil(self._avg_capture_s * backlog)))
 
-    async def _context_for(self, generation: Generation, options: Mapping[str, Any]) -> _Context:
+    async def _context_for(self, generation: Generation, options: Mapping[str, Any]) -> PoolContext:
         if not options and generation.warm:
             # The refill happens when this lease ends (_finish), not now: creating a context
             # and its renderer competes with this capture for the CPU. Each free slot still
@@ -254,7 +254,7 @@ class BrowserPool:
             await owned.context.add_init_script(STEALTH_SCRIPT)
         return owned
 
-    async def _new_context(self, generation: Generation, kwargs: dict[str, Any]) -> _Context:
+    async def _new_context(self, generation: Generation, kwargs: dict[str, Any]) -> PoolContext:
         """A context; with the guard on, its own egress channel and a route that refuses every
         scheme but http(s), ws(s), ``data:``, ``blob:`` and ``about:`` (the second layer)."""
         channel = await self.egress.channel() if self.egress is not None else None
@@ -268,7 +268,7 @@ class BrowserPool:
             if channel is not None and self.egress is not None:
                 await self.egress.release(channel)
             raise
-        owned = _Context(context, channel)
+        owned = PoolContext(context, channel)
         if channel is None:
             return owned  # ALLOW_PRIVATE_HOSTS=*: the guard is off, both its layers
         egress = self.egress

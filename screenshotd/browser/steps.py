@@ -24,7 +24,8 @@ from screenshotd import errors
 from screenshotd.blocking import banners
 from screenshotd.blocking.lists import RequestFilter
 from screenshotd.content import extract
-from screenshotd.params.capture import Action, CaptureOptions
+from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.parts import Action
 
 log = logging.getLogger(__name__)
 

@@ -109,7 +109,8 @@ class _Markdown(MarkdownConverter):
     def convert_img(self, el: Tag, text: str, parent_tags: Any = None, **kwargs: Any) -> str:
         if not el.get("src"):
             return ""
-        return super().convert_img(el, text, parent_tags=parent_tags, **kwargs)
+        base: Any = super()  # markdownify's type stub does not declare convert_img
+        return str(base.convert_img(el, text, parent_tags=parent_tags, **kwargs))
 
 
 def _drop_never(soup: BeautifulSoup) -> None:
@@ -194,10 +195,17 @@ def _text_length(tag: Tag) -> int:
     return len(tag.get_text(" ", strip=True))
 
 
+def _text_attr(tag: Any, name: str) -> str | None:
+    """A single-valued attribute as text (bs4 gives multi-valued ones, like ``rel``, as lists)."""
+    value = tag.get(name)
+    return value if isinstance(value, str) else None
+
+
 def _base_url(soup: BeautifulSoup, page_url: str | None) -> str | None:
     base = soup.find("base", href=True)
-    if base is not None:
-        return urljoin(page_url or "", base["href"].strip())
+    href = _text_attr(base, "href") if base is not None else None
+    if href is not None:
+        return urljoin(page_url or "", href.strip())
     return page_url
 
 
@@ -294,7 +302,7 @@ def _meta(soup: BeautifulSoup, name: str) -> str | None:
         keys = (tag.get("property"), tag.get("name"), tag.get("itemprop"))
         for key in keys:
             if isinstance(key, str) and wanted in key.lower().split():
-                value = _clean(tag.get("content"))
+                value = _clean(_text_attr(tag, "content"))
                 if value:
                     return value
     return None
@@ -305,7 +313,7 @@ def _link(soup: BeautifulSoup, rel: str) -> str | None:
     for tag in soup.find_all("link", href=True):
         rels = [r.lower() for r in (tag.get("rel") or [])]
         if rels == wanted or (len(wanted) == 1 and wanted[0] in rels):
-            href = tag["href"].strip()
+            href = (_text_attr(tag, "href") or "").strip()
             if href:
                 return href
     return None

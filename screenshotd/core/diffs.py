@@ -144,10 +144,11 @@ class DiffService:
                                   max_pixels=self.max_pixels),
                 return_exceptions=True,
             )
-            for outcome in decoded:
-                if isinstance(outcome, BaseException):
-                    raise outcome
             img1, img2 = decoded
+            if isinstance(img1, BaseException):
+                raise img1
+            if isinstance(img2, BaseException):
+                raise img2
             result, png = await asyncio.to_thread(compare_and_encode, img1, img2, options)
         finally:
             self._running -= 1

@@ -48,7 +48,8 @@ _ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _jobs(request: Request) -> JobManager:
-    return request.app.state.jobs  # type: ignore[no-any-return]
+    jobs: JobManager = request.app.state.jobs
+    return jobs
 
 
 def _job(request: Request) -> Job:
@@ -135,7 +136,7 @@ async def list_jobs(request: Request) -> Response:
                                          field="status") from None
     page = _bounded_int(params, "page", 1, 1, 1_000_000)
     per_page = _bounded_int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
-    jobs, total = _jobs(request).list(caller(request), status, page, per_page)
+    jobs, total = _jobs(request).list_jobs(caller(request), status, page, per_page)
     return JSONResponse({
         "jobs": [job.to_json() for job in jobs],
         "page": page,

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -192,7 +192,7 @@ def _direct_writer(handler: BatchingStreamHandler, fmt: str) -> Callable[[dict[s
     """An access-line writer that formats as :class:`JsonFormatter` or :class:`TextFormatter`
     would, and appends to ``handler``'s batch."""
     clock = _Clock(fmt == "json")
-    quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+    quote = json.encoder.encode_basestring
     prefix = '", "level": "info", "logger": "' + access_log.name + '", "message": "'
 
     def write_json(fields: dict[str, Any]) -> None:
@@ -264,7 +264,7 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class BatchingStreamHandler(logging.StreamHandler[TextIO]):
     """A stream handler that writes lines in batches instead of one write (and flush) each.
 
     A busy server logs thousands of access lines a second, and a write per line costs more than
@@ -285,13 +285,18 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                                          daemon=True)
         self._flusher.start()
 
+    def _lock(self) -> threading.RLock:
+        """The handler's own lock (logging makes it in ``__init__``; its type says it may not)."""
+        assert self.lock is not None
+        return self.lock
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + self.terminator
         except Exception:  # noqa: BLE001 - logging must never raise into the app
             self.handleError(record)
             return
-        with self.lock:  # type: ignore[union-attr]
+        with self._lock():
             self._pending.append(line)
             self._size += len(line)
             urgent = record.levelno >= logging.WARNING or self._size >= self.BATCH_BYTES
@@ -300,7 +305,7 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def write_line(self, line: str) -> None:
         """Add an already formatted line (ending in a newline) to the batch."""
-        with self.lock:  # type: ignore[union-attr]
+        with self._lock():
             self._pending.append(line)
             self._size += len(line)
             full = self._size >= self.BATCH_BYTES
@@ -308,7 +313,7 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.flush()
 
     def flush(self) -> None:
-        with self.lock:  # type: ignore[union-attr]
+        with self._lock():
             if self._pending:
                 text, self._pending, self._size = "".join(self._pending), [], 0
                 try:

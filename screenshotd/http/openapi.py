@@ -103,7 +103,7 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
         codes.setdefault(cls.status, []).append(cls.code)
     codes.setdefault(404, []).append("NOT_FOUND")
     codes.setdefault(405, []).append("METHOD_NOT_ALLOWED")
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for status in sorted(set(statuses) | {400, 401, 403, 404, 405, 429, 500, 503}):
         names = sorted(set(codes.get(status, ["HTTP_ERROR"])))
         out[str(status)] = {
@@ -288,7 +288,7 @@ def document() -> dict[str, Any]:
         "304": {"description": "Not modified."},
         **_error_responses(408, 409, 413, 422),
     }
-    image_any = {"description": "The image, diff or result.",
+    image_any: dict[str, Any] = {"description": "The image, diff or result.",
                  "content": {t: {"schema": {"type": "string", "format": "binary"}}
                              for t in _IMAGE_TYPES}}
     paths: dict[str, Any] = {

@@ -29,7 +29,8 @@ INLINE_ENCODE_BYTES = 256 * 1024
 
 
 def _service(request: Request) -> ScreenshotService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: ScreenshotService = request.app.state.service
+    return service
 
 
 async def screenshot(request: Request) -> Response:

@@ -41,7 +41,7 @@ def decode_rgba(data: bytes, *, field: str, max_pixels: int) -> np.ndarray:
         with warnings.catch_warnings():
             # Pillow warns of big images as it opens them; the limit below is ours to enforce.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            image: Image.Image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         raise errors.ValidationError(
             f"{field} is not a PNG, JPEG or WebP image{_named(data)}", field=field

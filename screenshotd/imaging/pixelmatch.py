@@ -293,7 +293,7 @@ def _draw_band(out32: NDArray[np.uint32], a32: NDArray[np.uint32], start: int, s
 
 def _word(colour: RGB) -> np.uint32:
     """An opaque colour as a pixel word."""
-    return np.array([*colour, 255], dtype=np.uint8).view(np.uint32)[0]
+    return np.uint32(np.array([*colour, 255], dtype=np.uint8).view(np.uint32)[0])
 
 
 def faded(words: NDArray[np.uint32], alpha: float) -> NDArray[np.uint32]:

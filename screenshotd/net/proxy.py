@@ -224,7 +224,7 @@ class _Client(_Side):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.channel._clients.add(self)
-        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, transport.abort)
+        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, self.transport.abort)
 
     def data_received(self, data: bytes) -> None:
         if self.piping:

@@ -225,6 +225,12 @@ class CaptureOptions(BaseModel):
     #: keep a stale key, so derive new options with :meth:`parse` instead.
     _key: str = PrivateAttr(default="")
 
+    def _private(self) -> dict[str, Any]:
+        """The private attributes, set during validation (the model is frozen)."""
+        private = self.__pydantic_private__
+        assert private is not None, "CaptureOptions has private attributes"
+        return private
+
     # ------------------------------------------------------------------ parsing
 
     @classmethod
@@ -268,7 +274,7 @@ class CaptureOptions(BaseModel):
                 "device name such as 'iPhone 15'", {"name": self.device}
             )
         set_(self, "device", device.name)
-        self.__pydantic_private__["_device"] = device
+        self._private()["_device"] = device
         set_(self, "width", self.width or device.width)
         set_(self, "height", self.height or device.height)
         set_(self, "device_scale_factor", self.device_scale_factor or device.scale)
@@ -307,7 +313,7 @@ class CaptureOptions(BaseModel):
                 "local_storage", "local_storage needs url: raw html has no origin to store in")
         if self.webhook_secret is not None and self.webhook_url is None:
             raise PydanticCustomError("webhook_secret", "webhook_secret needs webhook_url")
-        self.__pydantic_private__["_key"] = self._compute_key()  # type: ignore[index]
+        self._private()["_key"] = self._compute_key()
         return self
 
     # ------------------------------------------------------------------ derived views
@@ -370,7 +376,7 @@ class CaptureOptions(BaseModel):
 
     def cache_key(self) -> str:
         """SHA-256 over the options that change the output, plus a format version."""
-        return self.__pydantic_private__["_key"] or self._compute_key()  # type: ignore[index]
+        return str(self._private()["_key"] or self._compute_key())
 
     def _compute_key(self) -> str:
         payload = self.model_dump(mode="json", exclude=_DELIVERY_FIELDS, by_alias=False)

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from screenshotd import errors
 from screenshotd.params.capture import KNOWN_PARAMS, NON_OPTION_PARAMS
@@ -87,7 +87,7 @@ def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
     """Validate the diff's parameters. Capture parameters are kept for
     :func:`_capture_options`, which validates them with the pages' URLs."""
     given = {k: v for k, v in params.items() if k not in NON_OPTION_PARAMS}
-    sources = tuple(_source(given, side) for side in SIDES)
+    sources = (_source(given, SIDES[0]), _source(given, SIDES[1]))
     capture = {k: v for k, v in given.items() if k not in DIFF_NAMES | SOURCE_NAMES}
     for name in capture:
         if name not in KNOWN_PARAMS:
@@ -130,7 +130,7 @@ def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
     use_cache = _flag(given, "cache", default=True)
     if "cache" in given:
         capture["cache"] = use_cache
-    return DiffRequest(options, sources, response_type, use_cache, cache_ttl,  # type: ignore[arg-type]
+    return DiffRequest(options, sources, response_type, use_cache, cache_ttl,
                        _flag(given, "download"), capture)
 
 
@@ -188,6 +188,14 @@ def _flag(given: Mapping[str, Any], name: str, default: bool = False) -> bool:
         raise errors.ValidationError(f"{name} must be true, false, 1 or 0", field=name) from None
 
 
+@overload
+def parse_colour(given: Mapping[str, Any], name: str, default: RGB) -> RGB: ...
+
+
+@overload
+def parse_colour(given: Mapping[str, Any], name: str, default: None) -> RGB | None: ...
+
+
 def parse_colour(given: Mapping[str, Any], name: str,
             default: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
     """``255,0,0``, ``#ff0000``, ``ff0000`` or a JSON array ``[255, 0, 0]``."""
@@ -199,7 +207,7 @@ def parse_colour(given: Mapping[str, Any], name: str,
         text = value.strip()
         hex_ = text.removeprefix("#")
         if re.fullmatch(r"[0-9a-fA-F]{6}", hex_):
-            return tuple(int(hex_[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+            return int(hex_[0:2], 16), int(hex_[2:4], 16), int(hex_[4:6], 16)
         if text.startswith("["):
             try:
                 parts = json.loads(text)
@@ -211,7 +219,7 @@ def parse_colour(given: Mapping[str, Any], name: str,
         if len(parts) == 3 and not any(isinstance(p, bool | float) for p in parts):
             rgb = tuple(int(str(p).strip()) for p in parts)
             if all(0 <= c <= 255 for c in rgb):
-                return rgb  # type: ignore[return-value]
+                return rgb[0], rgb[1], rgb[2]
     except (TypeError, ValueError):
         pass
     raise errors.ValidationError(

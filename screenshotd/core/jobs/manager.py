@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import logging
 import math
@@ -227,8 +228,8 @@ class JobManager:
             raise errors.NotFound(f"no batch {batch_id[:64]}; it may have expired")
         return batch
 
-    def list(self, owner: str, status: JobState | None, page: int,
-             per_page: int) -> tuple[list[Job], int]:
+    def list_jobs(self, owner: str, status: JobState | None, page: int,
+                  per_page: int) -> tuple[list[Job], int]:
         """A page of ``owner``'s jobs, newest first, and how many match in all."""
         self._expire()
         jobs = [job for job in reversed(self._by_owner.get(owner, {}).values())
@@ -298,8 +299,11 @@ class JobManager:
             job.started_at = self.clock()
             self._processing += 1
             job.task = asyncio.create_task(self._run(job), name=f"job-{job.id[:12]}")
-            job.task.add_done_callback(lambda _, job=job: self._interrupted(job))
+            job.task.add_done_callback(functools.partial(self._task_ended, job))
             await asyncio.wait([job.task])  # a cancelled job never cancels its worker
+
+    def _task_ended(self, job: Job, task: asyncio.Task[Any]) -> None:
+        self._interrupted(job)
 
     def _interrupted(self, job: Job) -> None:
         """Settle a job whose task ended without finishing it: it was cancelled, by the

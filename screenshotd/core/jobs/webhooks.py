@@ -124,7 +124,7 @@ class WebhookSender:
 
     def backoff(self, retry: int) -> float:
         """Seconds before retry ``retry`` (1, 2, ...): doubling from ``base_delay``, ±25%."""
-        return self.base_delay * 2 ** (retry - 1) * random.uniform(0.75, 1.25)
+        return float(self.base_delay * 2 ** (retry - 1) * random.uniform(0.75, 1.25))
 
     async def deliver(self, delivery: Delivery, body: bytes) -> None:
         """Deliver ``body``, retrying what may succeed later. Never raises (but cancellation)."""
