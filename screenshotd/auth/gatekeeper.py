@@ -68,6 +68,13 @@ class Caller:
     id: str
     domains: tuple[str, ...] | None = None
 
+    def may_see(self, url: str | None) -> bool:
+        """Whether a result captured from ``url`` (None: raw html) may be shown to this caller:
+        one it could have made itself."""
+        if self.domains is None:
+            return True
+        return url is not None and self.may_capture(urlsplit(url).hostname or "")
+
     def may_capture(self, host: str) -> bool:
         if self.domains is None:
             return True
@@ -281,6 +288,14 @@ async def send_error(send: Send, error: errors.ScreenshotError) -> None:
         headers.append((b"www-authenticate", b'Bearer realm="screenshotd"'))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def caller_of(scope: Scope) -> Caller | None:
+    """Who the gatekeeper admitted this request as; None when nobody checked (no keys, no
+    limits) or for an open path."""
+    state = scope.get("state", {})
+    name = state.get("caller")
+    return None if name is None else Caller(str(name), state.get("caller_domains"))
 
 
 def check_target(scope: Scope, url: str | None, field: str = "url") -> None:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 from screenshotd import errors
+from screenshotd.auth.gatekeeper import Caller
 from screenshotd.blocking import lists as blocking
 from screenshotd.browser import capture as capture_mod
 from screenshotd.browser.pool import BrowserPool
@@ -301,12 +302,16 @@ class ScreenshotService:
                 self._door_passed.clear()
             self._door_passed[url] = None
 
-    async def lookup(self, key: str, head: bool = False) -> CaptureResult | None:
-        """A cached result by its key (``GET /images/{key}.{ext}``); with ``head``, without
-        its bytes (for a 304). The stored URL passes the DNS-free door check first."""
+    async def lookup(self, key: str, head: bool = False,
+                     caller: Caller | None = None) -> CaptureResult | None:
+        """A cached result by its key (``GET /images/{key}.{ext}``, a diff's ``cache_key``);
+        with ``head``, without its bytes (for a 304). None, as for a key that does not exist,
+        when ``caller`` is limited to domains that do not include the page the result was
+        captured from (or it was raw html): a key sees only what it could have made. The stored
+        URL passes the DNS-free door check first."""
         entry = await (self.cache.head(key) if head else self.cache.get(key))
         result = None if entry is None else CaptureResult.from_entry(entry)
-        if result is None:
+        if result is None or (caller is not None and not caller.may_see(result.url)):
             return None
         self._door_url(result.url)
         self.counts["not_modified" if head else "hits"] += 1

@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import check_target
+from screenshotd.auth.gatekeeper import caller_of, check_target
 from screenshotd.core.diffs import DiffOutcome, DiffService
 from screenshotd.core.service import CaptureResult, ScreenshotService
 from screenshotd.http.job_routes import finished_result
@@ -171,7 +171,7 @@ async def _keyed_result(request: Request, kind: str, key: Any) -> CaptureResult:
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise errors.ValidationError(f"{kind} must be a cache key: 64 hex digits", field=kind)
     service: ScreenshotService = request.app.state.service
-    result = await service.lookup(key)
+    result = await service.lookup(key, caller=caller_of(request.scope))
     if result is None:
         raise errors.NotFound(f"{kind}: no cached image with key {key}; it may have expired",
                               field=kind)

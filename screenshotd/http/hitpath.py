@@ -19,7 +19,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import Gatekeeper, check_target
+from screenshotd.auth.gatekeeper import Gatekeeper, caller_of, check_target
 from screenshotd.core.service import CaptureResult
 from screenshotd.http.routes import cache_headers, etag_matches, image_name, not_modified_headers
 
@@ -109,11 +109,12 @@ class HitPath:
         if_none_match, cors = self._request_headers(scope)
         if cors:
             return None
+        who = caller_of(scope)
         if if_none_match and etag_matches(if_none_match, key):
-            stored = await service.lookup(key, head=True)
+            stored = await service.lookup(key, head=True, caller=who)
             if stored is not None and stored.format == fmt:
                 return 304, not_modified_headers(key, stored.ttl, stored.age), None
-        result = await service.lookup(key)
+        result = await service.lookup(key, caller=who)
         if result is None or result.format != fmt:
             return None
         return _ok(result)

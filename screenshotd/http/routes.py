@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import check_target
+from screenshotd.auth.gatekeeper import caller_of, check_target
 from screenshotd.core.jobs.records import iso
 from screenshotd.core.service import CaptureResult, ScreenshotService
 from screenshotd.params.capture import CaptureOptions
@@ -92,11 +92,12 @@ async def image(request: Request) -> Response:
     """``GET /images/{key}.{ext}``: a cached capture by its key, with the same cache headers."""
     key, fmt = image_name(request.path_params["name"])
     service = _service(request)
+    who = caller_of(request.scope)
     if etag_matches(request.headers.get("if-none-match"), key):
-        stored = await service.lookup(key, head=True)
+        stored = await service.lookup(key, head=True, caller=who)
         if stored is not None and stored.format == fmt:
             return not_modified(key, stored.ttl, stored.age)
-    result = await service.lookup(key)
+    result = await service.lookup(key, caller=who)
     if result is None:
         raise errors.NotFound(f"no cached image with key {key}; it may have expired")
     if result.format != fmt:

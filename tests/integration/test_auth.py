@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -139,6 +140,34 @@ async def test_a_key_captures_only_its_domains(scoped: Running, site: Site):
         assert (await other.get("/jobs")).json()["total"] == 0  # nothing was queued
     async with client_for(scoped, "any") as unlimited:
         assert (await unlimited.get("/screenshot", params={"html": "<p>hi</p>"})).status_code == 200
+
+
+async def test_a_key_sees_cached_results_only_of_its_domains(scoped: Running, site: Site):
+    """/images/{key} and a diff's cache_key sources are ways in too. A domain-limited key gets
+    the 404 of a key that does not exist for a capture of a host it may not capture, and for
+    raw html (which it may not render); it sees the captures of its own hosts."""
+    url = site.url("/pages/basic?scoped=2")
+    async with client_for(scoped, "site") as mine, client_for(scoped, "elsewhere") as other, \
+            client_for(scoped, "any") as unlimited:
+        made = (await unlimited.get("/screenshot", params={"url": url,
+                                                           "response_type": "json"})).json()
+        html = (await unlimited.get("/screenshot", params={"html": "<p>scoped 2</p>",
+                                                           "response_type": "json"})).json()
+        key, path = made["cache_key"], urlsplit(made["image_url"]).path
+        cors = {"Origin": "https://app.example"}  # answered by the route, not the hit path
+        for headers in ({}, cors):
+            assert (await mine.get(path, headers=headers)).status_code == 200
+            assert (await unlimited.get(path, headers=headers)).status_code == 200
+        for headers in ({}, cors, {"If-None-Match": f'"{key}"'}):
+            missing = await other.get(path, headers=headers)
+            assert "no cached image" in assert_error(missing, 404, "NOT_FOUND")["message"]
+        html_path = urlsplit(html["image_url"]).path
+        assert_error(await mine.get(html_path), 404, "NOT_FOUND")
+        assert (await unlimited.get(html_path)).status_code == 200
+        sources = {"cache_key_1": key, "cache_key_2": key, "response_type": "json"}
+        assert_error(await other.post("/diff", json=sources), 404, "NOT_FOUND")
+        same = await mine.post("/diff", json=sources)
+        assert same.status_code == 200 and same.json()["changed_pixels"] == 0
 
 
 # --------------------------------------------------------------------------- signed URLs
