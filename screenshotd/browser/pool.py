@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
@@ -60,6 +59,7 @@ from screenshotd.browser.generations import (
     Generations,
 )
 from screenshotd.browser.lease import Lease, PoolContext
+from screenshotd.concurrency import BoundedSlots
 from screenshotd.net.proxy import EgressProxy
 
 log = logging.getLogger(__name__)
@@ -105,14 +105,9 @@ class BrowserPool:
             spawn=self._spawn, is_open=lambda: self._state is PoolState.OPEN,
             on_install=self._schedule_refill,
         )
-        self._semaphore = asyncio.Semaphore(slots)
-        self._in_use = 0
-        self._drained = asyncio.Event()  # set whenever no lease is held
-        self._drained.set()
-        self._waiting = 0
+        self._slots = BoundedSlots(slots, queue_size, queue_timeout, what="browser slot")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refilling: set[int] = set()
-        self._avg_capture_s = 2.0
         self.devices: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ life cycle
@@ -142,9 +137,9 @@ class BrowserPool:
         if self._state is PoolState.CLOSED:
             return
         self._state = PoolState.CLOSED
-        if self._in_use:
+        if self._slots.in_use:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), grace)
+                await asyncio.wait_for(self._slots.drained(), grace)
         await self._generations.stop_launching()
         for task in list(self._tasks):
             task.cancel()
@@ -170,10 +165,8 @@ class BrowserPool:
         if self._state is not PoolState.OPEN:
             raise errors.PoolExhausted("the browser pool is shutting down", retry_after=5)
         started = time.monotonic()
-        await self._take_slot()
+        await self._slots.acquire()
         waited_ms = (time.monotonic() - started) * 1000
-        self._in_use += 1
-        self._drained.clear()
         slot_owned = True
         try:
             generation = await self._generations.live()
@@ -200,40 +193,11 @@ class BrowserPool:
                     ) from exc
                 raise
             finally:
-                elapsed = time.monotonic() - begun
-                self._avg_capture_s = 0.8 * self._avg_capture_s + 0.2 * elapsed
+                self._slots.observe(time.monotonic() - begun)
                 self._spawn(self._finish(generation, context))
         finally:
             if slot_owned:
-                self._release_slot()
-
-    async def _take_slot(self) -> None:
-        if self._semaphore.locked() and self._waiting >= self.queue_size:
-            raise errors.PoolExhausted(
-                "all browser slots are busy and the wait queue is full",
-                retry_after=self._retry_after(),
-            )
-        self._waiting += 1
-        try:
-            async with asyncio.timeout(self.queue_timeout):
-                await self._semaphore.acquire()
-        except TimeoutError:
-            raise errors.PoolExhausted(
-                f"no browser slot became free within {self.queue_timeout:g} s",
-                retry_after=self._retry_after(),
-            ) from None
-        finally:
-            self._waiting -= 1
-
-    def _release_slot(self) -> None:
-        self._in_use -= 1
-        if self._in_use == 0:
-            self._drained.set()
-        self._semaphore.release()
-
-    def _retry_after(self) -> int:
-        backlog = (self._waiting + self.slots) / self.slots
-        return max(1, min(30, math.ceil(self._avg_capture_s * backlog)))
+                self._slots.release()
 
     async def _context_for(self, generation: Generation, options: Mapping[str, Any]) -> PoolContext:
         if not options and generation.warm:
@@ -298,7 +262,7 @@ class BrowserPool:
             log.debug("context close failed: %r", exc)
         finally:
             generation.leases -= 1
-            self._release_slot()
+            self._slots.release()
             if await self._generations.lease_ended(generation):
                 self._schedule_refill(generation)
 
@@ -378,9 +342,9 @@ class BrowserPool:
         return {
             "state": self._state.value,
             "size": self.slots,
-            "available": self.slots - self._in_use,
-            "in_use": self._in_use,
-            "waiting": self._waiting,
+            "available": self.slots - self._slots.in_use,
+            "in_use": self._slots.in_use,
+            "waiting": self._slots.waiting,
             "queue_size": self.queue_size,
             "warm_contexts": len(current.warm) if current else 0,
             "captures_this_browser": current.captures if current else 0,

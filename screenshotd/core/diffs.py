@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from screenshotd import errors
+from screenshotd.concurrency import BoundedSlots, SingleFlight
 from screenshotd.core.cache import Cache, Entry
 from screenshotd.core.service import CaptureResult
 from screenshotd.imaging.images import decode_rgba, encode_png
@@ -87,12 +87,8 @@ class DiffService:
                  waiting: int = DIFF_WAITING, wait_s: float = DIFF_WAIT_S) -> None:
         self.cache = cache
         self.max_pixels = max_pixels
-        self._slots = asyncio.Semaphore(slots)
-        self._max_waiting = waiting
-        self._wait_s = wait_s
-        self._waiting = 0
-        self._running = 0
-        self._flights: dict[str, asyncio.Future[DiffOutcome]] = {}
+        self._slots = BoundedSlots(slots, waiting, wait_s, what="diff worker")
+        self._flights: SingleFlight[DiffOutcome] = SingleFlight("diff")
         self.counts = {"diffs": 0, "hits": 0, "coalesced": 0}
 
     async def key(self, before: bytes, after: bytes, options: DiffOptions) -> str:
@@ -119,20 +115,16 @@ class DiffService:
                 self.counts["hits"] += 1
                 return DiffOutcome(key, dict(entry.meta["diff"]), entry.data, cached=True,
                                    stored=True, ttl=entry.ttl, age=entry.age())
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._compute(before, after, options, ttl, key, fields))
-            self._flights[key] = flight
-            flight.add_done_callback(lambda done: self._landed(key, done))
-        else:
+        if key in self._flights:
             self.counts["coalesced"] += 1
-        # A request that goes away leaves the diff running: its thread cannot be stopped, and
-        # its result is stored for the next one.
-        return await asyncio.shield(flight)
+        # A request that goes away leaves the diff running (detach): its thread cannot be
+        # stopped, and its result is stored for the next one.
+        return await self._flights.run(
+            key, lambda: self._compute(before, after, options, ttl, key, fields), detach=True)
 
     async def _compute(self, before: bytes, after: bytes, options: DiffOptions, ttl: int,
                        key: str, fields: tuple[str, str]) -> DiffOutcome:
-        await self._acquire()
+        await self._slots.acquire()
         started = time.perf_counter()
         try:
             # The two decodes run at once (Pillow lets go of the GIL), then the comparison.
@@ -151,7 +143,7 @@ class DiffService:
                 raise img2
             result, png = await asyncio.to_thread(compare_and_encode, img1, img2, options)
         finally:
-            self._running -= 1
+            self._slots.observe(time.perf_counter() - started)
             self._slots.release()
         elapsed = round((time.perf_counter() - started) * 1000)
         self.counts["diffs"] += 1
@@ -166,29 +158,5 @@ class DiffService:
         return DiffOutcome(key, stats, png, cached=False, stored=stored, ttl=ttl,
                            diff_time_ms=elapsed)
 
-    def _landed(self, key: str, done: asyncio.Future[DiffOutcome]) -> None:
-        if self._flights.get(key) is done:
-            del self._flights[key]
-        if not done.cancelled():
-            done.exception()  # retrieved: every waiter may have gone
-
-    async def _acquire(self) -> None:
-        """Wait for a slot within bounds, or answer 503."""
-        if self._slots.locked():
-            if self._waiting >= self._max_waiting:
-                raise errors.PoolExhausted("every diff worker is busy and the wait queue is "
-                                           "full; try again shortly", retry_after=2)
-            self._waiting += 1
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self._wait_s)
-            except TimeoutError:
-                raise errors.PoolExhausted("no diff worker became free in time",
-                                           retry_after=2) from None
-            finally:
-                self._waiting -= 1
-        else:
-            await self._slots.acquire()
-        self._running += 1
-
     def health(self) -> dict[str, Any]:
-        return {"running": self._running, "waiting": self._waiting, **self.counts}
+        return {"running": self._slots.in_use, "waiting": self._slots.waiting, **self.counts}

@@ -19,6 +19,7 @@ from screenshotd.auth.gatekeeper import Caller
 from screenshotd.blocking import lists as blocking
 from screenshotd.browser import capture as capture_mod
 from screenshotd.browser.pool import BrowserPool
+from screenshotd.concurrency import SingleFlight
 from screenshotd.content import extract
 from screenshotd.core.cache import Cache, Entry, make_cache
 from screenshotd.imaging import postprocess
@@ -107,16 +108,6 @@ class CaptureObserver(Protocol):
     def queue_waited(self, seconds: float) -> None: ...
 
 
-@dataclass(eq=False)
-class _Flight:
-    """One capture in progress, and who waits for it."""
-
-    task: asyncio.Task[CaptureResult]
-    waiters: int = 0
-    #: Whether a waiter wants the capture finished even if it goes away (HTTP requests do).
-    detached: bool = False
-
-
 def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
     """The device-pixel size of a plain viewport capture, or None for other kinds."""
     if opts.full_page or opts.selector or opts.clip or opts.format == "pdf":
@@ -150,7 +141,7 @@ class ScreenshotService:
         self.observer: CaptureObserver | None = None
         #: hits, misses, not_modified, captures, coalesced (requests that joined a capture).
         self.counts: Counter[str] = Counter()
-        self._flights: dict[str, _Flight] = {}
+        self._flights: SingleFlight[CaptureResult] = SingleFlight("capture")
         self._limits: ParseLimits | None = None
         #: Parsed options by raw query string: an <img> URL is requested again and again, and
         #: a hit should not pay for validation each time. A plain dict, emptied when full or
@@ -193,11 +184,7 @@ class ScreenshotService:
             raise
 
     async def close(self) -> None:
-        tasks = [flight.task for flight in self._flights.values()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
+        await self._flights.cancel_all(grace=5)
         try:
             await self.pool.close(grace=self.settings.shutdown_grace_seconds)
         finally:
@@ -261,24 +248,10 @@ class ScreenshotService:
             await meter()
         key = opts.cache_key()
         self.counts["misses"] += 1
-        flight = self._flights.get(key)
-        if flight is None:
-            task = asyncio.create_task(self._capture_and_store(opts, key),
-                                       name=f"capture-{key[:12]}")
-            flight = self._flights[key] = _Flight(task)
-            task.add_done_callback(lambda done: self._landed(key, done))
-        else:
+        if key in self._flights:
             self.counts["coalesced"] += 1
-        flight.waiters += 1
-        flight.detached = flight.detached or detach
-        try:
-            return await asyncio.shield(flight.task)
-        except asyncio.CancelledError:
-            if flight.waiters == 1 and not flight.detached:
-                flight.task.cancel()
-            raise
-        finally:
-            flight.waiters -= 1
+        return await self._flights.run(key, lambda: self._capture_and_store(opts, key),
+                                       detach=detach)
 
     async def hit(self, opts: CaptureOptions) -> CaptureResult | None:
         """The cached result for ``opts``, or None. No browser work and no DNS."""
@@ -322,13 +295,6 @@ class ScreenshotService:
         result.ttl = self.ttl(opts)
         result.stored = await self.cache.set(key, Entry(result.data, result.to_meta(), result.ttl))
         return result
-
-    def _landed(self, key: str, task: asyncio.Task[CaptureResult]) -> None:
-        flight = self._flights.get(key)
-        if flight is not None and flight.task is task:
-            del self._flights[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: every waiter may have gone
 
     async def check(self, opts: CaptureOptions) -> None:
         """The door: refuse a main URL that targets a non-public address. No browser work."""
