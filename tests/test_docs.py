@@ -13,8 +13,9 @@ import pytest
 from screenshotd import errors
 from screenshotd.cli.main import main
 from screenshotd.http.app import create_app
-from screenshotd.params.capture import ALIASES, KNOWN_PARAMS, NON_OPTION_PARAMS
+from screenshotd.params.capture import KNOWN_PARAMS
 from screenshotd.params.diff import DIFF_NAMES, SOURCE_NAMES
+from screenshotd.params.names import ALIASES, NON_OPTION_PARAMS
 from screenshotd.settings import SETTINGS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]

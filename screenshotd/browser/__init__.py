@@ -1,4 +1,6 @@
-"""Everything that touches Playwright: ``pool`` (slots, leases, warm contexts), ``generations``
-(launching, recycling, crash recovery, bounded closes), ``chromium`` (flags, context options,
-stealth, the process group), ``capture`` (one page, loaded and shot), ``steps`` (filtering,
-banners, actions, redaction, local storage on that page)."""
+"""Everything that touches Playwright (no other package imports it; ``make lint`` checks):
+``pool`` (slots, warm contexts), ``lease`` (one capture's slot, and Playwright's errors
+translated), ``generations`` (launching, recycling, crash recovery, bounded closes), ``chromium``
+(flags, context options, stealth, the process group), ``capture`` (one page, loaded and shot),
+``scripts`` (the JavaScript it runs in the page), ``steps`` (filtering, banners, actions,
+redaction, local storage on that page)."""

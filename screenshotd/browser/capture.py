@@ -35,7 +35,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from screenshotd import errors
 from screenshotd.blocking.lists import RequestFilter
-from screenshotd.browser import steps
+from screenshotd.browser import scripts, steps
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
 from screenshotd.params.capture import CaptureOptions
@@ -226,8 +226,8 @@ async def _prepare(
     if opts.hide_selectors:
         css += "\n" + "\n".join(f"{s} {{ display: none !important; }}" for s in opts.hide_selectors)
     if css.strip():
-        await page.evaluate(_ADD_STYLE_SHEET, css)
-    await steps.clean(page, opts, request_filter, _ADD_STYLE_SHEET)
+        await page.evaluate(scripts.ADD_STYLE_SHEET, css)
+    await steps.clean(page, opts, request_filter, scripts.ADD_STYLE_SHEET)
     if opts.scripts:
         try:
             await page.evaluate("async () => {\n" + opts.scripts + "\n}")
@@ -250,14 +250,14 @@ async def _prepare(
     if opts.actions:
         await steps.run_actions(page, opts.actions, deadline)
     if opts.full_page:
-        await _settle(page, _SCROLL_THROUGH, min(deadline.ms(), 8000), max_height)
+        await _settle(page, scripts.SCROLL_THROUGH, min(deadline.ms(), 8000), max_height)
     if opts.scroll_to is not None:
         await page.evaluate("y => { window.scrollTo(0, y); }", opts.scroll_to)
     if opts.delay:
         await asyncio.sleep(opts.delay / 1000)
     if _changed_after_load(opts):
-        await _settle(page, _SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
-    await page.evaluate(_UNHIDE)
+        await _settle(page, scripts.SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
+    await page.evaluate(scripts.UNHIDE)
     if opts.redact:
         await steps.redact(page, opts.redact, opts.redact_mode)
 
@@ -316,7 +316,7 @@ async def _shoot(
         shot["clip"] = opts.clip
         shot["full_page"] = opts.full_page
     elif opts.full_page:
-        width, height = await page.evaluate(_PAGE_SIZE)
+        width, height = await page.evaluate(scripts.PAGE_SIZE)
         shot["full_page"] = True
         if height > max_height:
             truncated = True
@@ -386,69 +386,3 @@ class _InflightTracker:
         self.page.remove_listener("request", self._started)
         self.page.remove_listener("requestfinished", self._ended)
         self.page.remove_listener("requestfailed", self._ended)
-
-
-_ADD_STYLE_SHEET = """
-css => {
-  const sheet = new CSSStyleSheet();
-  sheet.replaceSync(css);
-  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-}
-"""
-
-# Anti-flicker snippets hide the page until an A/B-testing or analytics script arrives, and show
-# it after a timeout of their own. A capture taken before then would be blank, so their known
-# forms are undone: the style elements ChartBeat, VWO and Adobe Target insert, and Google
-# Optimize's class. Nothing else the page hides is touched.
-_UNHIDE = """
-() => {
-  for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
-    const el = document.getElementById(id);
-    if (el && el.tagName === 'STYLE') el.remove();
-  }
-  document.documentElement.classList.remove('async-hide');
-}
-"""
-
-_PAGE_SIZE = """
-() => {
-  const d = document.documentElement, b = document.body;
-  return [Math.max(d.scrollWidth, b ? b.scrollWidth : 0, window.innerWidth),
-          Math.max(d.scrollHeight, b ? b.scrollHeight : 0, window.innerHeight)];
-}
-"""
-
-# Scroll down a viewport at a time (to at most the cap) so lazy content is requested, then back.
-_SCROLL_THROUGH = """
-async ([cap, budget]) => {
-  const end = Date.now() + budget;
-  const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 40)));
-  const step = Math.max(200, Math.floor(window.innerHeight * 0.9));
-  const height = () => Math.min(cap, Math.max(document.documentElement.scrollHeight,
-                                               document.body ? document.body.scrollHeight : 0));
-  for (let y = step; y < height() && Date.now() < end; y += step) {
-    window.scrollTo(0, y);
-    await frame();
-  }
-  window.scrollTo(0, 0);
-  await frame();
-}
-"""
-
-# Wait (bounded) for web fonts and for images still loading: those in the viewport, or all of
-# them after a full-page scroll-through. Images that failed count as done.
-_SETTLE = """
-async ([wholePage, budget]) => {
-  const timer = new Promise(r => setTimeout(r, budget));
-  const visible = img => {
-    const r = img.getBoundingClientRect();
-    return r.bottom > 0 && r.top < window.innerHeight && r.right > 0 && r.left < window.innerWidth;
-  };
-  const pending = Array.from(document.images)
-    .filter(img => !img.complete && (wholePage || visible(img)))
-    .map(img => new Promise(r => { img.addEventListener('load', r, {once: true});
-                                    img.addEventListener('error', r, {once: true}); }));
-  const fonts = document.fonts ? document.fonts.ready : Promise.resolve();
-  await Promise.race([Promise.all([...pending, fonts]), timer]);
-}
-"""

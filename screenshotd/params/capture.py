@@ -22,7 +22,6 @@ through :class:`ParseLimits`.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -34,8 +33,8 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_core import PydanticCustomError
 
-from screenshotd import errors
 from screenshotd.params.devices import PRESETS, Device
+from screenshotd.params.names import ALIASES, NON_OPTION_PARAMS, canonical_names, translate
 from screenshotd.params.parts import (
     MAX_STORAGE_ENTRIES,
     Action,
@@ -64,8 +63,6 @@ from screenshotd.params.values import (
 CACHE_FORMAT_VERSION = 3
 
 
-#: Names a request may carry that are not capture options (auth and URL signing).
-NON_OPTION_PARAMS = frozenset({"api_key", "signature", "expires"})
 
 
 @dataclass(frozen=True)
@@ -82,13 +79,6 @@ Format = Literal["png", "jpeg", "webp", "pdf"]
 WaitUntil = Literal["load", "domcontentloaded", "networkidle0", "networkidle2"]
 PaperFormat = Literal["a4", "a3", "a2", "a1", "a0", "letter", "legal", "tabloid", "ledger"]
 
-#: Simple aliases: alias name -> canonical name.
-ALIASES: dict[str, str] = {
-    "css": "styles",
-    "js": "scripts",
-    "block_cookies": "block_cookie_banners",
-    "async": "async_",
-}
 
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -243,11 +233,11 @@ class CaptureOptions(BaseModel):
         or :class:`errors.PayloadTooLarge`.
         """
         limits = limits or ParseLimits()
-        data = _canonical_names(params)
+        data = canonical_names(params, KNOWN_PARAMS)
         try:
             return cls.model_validate(data, context={"limits": limits})
         except pydantic.ValidationError as exc:
-            raise _translate(exc) from None
+            raise translate(exc, KNOWN_PARAMS) from None
 
     @pydantic.model_validator(mode="after")
     def _resolve(self, info: pydantic.ValidationInfo) -> CaptureOptions:
@@ -409,91 +399,3 @@ _DELIVERY_FIELDS = {
 #: Every name a request may use: field names, field aliases and the extra aliases.
 _FIELD_NAMES = {name for name in CaptureOptions.model_fields if name != "async_"}
 KNOWN_PARAMS = frozenset(_FIELD_NAMES | set(ALIASES) | {"theme", "wait_for"} | NON_OPTION_PARAMS)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _canonical_names(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Map aliases to canonical names and drop auth names; reject unknown names."""
-    data: dict[str, Any] = {}
-    given: dict[str, str] = {}  # canonical -> the name the caller used
-
-    def put(name: str, canonical: str, value: Any) -> None:
-        if canonical in given:
-            raise errors.ValidationError(
-                f"{name} and {given[canonical]} set the same option; give only one", field=name
-            )
-        given[canonical] = name
-        data[canonical] = value
-
-    for name, value in params.items():
-        if name in NON_OPTION_PARAMS:
-            continue
-        if name not in KNOWN_PARAMS:
-            raise errors.ValidationError(_unknown_message(name), field=name)
-        if name == "theme":
-            if not isinstance(value, str) or value.lower() not in ("dark", "light"):
-                raise errors.ValidationError("theme must be dark or light", field="theme")
-            put(name, "dark_mode", value.lower() == "dark")
-        elif name == "wait_for":
-            put(name, *_wait_for(value))
-        elif name == "format" and isinstance(value, str) and value.lower() == "jpg":
-            put(name, "format", "jpeg")
-        elif name == "wait_until" and value == "networkidle":
-            put(name, "wait_until", "networkidle0")
-        else:
-            put(name, ALIASES.get(name, name), value)
-    return data
-
-
-def _wait_for(value: Any) -> tuple[str, Any]:
-    """``wait_for`` is a selector, or a number of milliseconds (then it means ``delay``)."""
-    if isinstance(value, bool):
-        raise errors.ValidationError("wait_for must be a selector or milliseconds", field="wait_for")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        return "delay", int(value)
-    return "wait_for_selector", value
-
-
-def _unknown_message(name: str) -> str:
-    message = f"unknown parameter '{name}'"
-    close = difflib.get_close_matches(name, sorted(KNOWN_PARAMS - NON_OPTION_PARAMS), n=1)
-    if not close and name.replace("_", "") in {k.replace("_", ""): k for k in KNOWN_PARAMS}:
-        close = [{k.replace("_", ""): k for k in KNOWN_PARAMS}[name.replace("_", "")]]
-    if close:
-        message += f"; did you mean {close[0]!r}?"
-    return message
-
-
-_ERROR_FIELDS = {
-    "missing": "url", "conflict": "url", "device": "device", "timeout": "timeout",
-    "locale": "locale", "geolocation": "geolocation_latitude", "clip": "clip_width",
-    "webhook": "webhook_url", "webhook_secret": "webhook_secret",
-    "html_base64": "html_base64", "timezone": "timezone", "local_storage": "local_storage",
-}
-
-
-def _translate(exc: pydantic.ValidationError) -> errors.ScreenshotError:
-    """Turn pydantic's first error into the spec's error, naming the field the caller used."""
-    err = exc.errors(include_url=False)[0]
-    loc = [str(p) for p in err["loc"]]
-    kind = err["type"]
-    field_name = loc[0] if loc else _ERROR_FIELDS.get(kind)
-    if field_name == "async_":
-        field_name = "async"
-    message = err["msg"]
-    if kind == "invalid_url":
-        return errors.InvalidURL(message, field="url")
-    if kind == "invalid_webhook_url":
-        return errors.InvalidURL(message, field="webhook_url")
-    if kind == "payload_too_large":
-        return errors.PayloadTooLarge(message, field=field_name or "html")
-    if kind == "extra_forbidden" and loc:
-        return errors.ValidationError(_unknown_message(loc[-1]), field=loc[-1])
-    if kind == "value_error":
-        message = message.removeprefix("Value error, ")
-    if loc:
-        where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".")
-        message = f"{where}: {message}"
-    return errors.ValidationError(message, field=field_name)

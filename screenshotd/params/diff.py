@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from screenshotd import errors
-from screenshotd.params.capture import KNOWN_PARAMS, NON_OPTION_PARAMS
+from screenshotd.params.capture import KNOWN_PARAMS
+from screenshotd.params.names import NON_OPTION_PARAMS
 from screenshotd.params.values import parse_bool
 
 RGB = tuple[int, int, int]

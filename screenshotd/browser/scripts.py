@@ -1,0 +1,67 @@
+"""The JavaScript a capture runs in the page: style sheets, page size, scrolling through the
+page for lazy content, and waiting for it to settle. Kept apart from the Python that runs them."""
+
+ADD_STYLE_SHEET = """
+css => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(css);
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+}
+"""
+
+# Anti-flicker snippets hide the page until an A/B-testing or analytics script arrives, and show
+# it after a timeout of their own. A capture taken before then would be blank, so their known
+# forms are undone: the style elements ChartBeat, VWO and Adobe Target insert, and Google
+# Optimize's class. Nothing else the page hides is touched.
+UNHIDE = """
+() => {
+  for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
+    const el = document.getElementById(id);
+    if (el && el.tagName === 'STYLE') el.remove();
+  }
+  document.documentElement.classList.remove('async-hide');
+}
+"""
+
+PAGE_SIZE = """
+() => {
+  const d = document.documentElement, b = document.body;
+  return [Math.max(d.scrollWidth, b ? b.scrollWidth : 0, window.innerWidth),
+          Math.max(d.scrollHeight, b ? b.scrollHeight : 0, window.innerHeight)];
+}
+"""
+
+# Scroll down a viewport at a time (to at most the cap) so lazy content is requested, then back.
+SCROLL_THROUGH = """
+async ([cap, budget]) => {
+  const end = Date.now() + budget;
+  const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 40)));
+  const step = Math.max(200, Math.floor(window.innerHeight * 0.9));
+  const height = () => Math.min(cap, Math.max(document.documentElement.scrollHeight,
+                                               document.body ? document.body.scrollHeight : 0));
+  for (let y = step; y < height() && Date.now() < end; y += step) {
+    window.scrollTo(0, y);
+    await frame();
+  }
+  window.scrollTo(0, 0);
+  await frame();
+}
+"""
+
+# Wait (bounded) for web fonts and for images still loading: those in the viewport, or all of
+# them after a full-page scroll-through. Images that failed count as done.
+SETTLE = """
+async ([wholePage, budget]) => {
+  const timer = new Promise(r => setTimeout(r, budget));
+  const visible = img => {
+    const r = img.getBoundingClientRect();
+    return r.bottom > 0 && r.top < window.innerHeight && r.right > 0 && r.left < window.innerWidth;
+  };
+  const pending = Array.from(document.images)
+    .filter(img => !img.complete && (wholePage || visible(img)))
+    .map(img => new Promise(r => { img.addEventListener('load', r, {once: true});
+                                    img.addEventListener('error', r, {once: true}); }));
+  const fonts = document.fonts ? document.fonts.ready : Promise.resolve();
+  await Promise.race([Promise.all([...pending, fonts]), timer]);
+}
+"""
