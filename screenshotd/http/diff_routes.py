@@ -46,7 +46,9 @@ from screenshotd.http.routes import (
     base_url,
     caller,
     etag_matches,
+    http_cache_headers,
     image_url,
+    in_thread_if_large,
     json_body,
     meter,
     not_modified_headers,
@@ -105,10 +107,8 @@ async def _side(request: Request, kind: str, value: Any, opts: CaptureOptions | 
     if opts is not None:
         return await _page(request, kind, opts)
     if kind.startswith("image"):
-        if isinstance(value, str) and len(value) > INLINE_ENCODE_BYTES:  # not on the loop
-            data = await asyncio.to_thread(_upload_bytes, kind, value)
-        else:
-            data = _upload_bytes(kind, value)
+        size = len(value) if isinstance(value, str) else 0
+        data = await in_thread_if_large(size, _upload_bytes, kind, value)
         return Side(data, kind, {"source": "upload", "bytes": None})
     if kind.startswith("job_id"):
         return _from_result(request, kind, _job_result(request, kind, value),
@@ -244,17 +244,14 @@ async def _post_params(request: Request) -> tuple[dict[str, Any], list[UploadFil
 async def _answer(request: Request, req: DiffRequest, outcome: DiffOutcome, first: Side,
                   second: Side) -> Response:
     stats = outcome.stats
-    headers = {
-        "ETag": f'"{outcome.key}"',
-        "X-Cache": "HIT" if outcome.cached else "MISS",
-        "Cache-Control": f"public, max-age={outcome.ttl}",
+    headers = http_cache_headers(outcome.key, outcome.ttl, cached=outcome.cached,
+                                 age=outcome.age)
+    headers.update({
         "X-Diff-Changed-Pixels": str(stats["changed_pixels"]),
         "X-Diff-Total-Pixels": str(stats["total_pixels"]),
         "X-Diff-Percent": str(stats["diff_percent"]),
         "X-Diff-Time-Ms": str(outcome.diff_time_ms),
-    }
-    if outcome.cached:
-        headers["Age"] = str(outcome.age)
+    })
     if req.response_type == "image":
         if req.download:
             headers["Content-Disposition"] = 'attachment; filename="diff.png"'
@@ -270,10 +267,7 @@ async def _answer(request: Request, req: DiffRequest, outcome: DiffOutcome, firs
     }
     if req.response_type == "json":
         return JSONResponse(body, headers=headers)
-    if len(outcome.png) > INLINE_ENCODE_BYTES:
-        payload = await asyncio.to_thread(base64_json, body, outcome.png)
-    else:
-        payload = base64_json(body, outcome.png)
+    payload = await in_thread_if_large(len(outcome.png), base64_json, body, outcome.png)
     return Response(payload, media_type="application/json", headers=headers)
 
 

@@ -25,11 +25,11 @@ from screenshotd.core.jobs.manager import JobManager
 from screenshotd.core.jobs.records import Job, JobState, wait_finished
 from screenshotd.core.service import CaptureResult
 from screenshotd.http.routes import (
-    INLINE_ENCODE_BYTES,
     base_url,
     caller,
     describe,
     image_url,
+    in_thread_if_large,
     json_body,
     meter,
     query_params,
@@ -219,10 +219,7 @@ async def create_batch(request: Request) -> Response:
             "succeeded": sum(r["ok"] for r in results),
             "failed": sum(not r["ok"] for r in results), "results": results}
     size = sum(job.result.size for job in batch.jobs if job.result is not None)
-    if size > INLINE_ENCODE_BYTES:
-        payload = await asyncio.to_thread(_dumps, body)
-    else:
-        payload = _dumps(body)
+    payload = await in_thread_if_large(size, _dumps, body)
     return Response(payload, media_type="application/json")
 
 

@@ -7,7 +7,8 @@ import base64
 import functools
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -26,6 +27,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Images up to this size are base64-encoded (or decoded) on the event loop, and JSON bodies up
 #: to it parsed there; larger ones in a thread.
 INLINE_ENCODE_BYTES = 256 * 1024
+
+T = TypeVar("T")
 
 
 def _service(request: Request) -> ScreenshotService:
@@ -135,28 +138,42 @@ def etag_matches(header: str | None, key: str) -> bool:
     return False
 
 
-def cache_headers(result: CaptureResult) -> dict[str, str]:
+def http_cache_headers(key: str, ttl: int, *, cached: bool, age: int = 0,
+                       render_time_ms: int | None = None,
+                       truncated: bool = False) -> dict[str, str]:
+    """The headers of every cacheable answer (a capture, a 304, a diff): the key as its ETag,
+    whether it came from the cache, how long it may be kept, and its age on a hit."""
     headers = {
-        "ETag": f'"{result.cache_key}"',
-        "X-Cache": "HIT" if result.cached else "MISS",
-        "Cache-Control": f"public, max-age={result.ttl}",
-        "X-Render-Time-Ms": str(result.render_time_ms),
+        "ETag": f'"{key}"',
+        "X-Cache": "HIT" if cached else "MISS",
+        "Cache-Control": f"public, max-age={ttl}",
     }
-    if result.cached:
-        headers["Age"] = str(result.age)
-    if result.truncated:
+    if render_time_ms is not None:
+        headers["X-Render-Time-Ms"] = str(render_time_ms)
+    if cached:
+        headers["Age"] = str(age)
+    if truncated:
         headers["X-Screenshot-Truncated"] = "true"
     return headers
 
 
+def cache_headers(result: CaptureResult) -> dict[str, str]:
+    """A capture's headers (the route and the hit path send the same)."""
+    return http_cache_headers(result.cache_key, result.ttl, cached=result.cached,
+                              age=result.age, render_time_ms=result.render_time_ms,
+                              truncated=result.truncated)
+
+
 def not_modified_headers(key: str, ttl: int, age: int) -> dict[str, str]:
-    return {
-        "ETag": f'"{key}"',
-        "X-Cache": "HIT",
-        "Cache-Control": f"public, max-age={ttl}",
-        "X-Render-Time-Ms": "0",
-        "Age": str(age),
-    }
+    return http_cache_headers(key, ttl, cached=True, age=age, render_time_ms=0)
+
+
+async def in_thread_if_large(size: int, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``: on the event loop for a small input, in a worker thread past
+    :data:`INLINE_ENCODE_BYTES` (JSON, base64 and decoding cost milliseconds per megabyte)."""
+    if size > INLINE_ENCODE_BYTES:
+        return await asyncio.to_thread(fn, *args)
+    return fn(*args)
 
 
 def not_modified(key: str, ttl: int, age: int) -> Response:
@@ -190,10 +207,7 @@ async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
         )
     data = await read_body(request, limit)
     try:
-        if len(data) > INLINE_ENCODE_BYTES:  # tens of ms per 10 MB: not on the event loop
-            body = await asyncio.to_thread(json.loads, data)
-        else:
-            body = json.loads(data or b"{}")
+        body = await in_thread_if_large(len(data), json.loads, data or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise errors.ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
     if not isinstance(body, dict):
@@ -228,11 +242,7 @@ async def render(
     body = describe(result, image_url)
     if opts.response_type == "json":
         return JSONResponse(body, headers=headers)
-    # base64 and JSON-encoding a full-page capture takes milliseconds per megabyte: a thread.
-    if result.size > INLINE_ENCODE_BYTES:
-        payload = await asyncio.to_thread(base64_json, body, result.data)
-    else:
-        payload = base64_json(body, result.data)
+    payload = await in_thread_if_large(result.size, base64_json, body, result.data)
     return Response(payload, media_type="application/json", headers=headers)
 
 
