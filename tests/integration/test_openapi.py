@@ -3,10 +3,12 @@ and schemathesis fuzzing the running server against the document."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,87 +43,83 @@ async def test_the_document_and_the_pages_are_open_and_need_no_cdn(documented: R
     assert (await client.get("/static/%2e%2e/app.py")).status_code == 404
 
 
-async def launch(playwright: Any) -> Any:
-    return await playwright.chromium.launch(
-        executable_path=Settings().resolve_chromium(),
-        args=["--no-sandbox"] if os.geteuid() == 0 else [])
+@contextlib.asynccontextmanager
+async def watched_page() -> AsyncIterator[tuple[Any, list[str]]]:
+    """A page in real Chromium, and the URL of every request it makes."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=Settings().resolve_chromium(),
+            args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        try:
+            page = await browser.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            yield page, requested
+        finally:
+            await browser.close()
 
 
 async def test_the_playground_builds_the_url_and_shows_the_image(server: Running, site: Site):
     """Real Chromium loads `/`, fills the form, and the capture renders in the page."""
     target = site.url("/pages/basic?playground=1")
-    async with async_playwright() as playwright:
-        browser = await launch(playwright)
-        try:
-            page = await browser.new_page()
-            requested: list[str] = []
-            page.on("request", lambda request: requested.append(request.url))
-            await page.goto(server.base + "/", wait_until="load")
-            await page.fill("#url", target)
-            await page.fill("#width", "640")
-            await page.fill("#height", "400")
-            await page.select_option("#format", "webp")
-            await page.check("#dark_mode")
-            await page.click("#capture")
-            image = page.locator("#preview img#result")
-            await image.wait_for(state="visible", timeout=60_000)
-            await page.wait_for_function(
-                "document.querySelector('#result').naturalWidth > 0", timeout=30_000)
-            size = await page.evaluate(
-                "[document.querySelector('#result').naturalWidth, "
-                "document.querySelector('#result').naturalHeight]")
-            assert size == [640, 400]
-            link = await page.text_content("#link")
-            assert link.startswith(server.base + "/screenshot?")
-            assert "width=640" in link and "format=webp" in link and "dark_mode=true" in link
-            assert "playground%3D1" in link
-            assert (await page.text_content("#curl")).startswith("curl -fsS -o capture.webp '")
-            assert (await page.text_content("#img")).startswith('<img src="' + server.base)
-            assert "KB" in await page.text_content("#status")
-            # what the page built is a capture URL that works on its own
-            response = await server.client.get(link)
-            assert response.status_code == 200 and decode(response.content).size == (640, 400)
-            # and the page loaded nothing from anywhere but the server
-            assert requested and all(url.startswith((server.base, "blob:")) for url in requested)
+    async with watched_page() as (page, requested):
+        await page.goto(server.base + "/", wait_until="load")
+        await page.fill("#url", target)
+        await page.fill("#width", "640")
+        await page.fill("#height", "400")
+        await page.select_option("#format", "webp")
+        await page.check("#dark_mode")
+        await page.click("#capture")
+        image = page.locator("#preview img#result")
+        await image.wait_for(state="visible", timeout=60_000)
+        await page.wait_for_function(
+            "document.querySelector('#result').naturalWidth > 0", timeout=30_000)
+        size = await page.evaluate(
+            "[document.querySelector('#result').naturalWidth, "
+            "document.querySelector('#result').naturalHeight]")
+        assert size == [640, 400]
+        link = await page.text_content("#link")
+        assert link.startswith(server.base + "/screenshot?")
+        assert "width=640" in link and "format=webp" in link and "dark_mode=true" in link
+        assert "playground%3D1" in link
+        assert (await page.text_content("#curl")).startswith("curl -fsS -o capture.webp '")
+        assert (await page.text_content("#img")).startswith('<img src="' + server.base)
+        assert "KB" in await page.text_content("#status")
+        # what the page built is a capture URL that works on its own
+        response = await server.client.get(link)
+        assert response.status_code == 200 and decode(response.content).size == (640, 400)
+        # and the page loaded nothing from anywhere but the server
+        assert requested and all(url.startswith((server.base, "blob:")) for url in requested)
 
-            # an error is shown, not swallowed
-            await page.fill("#url", "http://10.0.0.1/")
-            await page.click("#capture")
-            await page.wait_for_function(
-                "document.querySelector('#status').className === 'error'", timeout=30_000)
-            assert "403 BLOCKED" in await page.text_content("#status")
+        # an error is shown, not swallowed
+        await page.fill("#url", "http://10.0.0.1/")
+        await page.click("#capture")
+        await page.wait_for_function(
+            "document.querySelector('#status').className === 'error'", timeout=30_000)
+        assert "403 BLOCKED" in await page.text_content("#status")
 
-        finally:
-            await browser.close()
 
 
 async def test_docs_render_every_operation_and_try_it_out_works_offline(server: Running):
     """Real Chromium loads /docs (Swagger UI, served by the server itself), sees all 15
     operations, and runs GET /health with "Try it out" against this server."""
-    async with async_playwright() as playwright:
-        browser = await launch(playwright)
-        try:
-            page = await browser.new_page()
-            requested: list[str] = []
-            page.on("request", lambda request: requested.append(request.url))
-            await page.goto(server.base + "/docs", wait_until="load")
-            await page.wait_for_selector("body[data-rendered=true]", timeout=30_000)
-            await page.wait_for_selector(".opblock", timeout=30_000)
-            assert await page.locator(".opblock").count() == 15
-            get_screenshot = page.locator(".opblock-get .opblock-summary-path[data-path='/screenshot']")
-            assert await get_screenshot.count() == 1
-            health = page.locator(".opblock-get:has(.opblock-summary-path[data-path='/health'])")
-            await health.locator(".opblock-summary").first.click()
-            await health.locator("button.try-out__btn").click()
-            await health.locator("button.execute").click()
-            status = health.locator(".live-responses-table tbody .response-col_status").first
-            await status.wait_for(timeout=30_000)
-            assert (await status.text_content() or "").strip() == "200"
-            # Swagger UI's files came from this server, and so did everything else
-            assert any("/static/swagger-ui/swagger-ui-bundle.js" in url for url in requested)
-            assert requested and all(url.startswith(server.base) for url in requested), requested
-        finally:
-            await browser.close()
+    async with watched_page() as (page, requested):
+        await page.goto(server.base + "/docs", wait_until="load")
+        await page.wait_for_selector("body[data-rendered=true]", timeout=30_000)
+        await page.wait_for_selector(".opblock", timeout=30_000)
+        assert await page.locator(".opblock").count() == 15
+        get_screenshot = page.locator(".opblock-get .opblock-summary-path[data-path='/screenshot']")
+        assert await get_screenshot.count() == 1
+        health = page.locator(".opblock-get:has(.opblock-summary-path[data-path='/health'])")
+        await health.locator(".opblock-summary").first.click()
+        await health.locator("button.try-out__btn").click()
+        await health.locator("button.execute").click()
+        status = health.locator(".live-responses-table tbody .response-col_status").first
+        await status.wait_for(timeout=30_000)
+        assert (await status.text_content() or "").strip() == "200"
+        # Swagger UI's files came from this server, and so did everything else
+        assert any("/static/swagger-ui/swagger-ui-bundle.js" in url for url in requested)
+        assert requested and all(url.startswith(server.base) for url in requested), requested
 
 
 @pytest.mark.timeout(400)
