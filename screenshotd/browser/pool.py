@@ -90,8 +90,6 @@ class BrowserPool:
             raise ValueError("slots must be at least 1")
         self.executable_path = executable_path
         self.slots = slots
-        self.queue_size = queue_size
-        self.queue_timeout = queue_timeout
         self.recycle_after = recycle_after
         self.warm_target = slots if warm_contexts is None else warm_contexts
         self.extra_args = extra_args
@@ -345,7 +343,7 @@ class BrowserPool:
             "available": self.slots - self._slots.in_use,
             "in_use": self._slots.in_use,
             "waiting": self._slots.waiting,
-            "queue_size": self.queue_size,
+            "queue_size": self._slots.max_waiting,
             "warm_contexts": len(current.warm) if current else 0,
             "captures_this_browser": current.captures if current else 0,
             "recycle_after": self.recycle_after,
