@@ -97,7 +97,7 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 def _api_keys(raw: str) -> tuple[str, ...]:
     """``key`` or ``key:host|*.domain`` items; every domain list is read here, at start-up."""
-    from screenshotd.auth.gatekeeper import KeyRing
+    from screenshotd.auth.callers import KeyRing
 
     items = _csv(raw)
     KeyRing(items)  # raises ValueError naming a bad domain

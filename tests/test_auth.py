@@ -8,15 +8,12 @@ import logging
 import pytest
 
 from screenshotd import errors
+from screenshotd.auth.callers import LOCAL, Caller, KeyRing, key_id, parse_domains
 from screenshotd.auth.gatekeeper import (
-    Caller,
     Gatekeeper,
-    KeyRing,
     MaskSecrets,
-    check_target,
-    key_id,
+    caller_of,
     mask_secrets,
-    parse_domains,
     presented_key,
 )
 from screenshotd.auth.ratelimit import MemoryLimiter, make_limiter
@@ -102,18 +99,35 @@ def test_a_bad_domain_list_stops_the_start(bad):
         Settings.from_env({"API_KEYS": f"good,{bad}"})
 
 
-def test_check_target_refuses_other_hosts_and_raw_html():
-    request = {"state": {"caller_domains": parse_domains("example.com|*.example.org")}}
-    check_target(request, "https://example.com/page")
-    check_target(request, "http://a.example.org:8080/")
+def test_a_limited_caller_may_capture_and_see_only_its_hosts():
+    narrow = Caller("key:n", parse_domains("example.com|*.example.org"))
+    narrow.check_target("https://example.com/page")
+    narrow.check_target("http://a.example.org:8080/")
     with pytest.raises(errors.DomainNotAllowed) as refused:
-        check_target(request, "https://evil.example/")
+        narrow.check_target("https://evil.example/", field="before")
     assert refused.value.status == 403 and refused.value.code == "DOMAIN_NOT_ALLOWED"
+    assert refused.value.field == "before"
     assert "evil.example" in refused.value.message and "example.com" in refused.value.message
     with pytest.raises(errors.DomainNotAllowed, match="raw html"):
-        check_target(request, None)
-    check_target({"state": {}}, "https://anything.example/")  # no list: anything goes
-    check_target({}, None)
+        narrow.check_target(None)
+    assert narrow.may_see("https://b.example.org/x") and not narrow.may_see(None)
+    assert not narrow.may_see("https://example.org.evil.example/")
+    Caller("ip:a").check_target("https://anything.example/")  # no list: anything goes
+    Caller("ip:a").check_target(None)
+    assert LOCAL.may_see(None) and LOCAL.limiter is None
+
+
+async def test_a_caller_is_charged_through_its_limiter_and_prepaid_is_free():
+    metered = Caller("ip:a", limiter=MemoryLimiter(3, clock=lambda: 90.0))
+    await metered.charge()
+    await metered.charge(2)
+    with pytest.raises(errors.RateLimited) as limited:
+        await metered.charge()
+    assert 1 <= limited.value.retry_after <= 60 and "3 renders a minute" in limited.value.message
+    for _ in range(10):
+        await metered.prepaid().charge()  # already paid for: never refused
+    assert metered.prepaid() == metered and metered.prepaid().limiter is None
+    await Caller("ip:b").charge(1000)  # no limiter: nothing to count
 
 
 # --------------------------------------------------------------------------- signed URLs
@@ -165,7 +179,7 @@ def test_a_short_signing_secret_stops_the_start():
 # --------------------------------------------------------------------------- the gatekeeper
 
 
-async def test_the_gatekeeper_admits_once_and_meters_only_when_asked():
+async def test_the_gatekeeper_admits_once_and_its_caller_carries_the_limit():
     keeper = Gatekeeper(KeyRing(("alpha",)), None, MemoryLimiter(3, clock=lambda: 90.0))
     first = scope({"X-Api-Key": "alpha"})
     caller = await keeper.admit(first)
@@ -173,12 +187,13 @@ async def test_the_gatekeeper_admits_once_and_meters_only_when_asked():
     assert await keeper.admit(first) == caller  # asked again: the same verdict
     for _ in range(10):  # admitting is not metering: hits and 304s are free
         await keeper.admit(scope({"X-Api-Key": "alpha"}))
-    await keeper.meter(first)
-    await keeper.meter(first, 2)
-    with pytest.raises(errors.RateLimited) as limited:
-        await keeper.meter(first)
-    assert 1 <= limited.value.retry_after <= 60 and "3 renders a minute" in limited.value.message
+    assert caller.limiter is keeper.limiter  # the caller carries the keeper's limiter
+    await caller.charge(3)
+    with pytest.raises(errors.RateLimited):
+        await caller.charge()
     assert keeper.rate_limited == 1
+    assert caller_of(first) is caller and caller_of(scope(client="192.0.2.9")) == Caller(
+        "ip:192.0.2.9")
     # open paths need nothing
     for path in ("/health", "/", "/docs", "/openapi.json", "/static/style.css", "/metrics"):
         assert await keeper.admit(scope(path=path)) is None
@@ -186,7 +201,6 @@ async def test_the_gatekeeper_admits_once_and_meters_only_when_asked():
         await keeper.admit(scope())
     with pytest.raises(errors.Unauthorized, match="not valid"):
         await keeper.admit(scope({"X-Api-Key": "beta"}))
-    await Gatekeeper(KeyRing(())).meter(scope())  # no limit: nothing to count
 
 
 async def test_metrics_can_require_a_key():

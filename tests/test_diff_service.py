@@ -13,9 +13,11 @@ from PIL import Image
 
 from screenshotd import errors
 from screenshotd.core import diffs as diff_service
-from screenshotd.core.cache import MemoryCache
+from screenshotd.core.cache import Entry, MemoryCache
 from screenshotd.core.diffs import DiffService, diff_key
+from screenshotd.auth.callers import Caller
 from screenshotd.core.service import CaptureResult
+from screenshotd.core.stored import StoredImage
 from screenshotd.params.diff import DiffOptions
 
 
@@ -49,16 +51,31 @@ async def test_results_are_cached_by_pair_and_options() -> None:
 
 
 async def test_the_entry_is_an_image_the_cache_can_serve() -> None:
-    """``/images/{key}.png`` serves a diff: its entry reads back as a capture result."""
+    """``/images/{key}.png`` serves a diff: its entry reads back as a stored image of kind
+    diff, which any caller holding the key may see, and never as a capture hit."""
     diffs = service()
     outcome = await diffs.diff(WHITE, BLACK, DiffOptions(), ttl=60)
     entry = await diffs.cache.get(outcome.key)
     assert entry is not None
-    result = CaptureResult.from_entry(entry)
-    assert result is not None and result.format == "png" and result.data == outcome.png
-    assert (result.width, result.height) == (20, 10)
+    image = StoredImage.from_entry(outcome.key, entry)
+    assert image is not None and image.kind == "diff" and image.data == outcome.png
+    assert (image.format, image.content_type, image.width, image.height) == (
+        "png", "image/png", 20, 10)
+    assert image.visible_to(Caller("key:narrow", ("example.com",)))
+    assert CaptureResult.from_entry(entry) is None
     assert await diffs.stored(outcome.key) is not None
     assert await diffs.stored("0" * 64) is None
+
+
+def test_stored_images_written_before_kind_was_kept_are_told_apart() -> None:
+    png = {"format": "png", "content_type": "image/png", "url": "https://example.com/"}
+    old_capture = StoredImage.from_entry("a" * 64, Entry(b"x", dict(png), 60))
+    old_diff = StoredImage.from_entry("b" * 64, Entry(b"x", {**png, "url": None, "diff": {}}, 60))
+    assert old_capture is not None and old_capture.kind == "capture"
+    assert old_diff is not None and old_diff.kind == "diff"
+    narrow = Caller("key:n", ("other.example",))
+    assert not old_capture.visible_to(narrow) and old_diff.visible_to(narrow)
+    assert StoredImage.from_entry("c" * 64, Entry(b"x", {"width": 1}, 60)) is None
 
 
 def test_the_key_covers_both_images_and_every_option() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from screenshotd import errors
+from screenshotd.auth.callers import Caller
+from screenshotd.auth.ratelimit import MemoryLimiter
 from screenshotd.core.jobs.manager import JobManager
 from screenshotd.core.jobs.records import JobState
 from screenshotd.core.service import CaptureResult
@@ -18,7 +20,7 @@ from screenshotd.params.capture import CaptureOptions
 
 
 class FakeService:
-    """Stands in for ScreenshotService.screenshot: a URL listed in ``gates`` waits for its
+    """Stands in for ScreenshotService.admit and .screenshot: a URL listed in ``gates`` waits for its
     event; one in ``failures`` raises; anything else returns a result of ``size`` bytes."""
 
     guard: Any = None
@@ -30,10 +32,17 @@ class FakeService:
         self.started: list[str] = []
         self.cancelled: list[str] = []
         self.detach: list[bool] = []
+        self.admitted: list[tuple[str, str | None]] = []
+        self.callers: list[Caller] = []
 
-    async def screenshot(self, opts: CaptureOptions, *, detach: bool = True) -> CaptureResult:
+    async def admit(self, caller: Caller, opts: CaptureOptions, field: str = "url") -> None:
+        self.admitted.append((caller.id, opts.url))
+
+    async def screenshot(self, opts: CaptureOptions, caller: Caller, *,
+                         detach: bool = True) -> CaptureResult:
         url = opts.url or ""
         self.started.append(url)
+        self.callers.append(caller)
         self.detach.append(detach)
         try:
             if url in self.gates:
@@ -79,10 +88,32 @@ async def until(condition: Any, within: float = 5) -> None:
             await asyncio.sleep(0.005)
 
 
+async def test_a_submission_passes_the_door_and_is_charged_once():
+    service = FakeService()
+    jobs = await manager(service)
+    metered = Caller("ip:m", limiter=MemoryLimiter(3, clock=lambda: 90.0))
+    job = await jobs.submit(metered, opts("one"), "http://s")
+    assert service.admitted == [("ip:m", "https://example.com/one")]
+    await settle(job)
+    # charged at submission: the job runs as its owner, unmetered
+    assert [c.limiter for c in service.callers] == [None] and service.callers[0].id == "ip:m"
+    invalid = errors.ValidationError("bad item", field="url")
+    batch = await jobs.submit_batch(metered, [opts("two"), invalid, opts("three")], "http://s")
+    assert len(batch.jobs) == 3  # two renders charged: the invalid item costs nothing
+    with pytest.raises(errors.RateLimited):
+        await jobs.submit(metered, opts("four"), "http://s")
+    assert jobs.list_jobs("ip:m", None, 1, 20)[1] == 4  # the refused one was not queued
+    narrow = Caller("key:n", ("example.com",))
+    with pytest.raises(errors.DomainNotAllowed, match="item 1: .*nothing in this batch"):
+        await jobs.submit_batch(narrow, [opts("a"), CaptureOptions.parse(
+            {"url": "https://other.example/"})], "http://s")
+    await jobs.close()
+
+
 async def test_a_job_runs_through_the_service_and_keeps_its_result():
     service = FakeService(size=123)
     jobs = await manager(service)
-    job = jobs.submit("ip:a", opts(), "http://s")
+    job = await jobs.submit(Caller("ip:a"), opts(), "http://s")
     assert job.status is JobState.QUEUED
     await settle(job)
     assert job.status is JobState.COMPLETED and job.result is not None
@@ -99,7 +130,7 @@ async def test_a_failed_job_keeps_its_error_code_and_message():
     service = FakeService()
     service.failures["https://example.com/a"] = [errors.NavigationFailed("ERR_NAME_NOT_RESOLVED")]
     jobs = await manager(service)
-    job = jobs.submit("ip:a", opts(), "http://s")
+    job = await jobs.submit(Caller("ip:a"), opts(), "http://s")
     await settle(job)
     assert job.status is JobState.FAILED
     assert job.to_json()["error"] == {"code": "NAVIGATION_FAILED",
@@ -114,7 +145,7 @@ async def test_a_full_pool_is_waited_out_and_one_crash_retried():
     service.failures["https://example.com/a"] = [
         errors.PoolExhausted("busy", retry_after=1), errors.BrowserCrashed("gone")]
     jobs = await manager(service)
-    job = jobs.submit("ip:a", opts(), "http://s")
+    job = await jobs.submit(Caller("ip:a"), opts(), "http://s")
     await settle(job, within=10)
     assert job.status is JobState.COMPLETED
     assert len(service.started) == 3
@@ -124,7 +155,7 @@ async def test_a_full_pool_is_waited_out_and_one_crash_retried():
 async def test_jobs_expire_ttl_after_they_finish_by_the_injected_clock():
     clock = Clock()
     jobs = await manager(FakeService(), ttl=60, clock=clock)
-    job = jobs.submit("ip:a", opts(), "http://s")
+    job = await jobs.submit(Caller("ip:a"), opts(), "http://s")
     await settle(job)
     assert job.to_json()["expires_at"] == "2027-01-15T08:01:00.000Z"
     clock.now += 59
@@ -141,7 +172,7 @@ async def test_results_over_the_byte_bound_push_out_the_oldest_finished_jobs():
     jobs = await manager(FakeService(size=4000), max_bytes=10_000)
     done = []
     for n in range(4):
-        job = jobs.submit("ip:a", opts(str(n)), "http://s")
+        job = await jobs.submit(Caller("ip:a"), opts(str(n)), "http://s")
         await settle(job)
         done.append(job)
     kept = [job.id for job in jobs.list_jobs("ip:a", None, 1, 20)[0]]
@@ -152,7 +183,7 @@ async def test_results_over_the_byte_bound_push_out_the_oldest_finished_jobs():
 
 async def test_a_finished_jobs_html_counts_toward_the_byte_bound():
     jobs = await manager(FakeService(size=100), max_bytes=10_000)
-    job = jobs.submit("ip:a", CaptureOptions.parse({"html": "<p>" + "x" * 5000}), "http://s")
+    job = await jobs.submit(Caller("ip:a"), CaptureOptions.parse({"html": "<p>" + "x" * 5000}), "http://s")
     await settle(job)
     assert jobs.health()["result_bytes"] == 100 + 5003
     await jobs.close()
@@ -162,15 +193,15 @@ async def test_the_pending_limit_is_per_caller_and_a_batch_counts_once():
     service = FakeService()
     gate = service.gates["https://example.com/slow"] = asyncio.Event()
     jobs = await manager(service, max_pending=2)
-    jobs.submit("ip:a", opts("slow"), "http://s")
-    jobs.submit_batch("ip:a", [opts("slow"), opts("slow"), opts("slow")], "http://s")
+    await jobs.submit(Caller("ip:a"), opts("slow"), "http://s")
+    await jobs.submit_batch(Caller("ip:a"), [opts("slow"), opts("slow"), opts("slow")], "http://s")
     with pytest.raises(errors.RateLimited) as refused:
-        jobs.submit("ip:a", opts("slow"), "http://s")
+        await jobs.submit(Caller("ip:a"), opts("slow"), "http://s")
     assert refused.value.status == 429 and refused.value.retry_after >= 1
-    jobs.submit("ip:b", opts("slow"), "http://s")  # another caller is not affected
+    await jobs.submit(Caller("ip:b"), opts("slow"), "http://s")  # another caller is not affected
     gate.set()
     await until(lambda: jobs.health()["queued"] == 0 and jobs.health()["processing"] == 0)
-    jobs.submit("ip:a", opts("slow"), "http://s")  # room again once they finished
+    await jobs.submit(Caller("ip:a"), opts("slow"), "http://s")  # room again once they finished
     await jobs.close()
 
 
@@ -179,10 +210,10 @@ async def test_the_whole_queue_is_bounded():
     service.gates["https://example.com/slow"] = asyncio.Event()
     jobs = await manager(service, max_pending=100, max_queued=3)
     for _ in range(4):  # one processing, three queued
-        jobs.submit("ip:a", opts("slow"), "http://s")
+        await jobs.submit(Caller("ip:a"), opts("slow"), "http://s")
         await asyncio.sleep(0.01)
     with pytest.raises(errors.PoolExhausted) as refused:
-        jobs.submit("ip:b", opts("slow"), "http://s")
+        await jobs.submit(Caller("ip:b"), opts("slow"), "http://s")
     assert refused.value.status == 503
     await jobs.close()
 
@@ -191,12 +222,12 @@ async def test_callers_are_served_in_turn():
     service = FakeService()
     gate = service.gates["https://example.com/first"] = asyncio.Event()
     jobs = await manager(service, max_pending=100)
-    jobs.submit("ip:a", opts("first"), "http://s")
+    await jobs.submit(Caller("ip:a"), opts("first"), "http://s")
     await until(lambda: service.started)
     for n in range(3):
-        jobs.submit("ip:a", opts(f"a{n}"), "http://s")
-    jobs.submit("ip:b", opts("b0"), "http://s")
-    jobs.submit("ip:c", opts("c0"), "http://s")
+        await jobs.submit(Caller("ip:a"), opts(f"a{n}"), "http://s")
+    await jobs.submit(Caller("ip:b"), opts("b0"), "http://s")
+    await jobs.submit(Caller("ip:c"), opts("c0"), "http://s")
     gate.set()
     await until(lambda: len(service.started) == 6)
     assert [u.rsplit("/", 1)[1] for u in service.started] == ["first", "a0", "b0", "c0", "a1", "a2"]
@@ -207,8 +238,8 @@ async def test_cancelling_a_queued_job_never_runs_it():
     service = FakeService()
     gate = service.gates["https://example.com/slow"] = asyncio.Event()
     jobs = await manager(service)
-    jobs.submit("ip:a", opts("slow"), "http://s")
-    queued = jobs.submit("ip:a", opts("never"), "http://s")
+    await jobs.submit(Caller("ip:a"), opts("slow"), "http://s")
+    queued = await jobs.submit(Caller("ip:a"), opts("never"), "http://s")
     cancelled = await jobs.cancel("ip:a", queued.id)
     assert cancelled.status is JobState.CANCELLED
     assert cancelled.to_json()["error"]["code"] == "CANCELLED"
@@ -224,7 +255,7 @@ async def test_cancelling_a_running_job_cancels_its_capture():
     service = FakeService()
     service.gates["https://example.com/slow"] = asyncio.Event()
     jobs = await manager(service)
-    job = jobs.submit("ip:a", opts("slow"), "http://s")
+    job = await jobs.submit(Caller("ip:a"), opts("slow"), "http://s")
     await until(lambda: service.started)
     assert jobs.health()["processing"] == 1 and jobs.health()["queued"] == 0
     await jobs.cancel("ip:a", job.id)
@@ -232,7 +263,7 @@ async def test_cancelling_a_running_job_cancels_its_capture():
     assert jobs.health()["processing"] == 0 and jobs.health()["cancelled"] == 1
     assert service.cancelled == ["https://example.com/slow"]
     # the worker is free for the next job
-    after = jobs.submit("ip:a", opts("next"), "http://s")
+    after = await jobs.submit(Caller("ip:a"), opts("next"), "http://s")
     await settle(after)
     assert after.status is JobState.COMPLETED
     await jobs.close()
@@ -240,8 +271,8 @@ async def test_cancelling_a_running_job_cancels_its_capture():
 
 async def test_one_caller_never_sees_another_callers_jobs():
     jobs = await manager(FakeService())
-    mine = jobs.submit("key:alice", opts(), "http://s")
-    batch = jobs.submit_batch("key:alice", [opts()], "http://s")
+    mine = await jobs.submit(Caller("key:alice"), opts(), "http://s")
+    batch = await jobs.submit_batch(Caller("key:alice"), [opts()], "http://s")
     for call in (lambda: jobs.get("key:bob", mine.id),
                  lambda: jobs.get_batch("key:bob", batch.id)):
         with pytest.raises(errors.NotFound):
@@ -257,7 +288,7 @@ async def test_listing_is_newest_first_paginated_and_filtered():
     service = FakeService()
     service.failures["https://example.com/bad"] = [errors.NavigationFailed("no")]
     jobs = await manager(service, max_pending=100)
-    made = [jobs.submit("ip:a", opts("bad" if n == 2 else str(n)), "http://s") for n in range(5)]
+    made = [await jobs.submit(Caller("ip:a"), opts("bad" if n == 2 else str(n)), "http://s") for n in range(5)]
     for job in made:
         await settle(job)
     page1, total = jobs.list_jobs("ip:a", None, 1, 2)
@@ -273,7 +304,7 @@ async def test_listing_is_newest_first_paginated_and_filtered():
 async def test_a_batch_item_that_did_not_validate_is_a_failed_job_in_its_place():
     jobs = await manager(FakeService())
     bad = errors.InvalidURL("url has no host", field="url")
-    batch = jobs.submit_batch("ip:a", [opts("1"), bad, opts("2")], "http://s")
+    batch = await jobs.submit_batch(Caller("ip:a"), [opts("1"), bad, opts("2")], "http://s")
     assert batch.jobs[1].status is JobState.FAILED
     assert batch.jobs[1].to_json()["error"] == {"code": "INVALID_URL",
                                                 "message": "url has no host", "field": "url"}
@@ -290,13 +321,13 @@ async def test_shutdown_fails_what_cannot_finish_with_shutdown_and_lets_the_rest
     service.gates["https://example.com/stuck"] = asyncio.Event()
     quick = service.gates["https://example.com/quick"] = asyncio.Event()
     jobs = await manager(service, workers=2, grace=0.5)
-    stuck = jobs.submit("ip:a", opts("stuck"), "http://s")
-    finishing = jobs.submit("ip:a", opts("quick"), "http://s")
-    queued = jobs.submit("ip:a", opts("later"), "http://s")
+    stuck = await jobs.submit(Caller("ip:a"), opts("stuck"), "http://s")
+    finishing = await jobs.submit(Caller("ip:a"), opts("quick"), "http://s")
+    queued = await jobs.submit(Caller("ip:a"), opts("later"), "http://s")
     await until(lambda: len(service.started) == 2)
     jobs.begin_shutdown()
     with pytest.raises(errors.ShuttingDown):
-        jobs.submit("ip:a", opts(), "http://s")
+        await jobs.submit(Caller("ip:a"), opts(), "http://s")
     quick.set()  # finishes within the grace period
     await jobs.close()
     assert finishing.status is JobState.COMPLETED

@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from screenshotd.auth.gatekeeper import Gatekeeper, KeyRing
+from screenshotd.auth.callers import LOCAL, KeyRing
+from screenshotd.auth.gatekeeper import Gatekeeper
 from screenshotd.auth.ratelimit import MemoryLimiter
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.core.cache import Entry, MemoryCache
@@ -179,7 +180,7 @@ async def test_an_entry_with_incomplete_meta_is_a_miss(service):
     await service.cache.set(opts.cache_key(), Entry(PNG, {"format": "png"}, 60))
     assert (await call(service, "/screenshot", raw))[3] == 1
     assert (await call(service, f"/images/{opts.cache_key()}.png"))[3] == 1
-    assert await service.hit(opts) is None
+    assert await service.hit(opts, LOCAL) is None
 
 
 async def test_with_a_gatekeeper_only_admitted_requests_are_answered(service):

@@ -9,12 +9,16 @@
 - **API keys** (``API_KEYS``): every other request must carry one, as ``X-Api-Key: <key>``,
   ``Authorization: Bearer <key>`` or ``?api_key=<key>``; otherwise 401 ``UNAUTHORIZED``. A key
   may be limited to some hosts (``k2:example.com|*.example.org``); a capture of another host
-  is 403 ``DOMAIN_NOT_ALLOWED`` (:func:`check_target`).
+  is 403 ``DOMAIN_NOT_ALLOWED``.
 - **Rate limits** (``MAX_REQUESTS_PER_MINUTE``, :mod:`~screenshotd.auth.ratelimit`): per key, or per
   client IP when there are no keys (and for signed URLs, whose callers are the public). They
-  meter work that may render, not requests: :meth:`Gatekeeper.meter` is called by the roads
-  that render (a capture that misses the cache, an async submission, each batch item, each page
-  of a diff). A cache hit, a 304, ``/images`` and reading one's own jobs are never counted.
+  meter work that may render, not requests.
+
+The verdict is a :class:`~screenshotd.auth.callers.Caller` (its id, its domains, its limiter).
+The gatekeeper only decides who is calling; what the caller may capture and when it is charged
+are decided by the service, for that caller (a capture that misses the cache, an async
+submission, each batch item, each page of a diff is charged; a cache hit, a 304, ``/images``
+and reading one's own jobs never are).
 
 Keys are compared in constant time: the SHA-256 of what was sent against the SHA-256 of every
 key, each with :func:`hmac.compare_digest`, all of them every time. A request is known by the
@@ -29,17 +33,15 @@ request is checked once wherever it is answered.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import re
-from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from screenshotd import errors
+from screenshotd.auth.callers import Caller, KeyRing
 from screenshotd.auth.ratelimit import RateLimiter
 from screenshotd.auth.signing import Signer, query_pairs
 
@@ -50,98 +52,6 @@ OPEN_PREFIX = "/static/"
 #: Query parameters whose values are secrets: masked wherever a URL is logged.
 _SECRET_IN_QUERY = re.compile(
     r"((?:^|[?&;])(?:api_key|webhook_secret|signature)=)[^&;#\s]*", re.IGNORECASE)
-
-_HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
-
-
-def key_id(key: str) -> str:
-    """A key's public name: the first 16 hex digits of its SHA-256."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who a request acts for. ``id`` owns jobs and batches and is what rate limits count:
-    ``key:<key id>``, or ``ip:<address>``. ``domains`` are the hosts it may capture (None: any):
-    ``example.com`` is that host alone, ``*.example.org`` any host under example.org."""
-
-    id: str
-    domains: tuple[str, ...] | None = None
-
-    def may_see(self, url: str | None) -> bool:
-        """Whether a result captured from ``url`` (None: raw html) may be shown to this caller:
-        one it could have made itself."""
-        if self.domains is None:
-            return True
-        return url is not None and self.may_capture(urlsplit(url).hostname or "")
-
-    def may_capture(self, host: str) -> bool:
-        if self.domains is None:
-            return True
-        host = host.lower().rstrip(".")
-        for pattern in self.domains:
-            if pattern.startswith("*."):
-                if host.endswith(pattern[1:]):
-                    return True
-            elif host == pattern:
-                return True
-        return False
-
-
-def parse_domains(text: str) -> tuple[str, ...]:
-    """``example.com|*.example.org`` as patterns; ValueError names a bad one."""
-    patterns = []
-    for item in text.split("|"):
-        item = item.strip().lower().rstrip(".")
-        if not item:
-            continue
-        try:
-            wildcard = item.startswith("*.")
-            ascii_host = (item[2:] if wildcard else item).encode("idna").decode("ascii")
-        except UnicodeError:
-            raise ValueError(f"{item!r} is not a host name") from None
-        pattern = ("*." if wildcard else "") + ascii_host
-        if not _HOST_PATTERN.fullmatch(pattern):
-            raise ValueError(f"{item!r} is not a host name or *.domain")
-        patterns.append(pattern)
-    if not patterns:
-        raise ValueError("a key's domain list is empty")
-    return tuple(patterns)
-
-
-class KeyRing:
-    """The configured keys, kept only as SHA-256 digests, each with its allowed domains.
-
-    ``entries`` are ``API_KEYS`` items: ``key`` or ``key:host|*.domain|…``. Raises ValueError
-    for a bad domain list.
-    """
-
-    def __init__(self, entries: tuple[str, ...]) -> None:
-        self._keys: list[tuple[bytes, Caller]] = []
-        for entry in entries:
-            key, sep, domains = entry.partition(":")
-            key = key.strip()
-            if not key:
-                raise ValueError("an API key is empty")
-            caller = Caller(f"key:{key_id(key)}", parse_domains(domains) if sep else None)
-            self._keys.append((hashlib.sha256(key.encode("utf-8")).digest(), caller))
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._keys)
-
-    def identify(self, presented: str | None) -> Caller | None:
-        """The caller for a valid key, else None; the time taken does not depend on which key
-        matched, or how much of one."""
-        if not presented:
-            return None
-        digest = hashlib.sha256(presented.encode("utf-8")).digest()
-        found = None
-        for known, caller in self._keys:
-            if hmac.compare_digest(digest, known):
-                found = caller
-        return found
-
 
 def presented_key(scope: Scope) -> str | None:
     """The key a request carries: ``X-Api-Key``, ``Authorization: Bearer``, or ``?api_key=``."""
@@ -171,11 +81,15 @@ class Gatekeeper:
 
     def __init__(self, keys: KeyRing, signer: Signer | None = None,
                  limiter: RateLimiter | None = None, metrics_open: bool = True) -> None:
-        self.keys = keys
+        self.keys = keys.metered_by(limiter)
         self.signer = signer
         self.limiter = limiter
         self.open_paths = OPEN_PATHS | ({"/metrics"} if metrics_open else set())
-        self.rate_limited = 0
+
+    @property
+    def rate_limited(self) -> int:
+        """Renders refused by the rate limit since the start."""
+        return self.limiter.refused if self.limiter is not None else 0
 
     @property
     def active(self) -> bool:
@@ -201,8 +115,7 @@ class Gatekeeper:
             raise
         state["admitted"] = caller
         if caller is not None:
-            state["caller"] = caller.id
-            state["caller_domains"] = caller.domains
+            state["caller"] = caller.id  # for the access log
         return caller
 
     async def _admit(self, scope: Scope) -> Caller | None:
@@ -210,21 +123,6 @@ class Gatekeeper:
         if self.is_open(path):
             return None
         return self._identify(scope, path)
-
-    async def meter(self, scope: Scope, units: int = 1) -> None:
-        """Count ``units`` of work that may render against the request's caller, or refuse it
-        with 429 ``RATE_LIMITED``. Nothing to do without a limit."""
-        if self.limiter is None:
-            return
-        caller = scope.get("state", {}).get("caller") or f"ip:{client_ip(scope)}"
-        retry_after = await self.limiter.hit(caller, units)
-        if retry_after:
-            self.rate_limited += 1
-            what = "render" if units == 1 else f"{units} renders"
-            raise errors.RateLimited(
-                f"{what} would go over the limit of {self.limiter.limit} renders a minute "
-                f"(cache hits are not counted); retry in {retry_after} s",
-                retry_after=retry_after)
 
     def _identify(self, scope: Scope, path: str) -> Caller:
         query = scope.get("query_string", b"")
@@ -234,9 +132,9 @@ class Gatekeeper:
                 if path != "/screenshot" or scope["method"] not in ("GET", "HEAD"):
                     raise errors.Unauthorized("only GET /screenshot takes a signature")
                 self.signer.verify(pairs)
-                return Caller(f"ip:{client_ip(scope)}")
+                return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)
         if not self.keys.enabled:
-            return Caller(f"ip:{client_ip(scope)}")
+            return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)
         presented = presented_key(scope)
         caller = self.keys.identify(presented)
         if caller is None:
@@ -290,29 +188,11 @@ async def send_error(send: Send, error: errors.ScreenshotError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def caller_of(scope: Scope) -> Caller | None:
-    """Who the gatekeeper admitted this request as; None when nobody checked (no keys, no
-    limits) or for an open path."""
-    state = scope.get("state", {})
-    name = state.get("caller")
-    return None if name is None else Caller(str(name), state.get("caller_domains"))
-
-
-def check_target(scope: Scope, url: str | None, field: str = "url") -> None:
-    """403 ``DOMAIN_NOT_ALLOWED`` unless the request's key may capture ``url``; a key limited
-    to some domains may not render raw ``html`` (``url`` None), which could load anything."""
-    domains = scope.get("state", {}).get("caller_domains")
-    if domains is None:
-        return
-    caller = Caller("", domains)
-    allowed = " | ".join(domains)
-    if url is None:
-        raise errors.DomainNotAllowed(
-            f"this API key may capture only {allowed}; raw html is not allowed", field="html")
-    host = urlsplit(url).hostname or ""
-    if not caller.may_capture(host):
-        raise errors.DomainNotAllowed(
-            f"this API key may not capture {host}; it may capture only {allowed}", field=field)
+def caller_of(scope: Scope) -> Caller:
+    """Who a request acts for: the gatekeeper's verdict; where nothing is checked (no keys, no
+    signatures, no limits), the client's address, which may capture anything unmetered."""
+    admitted = scope.get("state", {}).get("admitted")
+    return admitted if isinstance(admitted, Caller) else Caller(f"ip:{client_ip(scope)}")
 
 
 def mask_secrets(text: str) -> str:

@@ -39,6 +39,8 @@ RETRY_REDIS_S = 5.0
 
 class RateLimiter(Protocol):
     limit: int
+    #: Requests refused since the start.
+    refused: int
 
     async def hit(self, caller: str, units: int = 1) -> int:
         """Count ``units`` of work; 0 when they are allowed, else the seconds until they

@@ -18,6 +18,7 @@ from typing import IO, Any
 import click
 
 from screenshotd import errors
+from screenshotd.auth.callers import LOCAL
 from screenshotd.http.routes import download_name
 from screenshotd.settings import Settings
 
@@ -83,7 +84,7 @@ async def _run(settings: Settings, urls: list[str], options: dict[str, Any], out
         try:
             async with slots:
                 opts = service.parse({**options, "url": url})
-                result = await service.screenshot(opts)
+                result = await service.screenshot(opts, LOCAL)
             name = f"{index:0{width}d}-{download_name(opts)}"
             await asyncio.to_thread((outdir / name).write_bytes, result.data)
             record.update(file=name, format=result.format, width=result.width,

@@ -6,7 +6,8 @@ encoded, all in one worker thread, with a bound on how many diffs run and wait a
 
 Results are cached in the capture cache, keyed by SHA-256 over both images' bytes and the
 options, so the same pair is compared once however it arrives (uploads, job ids, cache keys,
-URLs). The entry has a capture's shape, so ``GET /images/{key}.png`` serves the diff image too.
+URLs). The entry is a :class:`~screenshotd.core.stored.StoredImage` of kind ``diff``, so
+``GET /images/{key}.png`` serves the diff image too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from screenshotd.concurrency import BoundedSlots, SingleFlight
 from screenshotd.core.cache import Cache, Entry
-from screenshotd.core.service import CaptureResult
+from screenshotd.core.stored import StoredImage
 from screenshotd.imaging.images import decode_rgba, encode_png
 from screenshotd.imaging.pixelmatch import DiffResult, compare
 from screenshotd.params.diff import DiffOptions
@@ -148,11 +149,8 @@ class DiffService:
         elapsed = round((time.perf_counter() - started) * 1000)
         self.counts["diffs"] += 1
         stats = result.to_json()
-        meta = CaptureResult(
-            data=b"", format="png", content_type="image/png", width=result.width,
-            height=result.height, render_time_ms=elapsed, truncated=False, cache_key=key,
-            url=None, final_url=None, http_status=None,
-        ).to_meta()
+        meta = StoredImage(key, png, "diff", "png", "image/png", result.width, result.height,
+                           url=None, truncated=False).to_meta()
         meta["diff"] = stats
         stored = await self.cache.set(key, Entry(png, meta, ttl))
         return DiffOutcome(key, stats, png, cached=False, stored=stored, ttl=ttl,

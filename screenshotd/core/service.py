@@ -10,18 +10,19 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import Caller
+from screenshotd.auth.callers import Caller
 from screenshotd.blocking import lists as blocking
 from screenshotd.browser import capture as capture_mod
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.concurrency import SingleFlight
 from screenshotd.content import extract
 from screenshotd.core.cache import Cache, Entry, make_cache
+from screenshotd.core.stored import StoredImage
 from screenshotd.imaging import postprocess
 from screenshotd.net import egress
 from screenshotd.net.proxy import EgressProxy
@@ -77,6 +78,7 @@ class CaptureResult:
         meta = asdict(self)
         for name in _NOT_IN_META:
             del meta[name]
+        meta["kind"] = "capture"  # a StoredImage's fields are a subset of these
         return meta
 
     @classmethod
@@ -93,6 +95,7 @@ class CaptureResult:
 
 
 _NOT_IN_META = ("data", "cached", "ttl", "stored", "age")
+Served = TypeVar("Served", CaptureResult, StoredImage)
 _META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_META)
 
 #: Called with the options at the start of every real capture (not for hits or for requests
@@ -226,9 +229,14 @@ class ScreenshotService:
     def ttl(self, opts: CaptureOptions) -> int:
         return opts.cache_ttl or self.settings.cache_ttl_seconds
 
-    async def screenshot(self, opts: CaptureOptions, *, detach: bool = True,
-                         meter: Callable[[], Awaitable[None]] | None = None) -> CaptureResult:
-        """The cached road: a hit, or one capture shared by every concurrent identical request.
+    async def screenshot(self, opts: CaptureOptions, caller: Caller, *,
+                         detach: bool = True) -> CaptureResult:
+        """The cached road for ``caller``: a hit, or one capture shared by every concurrent
+        identical request.
+
+        The caller must be allowed the page (403 ``DOMAIN_NOT_ALLOWED``) before anything is
+        read. A hit is free; a request that may render is charged to the caller first (429
+        ``RATE_LIMITED``).
 
         With ``cache=false`` the cache is not read, and the fresh result replaces the entry.
         Requests with the same key that arrive while a capture runs wait for it (singleflight).
@@ -236,16 +244,13 @@ class ScreenshotService:
         away leaves it running for the others, and its result is still cached. Without it (a
         job being cancelled), the capture is cancelled too once no waiter is left that asked
         for it to go on, so the browser work stops.
-
-        ``meter`` is awaited once it is known that the request may render (not a hit), and may
-        refuse it (the caller's rate limit); a hit is never metered.
         """
+        caller.check_target(opts.url)
         if opts.cache:
-            result = await self.hit(opts)
+            result = await self._hit(opts)
             if result is not None:
                 return result
-        if meter is not None:
-            await meter()
+        await caller.charge()
         key = opts.cache_key()
         self.counts["misses"] += 1
         if key in self._flights:
@@ -253,15 +258,31 @@ class ScreenshotService:
         return await self._flights.run(key, lambda: self._capture_and_store(opts, key),
                                        detach=detach)
 
-    async def hit(self, opts: CaptureOptions) -> CaptureResult | None:
-        """The cached result for ``opts``, or None. No browser work and no DNS."""
-        self._door_url(opts.url)
-        return await self.lookup(opts.cache_key())
+    async def hit(self, opts: CaptureOptions, caller: Caller) -> CaptureResult | None:
+        """The cached result for ``opts``, or None. No browser work, no DNS, no charge."""
+        caller.check_target(opts.url)
+        return await self._hit(opts)
 
-    async def cached(self, opts: CaptureOptions) -> CaptureResult | None:
-        """The cached result for ``opts`` without its bytes (none move), for answering 304."""
+    async def _hit(self, opts: CaptureOptions) -> CaptureResult | None:
         self._door_url(opts.url)
-        return await self.lookup(opts.cache_key(), head=True)
+        entry = await self.cache.get(opts.cache_key())
+        return None if entry is None else self._served(CaptureResult.from_entry(entry), "hits")
+
+    async def cached(self, opts: CaptureOptions, caller: Caller) -> CaptureResult | None:
+        """The cached result for ``opts`` without its bytes (none move), for answering 304."""
+        caller.check_target(opts.url)
+        self._door_url(opts.url)
+        entry = await self.cache.head(opts.cache_key())
+        return None if entry is None else self._served(CaptureResult.from_entry(entry),
+                                                       "not_modified")
+
+    async def admit(self, caller: Caller, opts: CaptureOptions, field: str = "url") -> None:
+        """The door for work that runs later or several at once (a job, a batch item, a
+        diff's page): the caller may capture the page (403), and the page's URL and webhook
+        URL pass the private-network guard (DNS; 400 ``BLOCKED``). Nothing is charged here."""
+        caller.check_target(opts.url, field)
+        urls = [url for url in (opts.url, opts.webhook_url) if url]
+        await asyncio.gather(*(self.guard.check_url(url) for url in urls))
 
     def _door_url(self, url: str | None) -> None:
         """The DNS-free part of the door check, remembered per URL that passed it. Serving
@@ -275,19 +296,22 @@ class ScreenshotService:
                 self._door_passed.clear()
             self._door_passed[url] = None
 
-    async def lookup(self, key: str, head: bool = False,
-                     caller: Caller | None = None) -> CaptureResult | None:
-        """A cached result by its key (``GET /images/{key}.{ext}``, a diff's ``cache_key``);
+    async def lookup(self, key: str, caller: Caller, head: bool = False) -> StoredImage | None:
+        """A stored image by its key (``GET /images/{key}.{ext}``, a diff's ``cache_key``);
         with ``head``, without its bytes (for a 304). None, as for a key that does not exist,
-        when ``caller`` is limited to domains that do not include the page the result was
-        captured from (or it was raw html): a key sees only what it could have made. The stored
-        URL passes the DNS-free door check first."""
+        when ``caller`` may not see it (:meth:`StoredImage.visible_to`): a key limited to some
+        domains sees only the captures it could have made. A capture's URL passes the
+        DNS-free door check first."""
         entry = await (self.cache.head(key) if head else self.cache.get(key))
-        result = None if entry is None else CaptureResult.from_entry(entry)
-        if result is None or (caller is not None and not caller.may_see(result.url)):
+        image = None if entry is None else StoredImage.from_entry(key, entry)
+        if image is None or not image.visible_to(caller):
             return None
-        self._door_url(result.url)
-        self.counts["not_modified" if head else "hits"] += 1
+        self._door_url(image.url)
+        return self._served(image, "not_modified" if head else "hits")
+
+    def _served(self, result: Served | None, count: str) -> Served | None:
+        if result is not None:
+            self.counts[count] += 1
         return result
 
     async def _capture_and_store(self, opts: CaptureOptions, key: str) -> CaptureResult:

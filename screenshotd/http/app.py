@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import Gate, Gatekeeper, KeyRing, mask_access_log
+from screenshotd.auth.callers import KeyRing
+from screenshotd.auth.gatekeeper import Gate, Gatekeeper, mask_access_log
 from screenshotd.auth.ratelimit import make_limiter
 from screenshotd.auth.signing import Signer
 from screenshotd.core.diffs import DiffService

@@ -23,7 +23,6 @@ import asyncio
 import base64
 import binascii
 import copy
-import functools
 import re
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
@@ -36,9 +35,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import caller_of, check_target
 from screenshotd.core.diffs import DiffOutcome, DiffService
 from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.core.stored import StoredImage
 from screenshotd.http.job_routes import finished_result
 from screenshotd.http.routes import (
     INLINE_ENCODE_BYTES,
@@ -50,10 +49,10 @@ from screenshotd.http.routes import (
     image_url,
     in_thread_if_large,
     json_body,
-    meter,
     not_modified_headers,
     query_params,
     read_body,
+    stored_url,
 )
 from screenshotd.params.capture import CaptureOptions
 from screenshotd.params.diff import DiffRequest, parse_diff_request
@@ -83,10 +82,12 @@ async def gather(request: Request, req: DiffRequest) -> tuple[Side, Side]:
     service: ScreenshotService = request.app.state.service
     pages = {kind: _capture_options(service, req, kind, value)
              for kind, value in req.sources if kind in ("before", "after")}
-    for kind, opts in pages.items():
-        check_target(request.scope, opts.url, field=kind)
+    who = caller(request)
+    for kind, opts in pages.items():  # domains first: no DNS for a diff refused anyway
+        who.check_target(opts.url, field=kind)
     if pages:
-        await asyncio.gather(*(service.check(opts) for opts in pages.values()))
+        await asyncio.gather(*(service.admit(who, opts, field=kind)
+                               for kind, opts in pages.items()))
     first, second = await asyncio.gather(
         *(_side(request, kind, value, pages.get(kind)) for kind, value in req.sources)
     )
@@ -113,14 +114,16 @@ async def _side(request: Request, kind: str, value: Any, opts: CaptureOptions | 
     if kind.startswith("job_id"):
         return _from_result(request, kind, _job_result(request, kind, value),
                             {"source": "job", "job_id": value})
-    return _from_result(request, kind, await _keyed_result(request, kind, value),
-                        {"source": "cache_key"})
+    image = await _keyed_image(request, kind, value)
+    return _image_side(kind, image.data, image.format, {
+        "source": "cache_key", "cache_key": image.key, "cached": True,
+        "image_url": stored_url(request, image.key, image.format)})
 
 
 async def _page(request: Request, kind: str, opts: CaptureOptions) -> Side:
     service: ScreenshotService = request.app.state.service
     try:
-        result = await service.screenshot(opts, meter=functools.partial(meter, request))
+        result = await service.screenshot(opts, caller(request))
     except errors.ScreenshotError as exc:
         named = copy.copy(exc)  # the flight's error is shared with its other waiters
         named.message = f"{kind}: {exc.message}"
@@ -132,11 +135,15 @@ async def _page(request: Request, kind: str, opts: CaptureOptions) -> Side:
 
 def _from_result(request: Request, kind: str, result: CaptureResult,
                  source: dict[str, Any]) -> Side:
-    if result.format == "pdf":
-        raise errors.ValidationError(f"{kind} names a PDF, which cannot be diffed", field=kind)
     source.update(cache_key=result.cache_key, cached=result.cached,
                   image_url=image_url(request, result))
-    return Side(result.data, kind, source)
+    return _image_side(kind, result.data, result.format, source)
+
+
+def _image_side(kind: str, data: bytes, fmt: str, source: dict[str, Any]) -> Side:
+    if fmt == "pdf":
+        raise errors.ValidationError(f"{kind} names a PDF, which cannot be diffed", field=kind)
+    return Side(data, kind, source)
 
 
 def _upload_bytes(kind: str, value: Any) -> bytes:
@@ -156,7 +163,7 @@ def _upload_bytes(kind: str, value: Any) -> bytes:
 def _job_result(request: Request, kind: str, job_id: Any) -> CaptureResult:
     if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
         raise errors.ValidationError(f"{kind} is not a job id", field=kind)
-    job = request.app.state.jobs.get(caller(request), job_id)
+    job = request.app.state.jobs.get(caller(request).id, job_id)
     try:
         return finished_result(job)
     except errors.ScreenshotError as exc:
@@ -167,11 +174,11 @@ def _job_result(request: Request, kind: str, job_id: Any) -> CaptureResult:
                                      field=kind) from None
 
 
-async def _keyed_result(request: Request, kind: str, key: Any) -> CaptureResult:
+async def _keyed_image(request: Request, kind: str, key: Any) -> StoredImage:
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise errors.ValidationError(f"{kind} must be a cache key: 64 hex digits", field=kind)
     service: ScreenshotService = request.app.state.service
-    result = await service.lookup(key, caller=caller_of(request.scope))
+    result = await service.lookup(key, caller(request))
     if result is None:
         raise errors.NotFound(f"{kind}: no cached image with key {key}; it may have expired",
                               field=kind)

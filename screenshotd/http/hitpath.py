@@ -19,16 +19,24 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import Gatekeeper, caller_of, check_target
+from screenshotd.auth.gatekeeper import Gatekeeper, caller_of
 from screenshotd.core.service import CaptureResult
-from screenshotd.http.routes import cache_headers, etag_matches, image_name, not_modified_headers
+from screenshotd.core.stored import StoredImage
+from screenshotd.http.routes import (
+    cache_headers,
+    etag_matches,
+    image_name,
+    not_modified_headers,
+    stored_headers,
+)
 
 #: (status, headers, body) of a response the hit path sends itself.
 Answer = tuple[int, dict[str, str], bytes | None]
 
 
-def _ok(result: CaptureResult) -> Answer:
-    headers = cache_headers(result)
+def _ok(result: CaptureResult | StoredImage) -> Answer:
+    headers = (cache_headers(result) if isinstance(result, CaptureResult)
+               else stored_headers(result))
     headers["content-type"] = result.content_type
     headers["content-length"] = str(result.size)
     return 200, headers, result.data
@@ -89,18 +97,17 @@ class HitPath:
         if (opts is None or not opts.cache or opts.response_type != "image" or opts.download
                 or opts.async_):
             return None
-        state = scope.setdefault("state", {})
-        state["target"] = opts.url
-        check_target(scope, opts.url)  # DomainNotAllowed: the app answers the 403
+        scope.setdefault("state", {})["target"] = opts.url
         if_none_match, cors = self._request_headers(scope)
         if cors:
             return None
         key = opts.cache_key()
+        who = caller_of(scope)  # DomainNotAllowed below: the app answers the 403
         if if_none_match and etag_matches(if_none_match, key):
-            stored = await service.cached(opts)
+            stored = await service.cached(opts, who)
             if stored is not None:
                 return 304, not_modified_headers(key, stored.ttl, stored.age), None
-        result = await service.hit(opts)
+        result = await service.hit(opts, who)
         return None if result is None else _ok(result)
 
     async def _image(self, scope: Scope, name: str) -> Answer | None:
@@ -111,10 +118,10 @@ class HitPath:
             return None
         who = caller_of(scope)
         if if_none_match and etag_matches(if_none_match, key):
-            stored = await service.lookup(key, head=True, caller=who)
+            stored = await service.lookup(key, who, head=True)
             if stored is not None and stored.format == fmt:
                 return 304, not_modified_headers(key, stored.ttl, stored.age), None
-        result = await service.lookup(key, caller=who)
+        result = await service.lookup(key, who)
         if result is None or result.format != fmt:
             return None
         return _ok(result)

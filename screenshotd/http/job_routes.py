@@ -1,7 +1,8 @@
 """HTTP for jobs and batches: status, results, cancel, listing, Server-Sent Events, batch.
 
 Every handler acts for :func:`~screenshotd.http.routes.caller`: another caller's job or batch is a
-404, exactly like one that never existed.
+404, exactly like one that never existed. What may be submitted, and what it costs, is decided by
+:class:`~screenshotd.core.jobs.manager.JobManager` for that caller.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import check_target
 from screenshotd.core.jobs.manager import JobManager
 from screenshotd.core.jobs.records import Job, JobState, wait_finished
 from screenshotd.core.service import CaptureResult
@@ -31,7 +31,6 @@ from screenshotd.http.routes import (
     image_url,
     in_thread_if_large,
     json_body,
-    meter,
     query_params,
     render,
 )
@@ -56,7 +55,7 @@ def _job(request: Request) -> Job:
     job_id = request.path_params["job_id"]
     if not _ID.fullmatch(job_id):
         raise errors.NotFound(f"{job_id[:64]!r} is not a job id")
-    return _jobs(request).get(caller(request), job_id)
+    return _jobs(request).get(caller(request).id, job_id)
 
 
 async def job_status(request: Request) -> Response:
@@ -114,7 +113,7 @@ async def job_output(request: Request) -> Response:
 
 async def cancel_job(request: Request) -> Response:
     job = _job(request)
-    job = await _jobs(request).cancel(caller(request), job.id)
+    job = await _jobs(request).cancel(caller(request).id, job.id)
     return JSONResponse(job.to_json())
 
 
@@ -136,7 +135,7 @@ async def list_jobs(request: Request) -> Response:
                                          field="status") from None
     page = _bounded_int(params, "page", 1, 1, 1_000_000)
     per_page = _bounded_int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
-    jobs, total = _jobs(request).list_jobs(caller(request), status, page, per_page)
+    jobs, total = _jobs(request).list_jobs(caller(request).id, status, page, per_page)
     return JSONResponse({
         "jobs": [job.to_json() for job in jobs],
         "page": page,
@@ -194,9 +193,7 @@ async def create_batch(request: Request) -> Response:
     Synchronous by default (the answer waits for the items); ``async: true`` answers 202."""
     service = request.app.state.service
     parsed = parse_batch(await json_body(request), service.parse)
-    await _door(request, parsed.items)
-    await meter(request, len(parsed.items))  # each item may render
-    batch = _jobs(request).submit_batch(caller(request), parsed.items, base_url(request))
+    batch = await _jobs(request).submit_batch(caller(request), parsed.items, base_url(request))
     if parsed.async_:
         body = {
             "batch_id": batch.id,
@@ -221,33 +218,6 @@ async def create_batch(request: Request) -> Response:
     size = sum(job.result.size for job in batch.jobs if job.result is not None)
     payload = await in_thread_if_large(size, _dumps, body)
     return Response(payload, media_type="application/json")
-
-
-async def _door(request: Request, items: list[Any]) -> None:
-    """Every page URL and webhook URL through the guard, at once; one refused refuses all."""
-    service = request.app.state.service
-    for index, item in enumerate(items):
-        if not isinstance(item, errors.ScreenshotError):
-            try:
-                check_target(request.scope, item.url)
-            except errors.DomainNotAllowed as exc:
-                raise errors.DomainNotAllowed(f"item {index}: {exc.message}; nothing in this "
-                                              "batch was run", field=exc.field) from None
-    checks: list[tuple[int, str, Any]] = []
-    for index, item in enumerate(items):
-        if isinstance(item, errors.ScreenshotError):
-            continue
-        if item.url:
-            checks.append((index, item.url, service.guard.check_url(item.url)))
-        if item.webhook_url:
-            checks.append((index, item.webhook_url, service.guard.check_url(item.webhook_url)))
-    outcomes = await asyncio.gather(*(check for _, _, check in checks), return_exceptions=True)
-    for (index, url, _), outcome in zip(checks, outcomes, strict=True):
-        if isinstance(outcome, errors.Blocked):
-            raise errors.Blocked(f"item {index} ({url[:200]}): {outcome.message}; "
-                                 "nothing in this batch was run")
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 def _item(request: Request, index: int, job: Job, given_url: str | None) -> dict[str, Any]:
@@ -276,7 +246,7 @@ async def batch_status(request: Request) -> Response:
     batch_id = request.path_params["batch_id"]
     if not _ID.fullmatch(batch_id):
         raise errors.NotFound(f"{batch_id[:64]!r} is not a batch id")
-    return JSONResponse(_jobs(request).get_batch(caller(request), batch_id).to_json())
+    return JSONResponse(_jobs(request).get_batch(caller(request).id, batch_id).to_json())
 
 
 routes = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -16,9 +15,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.auth.gatekeeper import caller_of, check_target
+from screenshotd.auth.callers import Caller
+from screenshotd.auth.gatekeeper import caller_of
 from screenshotd.core.jobs.records import iso
 from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.core.stored import StoredImage
 from screenshotd.params.capture import CaptureOptions
 from screenshotd.version import __version__
 
@@ -44,34 +45,22 @@ async def screenshot(request: Request) -> Response:
     else:
         opts = service.parse(await json_body(request))
     request.scope["state"]["target"] = opts.url
-    check_target(request.scope, opts.url)
+    who = caller(request)
     if opts.async_:
         return await submit_job(request, opts)
     key = opts.cache_key()
     if opts.cache and etag_matches(request.headers.get("if-none-match"), key):
-        stored = await service.cached(opts)
+        stored = await service.cached(opts, who)
         if stored is not None:
             return not_modified(key, stored.ttl, stored.age)
-    result = await service.screenshot(opts, meter=functools.partial(meter, request))
+    result = await service.screenshot(opts, who)
     url = image_url(request, result) if opts.response_type != "image" else None
     return await render(result, opts, url)
 
 
-async def meter(request: Request, units: int = 1) -> None:
-    """Count ``units`` renders against the caller's rate limit (429 when over). Called where
-    work may render, never for a cache hit, a 304 or ``/images``."""
-    await request.app.state.gatekeeper.meter(request.scope, units)
-
-
-def caller(request: Request) -> str:
-    """Who a request acts for: its jobs and batches are visible to it alone. The API key's id
-    when keys are on; otherwise the client's address (behind a trusted proxy, the forwarded
-    one)."""
-    named = request.scope.get("state", {}).get("caller")
-    if named:
-        return str(named)
-    client = request.client
-    return f"ip:{client.host if client else 'unknown'}"
+def caller(request: Request) -> Caller:
+    """Who a request acts for, as the gatekeeper decided (:func:`caller_of`)."""
+    return caller_of(request.scope)
 
 
 def base_url(request: Request) -> str:
@@ -79,13 +68,8 @@ def base_url(request: Request) -> str:
 
 
 async def submit_job(request: Request, opts: CaptureOptions) -> Response:
-    """``async=true``: check the page and the webhook at the door, queue, answer 202."""
-    service = _service(request)
-    await service.check(opts)
-    if opts.webhook_url:
-        await service.guard.check_url(opts.webhook_url)
-    await meter(request)
-    job = request.app.state.jobs.submit(caller(request), opts, base_url(request))
+    """``async=true``: the job manager admits and queues it; answer 202."""
+    job = await request.app.state.jobs.submit(caller(request), opts, base_url(request))
     body = {"job_id": job.id, "status": job.status.value, "status_url": job.status_url,
             "created_at": iso(job.created_at)}
     return JSONResponse(body, status_code=202, headers={"Location": job.status_url})
@@ -95,18 +79,18 @@ async def image(request: Request) -> Response:
     """``GET /images/{key}.{ext}``: a cached capture by its key, with the same cache headers."""
     key, fmt = image_name(request.path_params["name"])
     service = _service(request)
-    who = caller_of(request.scope)
+    who = caller(request)
     if etag_matches(request.headers.get("if-none-match"), key):
-        stored = await service.lookup(key, head=True, caller=who)
+        stored = await service.lookup(key, who, head=True)
         if stored is not None and stored.format == fmt:
             return not_modified(key, stored.ttl, stored.age)
-    result = await service.lookup(key, caller=who)
+    result = await service.lookup(key, who)
     if result is None:
         raise errors.NotFound(f"no cached image with key {key}; it may have expired")
     if result.format != fmt:
         wanted = "jpg" if result.format == "jpeg" else result.format
         raise errors.NotFound(f"the image with key {key} is a {result.format}: use .{wanted}")
-    return Response(result.data, media_type=result.content_type, headers=cache_headers(result))
+    return Response(result.data, media_type=result.content_type, headers=stored_headers(result))
 
 
 def image_name(name: str) -> tuple[str, str]:
@@ -164,6 +148,12 @@ def cache_headers(result: CaptureResult) -> dict[str, str]:
                               truncated=result.truncated)
 
 
+def stored_headers(image: StoredImage) -> dict[str, str]:
+    """A stored image's headers (``/images``, on the route and the hit path)."""
+    return http_cache_headers(image.key, image.ttl, cached=True, age=image.age,
+                              render_time_ms=0, truncated=image.truncated)
+
+
 def not_modified_headers(key: str, ttl: int, age: int) -> dict[str, str]:
     return http_cache_headers(key, ttl, cached=True, age=age, render_time_ms=0)
 
@@ -182,10 +172,13 @@ def not_modified(key: str, ttl: int, age: int) -> Response:
 
 def image_url(request: Request, result: CaptureResult) -> str | None:
     """The absolute URL of the stored capture, or None when it was not stored."""
-    if not result.stored:
-        return None
-    ext = "jpg" if result.format == "jpeg" else result.format
-    return f"{base_url(request)}/images/{result.cache_key}.{ext}"
+    return stored_url(request, result.cache_key, result.format) if result.stored else None
+
+
+def stored_url(request: Request, key: str, fmt: str) -> str:
+    """``/images/{key}.{ext}``, absolute."""
+    ext = "jpg" if fmt == "jpeg" else fmt
+    return f"{base_url(request)}/images/{key}.{ext}"
 
 
 def query_params(request: Request) -> dict[str, str]:

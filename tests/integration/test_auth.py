@@ -145,7 +145,8 @@ async def test_a_key_captures_only_its_domains(scoped: Running, site: Site):
 async def test_a_key_sees_cached_results_only_of_its_domains(scoped: Running, site: Site):
     """/images/{key} and a diff's cache_key sources are ways in too. A domain-limited key gets
     the 404 of a key that does not exist for a capture of a host it may not capture, and for
-    raw html (which it may not render); it sees the captures of its own hosts."""
+    raw html (which it may not render); it sees the captures of its own hosts, and diff
+    images."""
     url = site.url("/pages/basic?scoped=2")
     async with client_for(scoped, "site") as mine, client_for(scoped, "elsewhere") as other, \
             client_for(scoped, "any") as unlimited:
@@ -168,6 +169,12 @@ async def test_a_key_sees_cached_results_only_of_its_domains(scoped: Running, si
         assert_error(await other.post("/diff", json=sources), 404, "NOT_FOUND")
         same = await mine.post("/diff", json=sources)
         assert same.status_code == 200 and same.json()["changed_pixels"] == 0
+        # A diff image is no capture of a host: its key, a hash over both images' bytes, is
+        # known only to whoever had both images, and any key holding it may fetch it.
+        diff_path = urlsplit(same.json()["image_url"]).path
+        for client in (other, mine):
+            fetched = await client.get(diff_path)
+            assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
 
 
 # --------------------------------------------------------------------------- signed URLs

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from screenshotd import errors
+from screenshotd.auth.callers import Caller
 from screenshotd.core.jobs.records import Batch, Job, JobState, new_id
 from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
 from screenshotd.core.service import CaptureResult, ScreenshotService
@@ -153,19 +154,47 @@ class JobManager:
 
     # ------------------------------------------------------------------ submitting
 
-    def submit(self, owner: str, opts: CaptureOptions, base_url: str) -> Job:
-        """Queue one capture for ``owner``. Raises RateLimited, PoolExhausted or ShuttingDown."""
-        self._admit(owner, units=1, jobs=1)
-        job = self._new_job(owner, opts, base_url)
+    async def submit(self, caller: Caller, opts: CaptureOptions, base_url: str) -> Job:
+        """Queue one capture for ``caller``: the service's door (domains, the guard for the
+        page and the webhook), room for it, then one render charged. Raises what refuses it:
+        DomainNotAllowed, Blocked, RateLimited, PoolExhausted or ShuttingDown."""
+        await self.service.admit(caller, opts)
+        self._room(caller.id, units=1, jobs=1)
+        await caller.charge()
+        self._room(caller.id, units=1, jobs=1)  # again: others may have come in during the charge
+        job = self._new_job(caller.id, opts, base_url)
         self._enqueue(job)
         return job
 
-    def submit_batch(
-        self, owner: str, items: list[CaptureOptions | errors.ScreenshotError], base_url: str
+    async def submit_batch(
+        self, caller: Caller, items: list[CaptureOptions | errors.ScreenshotError],
+        base_url: str,
     ) -> Batch:
-        """Queue a batch (one submission for the pending limit). An item that is an error
-        becomes a job that failed with it, so that every item has its place in the answer."""
-        self._admit(owner, units=1, jobs=sum(isinstance(i, CaptureOptions) for i in items))
+        """Queue a batch (one submission for the pending limit). Every page and webhook URL
+        goes through the door first, at once; one refused refuses the whole batch, named by
+        its index. Each item is then charged as one render. An item that is an error becomes
+        a job that failed with it, so that every item has its place in the answer."""
+        pages = [(index, item) for index, item in enumerate(items)
+                 if isinstance(item, CaptureOptions)]
+        for index, opts in pages:  # domains first: no DNS for a batch that is refused anyway
+            try:
+                caller.check_target(opts.url)
+            except errors.DomainNotAllowed as exc:
+                raise errors.DomainNotAllowed(f"item {index}: {exc.message}; nothing in this "
+                                              "batch was run", field=exc.field) from None
+        outcomes = await asyncio.gather(*(self.service.admit(caller, opts) for _, opts in pages),
+                                        return_exceptions=True)
+        for (index, opts), outcome in zip(pages, outcomes, strict=True):
+            if isinstance(outcome, errors.Blocked):
+                raise errors.Blocked(f"item {index} ({(opts.url or '')[:200]}): "
+                                     f"{outcome.message}; nothing in this batch was run")
+            if isinstance(outcome, BaseException):
+                raise outcome
+        self._room(caller.id, units=1, jobs=len(pages))
+        if pages:  # an invalid item renders nothing and costs nothing
+            await caller.charge(len(pages))
+            self._room(caller.id, units=1, jobs=len(pages))
+        owner = caller.id
         batch = Batch(new_id(), owner, base_url, self.clock())
         self._batches[batch.id] = batch
         for item in items:
@@ -179,7 +208,8 @@ class JobManager:
                 self._finish(job, JobState.FAILED, error=item)
         return batch
 
-    def _admit(self, owner: str, units: int, jobs: int) -> None:
+    def _room(self, owner: str, units: int, jobs: int) -> None:
+        """Refuse a submission that does not fit: the caller's pending bound, the queue's."""
         if self.state != "open":
             raise errors.ShuttingDown("the server is shutting down; submit again later",
                                       retry_after=5)
@@ -321,7 +351,7 @@ class JobManager:
         assert job.opts is not None
         started = time.monotonic()
         try:
-            result = await self._capture(job.opts)
+            result = await self._capture(job.opts, job.owner)
         except errors.ScreenshotError as exc:
             self._finish(job, JobState.FAILED, error=exc)
         except Exception:
@@ -332,13 +362,16 @@ class JobManager:
             self._finish(job, JobState.COMPLETED, result=result)
         self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * (time.monotonic() - started)
 
-    async def _capture(self, opts: CaptureOptions) -> CaptureResult:
-        """A capture through the service; a full pool or one crash is waited out and retried."""
+    async def _capture(self, opts: CaptureOptions, owner: str) -> CaptureResult:
+        """A capture through the service; a full pool or one crash is waited out and retried.
+        The job was admitted and charged when it was submitted: it runs as its owner,
+        unmetered."""
+        caller = Caller(owner)  # no domains and no limiter: both were applied at submission
         give_up = time.monotonic() + POOL_PATIENCE_S
         crashed = False
         while True:
             try:
-                return await self.service.screenshot(opts, detach=False)
+                return await self.service.screenshot(opts, caller, detach=False)
             except errors.PoolExhausted as exc:
                 if self.state != "open" or time.monotonic() + exc.retry_after > give_up:
                     raise

@@ -1,0 +1,160 @@
+"""Who a request acts for: the :class:`Caller` value, and the configured keys that name one.
+
+A caller is decided once, by the gatekeeper, and then carried: the service admits captures,
+lookups, jobs, batches and diffs *for a caller*, so what a key may do is written here and
+nowhere else.
+
+- ``id`` owns jobs and batches and is what rate limits count: ``key:<key id>`` (a prefix of the
+  key's SHA-256, never the key) or ``ip:<address>``.
+- ``domains`` are the hosts it may capture (None: any). ``example.com`` is that host alone,
+  ``*.example.org`` any host under example.org. A limited caller may not render raw ``html``,
+  which could load anything, and sees a stored capture only when it could have made it.
+- ``limiter`` meters its renders (:meth:`Caller.charge`); None means unmetered.
+
+:data:`LOCAL` is the command line's caller: any host, no limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+from screenshotd import errors
+from screenshotd.auth.ratelimit import RateLimiter
+
+_HOST_PATTERN = re.compile(
+    r"(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def key_id(key: str) -> str:
+    """A key's public name: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request acts for, what it may capture, and what meters it (module docstring)."""
+
+    id: str
+    domains: tuple[str, ...] | None = None
+    limiter: RateLimiter | None = field(default=None, compare=False, repr=False)
+
+    def may_capture(self, host: str) -> bool:
+        if self.domains is None:
+            return True
+        host = host.lower().rstrip(".")
+        for pattern in self.domains:
+            if pattern.startswith("*."):
+                if host.endswith(pattern[1:]):
+                    return True
+            elif host == pattern:
+                return True
+        return False
+
+    def may_see(self, url: str | None) -> bool:
+        """Whether a capture of ``url`` (None: raw html) may be shown to this caller: one it
+        could have made itself."""
+        if self.domains is None:
+            return True
+        return url is not None and self.may_capture(urlsplit(url).hostname or "")
+
+    def check_target(self, url: str | None, field: str = "url") -> None:
+        """403 ``DOMAIN_NOT_ALLOWED`` unless this caller may capture ``url`` (None: raw html)."""
+        if self.domains is None:
+            return
+        allowed = " | ".join(self.domains)
+        if url is None:
+            raise errors.DomainNotAllowed(
+                f"this API key may capture only {allowed}; raw html is not allowed", field="html")
+        host = urlsplit(url).hostname or ""
+        if not self.may_capture(host):
+            raise errors.DomainNotAllowed(
+                f"this API key may not capture {host}; it may capture only {allowed}",
+                field=field)
+
+    async def charge(self, units: int = 1) -> None:
+        """Count ``units`` renders against this caller's rate limit, or refuse them with 429
+        ``RATE_LIMITED`` (and then they are not counted). Free without a limiter."""
+        if self.limiter is None:
+            return
+        retry_after = await self.limiter.hit(self.id, units)
+        if retry_after:
+            what = "render" if units == 1 else f"{units} renders"
+            raise errors.RateLimited(
+                f"{what} would go over the limit of {self.limiter.limit} renders a minute "
+                f"(cache hits are not counted); retry in {retry_after} s",
+                retry_after=retry_after)
+
+    def prepaid(self) -> Caller:
+        """The same caller for work already charged (a queued job runs without a second
+        charge)."""
+        return self if self.limiter is None else replace(self, limiter=None)
+
+
+#: The command line's caller: any host, never metered.
+LOCAL = Caller("local")
+
+
+def parse_domains(text: str) -> tuple[str, ...]:
+    """``example.com|*.example.org`` as patterns; ValueError names a bad one."""
+    patterns = []
+    for item in text.split("|"):
+        item = item.strip().lower().rstrip(".")
+        if not item:
+            continue
+        try:
+            wildcard = item.startswith("*.")
+            ascii_host = (item[2:] if wildcard else item).encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"{item!r} is not a host name") from None
+        pattern = ("*." if wildcard else "") + ascii_host
+        if not _HOST_PATTERN.fullmatch(pattern):
+            raise ValueError(f"{item!r} is not a host name or *.domain")
+        patterns.append(pattern)
+    if not patterns:
+        raise ValueError("a key's domain list is empty")
+    return tuple(patterns)
+
+
+class KeyRing:
+    """The configured keys, kept only as SHA-256 digests, each with its caller.
+
+    ``entries`` are ``API_KEYS`` items: ``key`` or ``key:host|*.domain|…``; ``limiter`` meters
+    every key's caller. Raises ValueError for a bad domain list.
+    """
+
+    def __init__(self, entries: tuple[str, ...], limiter: RateLimiter | None = None) -> None:
+        self._keys: list[tuple[bytes, Caller]] = []
+        for entry in entries:
+            key, sep, domains = entry.partition(":")
+            key = key.strip()
+            if not key:
+                raise ValueError("an API key is empty")
+            caller = Caller(f"key:{key_id(key)}", parse_domains(domains) if sep else None,
+                            limiter)
+            self._keys.append((hashlib.sha256(key.encode("utf-8")).digest(), caller))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._keys)
+
+    def metered_by(self, limiter: RateLimiter | None) -> KeyRing:
+        """The same keys, their callers metered by ``limiter``."""
+        ring = KeyRing(())
+        ring._keys = [(digest, replace(caller, limiter=limiter)) for digest, caller in self._keys]
+        return ring
+
+    def identify(self, presented: str | None) -> Caller | None:
+        """The caller for a valid key, else None; the time taken does not depend on which key
+        matched, or how much of one."""
+        if not presented:
+            return None
+        digest = hashlib.sha256(presented.encode("utf-8")).digest()
+        found = None
+        for known, caller in self._keys:
+            if hmac.compare_digest(digest, known):
+                found = caller
+        return found
