@@ -35,8 +35,9 @@ class FakeService:
         self.admitted: list[tuple[str, str | None]] = []
         self.callers: list[Caller] = []
 
-    async def admit(self, caller: Caller, opts: CaptureOptions, field: str = "url") -> None:
-        self.admitted.append((caller.id, opts.url))
+    async def admit(self, caller: Caller, pages: list[CaptureOptions | None],
+                    fields: tuple[str, ...] = (), batch: bool = False) -> None:
+        self.admitted.extend((caller.id, page and page.url) for page in pages)
 
     async def screenshot(self, opts: CaptureOptions, caller: Caller, *,
                          detach: bool = True) -> CaptureResult:
@@ -103,10 +104,8 @@ async def test_a_submission_passes_the_door_and_is_charged_once():
     with pytest.raises(errors.RateLimited):
         await jobs.submit(metered, opts("four"), "http://s")
     assert jobs.list_jobs("ip:m", None, 1, 20)[1] == 4  # the refused one was not queued
-    narrow = Caller("key:n", ("example.com",))
-    with pytest.raises(errors.DomainNotAllowed, match="item 1: .*nothing in this batch"):
-        await jobs.submit_batch(narrow, [opts("a"), CaptureOptions.parse(
-            {"url": "https://other.example/"})], "http://s")
+    assert service.admitted[1:4] == [("ip:m", "https://example.com/two"), ("ip:m", None),
+                                    ("ip:m", "https://example.com/three")]
     await jobs.close()
 
 

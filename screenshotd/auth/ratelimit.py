@@ -1,8 +1,8 @@
 """Rate limits: ``MAX_REQUESTS_PER_MINUTE`` per caller (an API key, or an IP without keys).
 
 The limit meters work that may render: a capture that misses the cache, an async submission,
-each item of a batch, each page a diff captures (:meth:`~screenshotd.auth.gatekeeper.Gatekeeper.meter`).
-Cache hits, 304s and ``/images`` are never counted, so a page of many ``<img>`` thumbnails of
+each valid item of a batch, each page a diff captures. The service and the job manager charge
+it through :meth:`~screenshotd.auth.callers.Caller.charge`. Cache hits, 304s and ``/images`` are never counted, so a page of many ``<img>`` thumbnails of
 cached captures always loads.
 
 A fixed one-minute window per caller: the units of the current minute, reset when the minute

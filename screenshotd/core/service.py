@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
@@ -276,13 +276,35 @@ class ScreenshotService:
         return None if entry is None else self._served(CaptureResult.from_entry(entry),
                                                        "not_modified")
 
-    async def admit(self, caller: Caller, opts: CaptureOptions, field: str = "url") -> None:
-        """The door for work that runs later or several at once (a job, a batch item, a
-        diff's page): the caller may capture the page (403), and the page's URL and webhook
-        URL pass the private-network guard (DNS; 400 ``BLOCKED``). Nothing is charged here."""
-        caller.check_target(opts.url, field)
-        urls = [url for url in (opts.url, opts.webhook_url) if url]
-        await asyncio.gather(*(self.guard.check_url(url) for url in urls))
+    async def admit(self, caller: Caller, pages: Sequence[CaptureOptions | None],
+                    fields: Sequence[str] = (), batch: bool = False) -> None:
+        """The door for work that runs later or several at once (a job, a batch, a diff's
+        pages); nothing is charged here. Every page must be one the caller may capture (403
+        ``DOMAIN_NOT_ALLOWED``), checked for all of them before any DNS; then every page and
+        webhook URL goes through the private-network guard (400 ``BLOCKED``), all at once.
+        One refusal refuses all. ``fields`` name the pages in errors (default ``url``); with
+        ``batch``, errors name the item by its index (a batch's invalid items are None) and say
+        that nothing was run."""
+        for index, opts in enumerate(pages):
+            if opts is None:
+                continue
+            try:
+                caller.check_target(opts.url, fields[index] if fields else "url")
+            except errors.DomainNotAllowed as exc:
+                if not batch:
+                    raise
+                raise errors.DomainNotAllowed(f"item {index}: {exc.message}; nothing in this "
+                                              "batch was run", field=exc.field) from None
+        checks = [(index, url) for index, opts in enumerate(pages) if opts is not None
+                  for url in (opts.url, opts.webhook_url) if url]
+        outcomes = await asyncio.gather(*(self.guard.check_url(url) for _, url in checks),
+                                        return_exceptions=True)
+        for (index, url), outcome in zip(checks, outcomes, strict=True):
+            if isinstance(outcome, errors.Blocked) and batch:
+                raise errors.Blocked(f"item {index} ({url[:200]}): {outcome.message}; "
+                                     "nothing in this batch was run")
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _door_url(self, url: str | None) -> None:
         """The DNS-free part of the door check, remembered per URL that passed it. Serving

@@ -82,12 +82,7 @@ async def gather(request: Request, req: DiffRequest) -> tuple[Side, Side]:
     service: ScreenshotService = request.app.state.service
     pages = {kind: _capture_options(service, req, kind, value)
              for kind, value in req.sources if kind in ("before", "after")}
-    who = caller(request)
-    for kind, opts in pages.items():  # domains first: no DNS for a diff refused anyway
-        who.check_target(opts.url, field=kind)
-    if pages:
-        await asyncio.gather(*(service.admit(who, opts, field=kind)
-                               for kind, opts in pages.items()))
+    await service.admit(caller(request), list(pages.values()), fields=list(pages))
     first, second = await asyncio.gather(
         *(_side(request, kind, value, pages.get(kind)) for kind, value in req.sources)
     )

@@ -158,7 +158,7 @@ class JobManager:
         """Queue one capture for ``caller``: the service's door (domains, the guard for the
         page and the webhook), room for it, then one render charged. Raises what refuses it:
         DomainNotAllowed, Blocked, RateLimited, PoolExhausted or ShuttingDown."""
-        await self.service.admit(caller, opts)
+        await self.service.admit(caller, [opts])
         self._room(caller.id, units=1, jobs=1)
         await caller.charge()
         self._room(caller.id, units=1, jobs=1)  # again: others may have come in during the charge
@@ -171,29 +171,16 @@ class JobManager:
         base_url: str,
     ) -> Batch:
         """Queue a batch (one submission for the pending limit). Every page and webhook URL
-        goes through the door first, at once; one refused refuses the whole batch, named by
-        its index. Each item is then charged as one render. An item that is an error becomes
+        goes through the service's door first, at once; one refused refuses the whole batch,
+        named by its index. Each valid item is then charged as one render. An item that is an error becomes
         a job that failed with it, so that every item has its place in the answer."""
-        pages = [(index, item) for index, item in enumerate(items)
-                 if isinstance(item, CaptureOptions)]
-        for index, opts in pages:  # domains first: no DNS for a batch that is refused anyway
-            try:
-                caller.check_target(opts.url)
-            except errors.DomainNotAllowed as exc:
-                raise errors.DomainNotAllowed(f"item {index}: {exc.message}; nothing in this "
-                                              "batch was run", field=exc.field) from None
-        outcomes = await asyncio.gather(*(self.service.admit(caller, opts) for _, opts in pages),
-                                        return_exceptions=True)
-        for (index, opts), outcome in zip(pages, outcomes, strict=True):
-            if isinstance(outcome, errors.Blocked):
-                raise errors.Blocked(f"item {index} ({(opts.url or '')[:200]}): "
-                                     f"{outcome.message}; nothing in this batch was run")
-            if isinstance(outcome, BaseException):
-                raise outcome
-        self._room(caller.id, units=1, jobs=len(pages))
-        if pages:  # an invalid item renders nothing and costs nothing
-            await caller.charge(len(pages))
-            self._room(caller.id, units=1, jobs=len(pages))
+        pages = [item if isinstance(item, CaptureOptions) else None for item in items]
+        await self.service.admit(caller, pages, batch=True)
+        renders = sum(page is not None for page in pages)
+        self._room(caller.id, units=1, jobs=renders)
+        if renders:  # an invalid item renders nothing and costs nothing
+            await caller.charge(renders)
+            self._room(caller.id, units=1, jobs=renders)
         owner = caller.id
         batch = Batch(new_id(), owner, base_url, self.clock())
         self._batches[batch.id] = batch
