@@ -8,11 +8,14 @@ import pytest
 
 from screenshotd import errors
 from screenshotd.params.capture import (
+    CACHE_FORMAT_VERSION,
+    KEYED_FIELDS,
     KNOWN_PARAMS,
     CaptureOptions,
     Device,
     ParseLimits,
 )
+from screenshotd.params.delivery import DeliveryOptions
 from screenshotd.params.values import split_top_level
 
 URL = "https://example.com/page"
@@ -86,6 +89,20 @@ def test_equivalent_requests_share_a_key(a, b):
 )
 def test_different_output_different_key(a, b):
     assert parse(**a).cache_key() != parse(**b).cache_key()
+
+
+def test_the_key_covers_the_render_options_and_nothing_else():
+    """Render options are keyed and delivery options are not, by the class each is declared
+    in; and a key once given does not change unless CACHE_FORMAT_VERSION does (entries in a
+    shared Redis outlive a deploy)."""
+    assert set(DeliveryOptions.model_fields) == {
+        "response_type", "cache", "cache_ttl", "async_", "webhook_url", "webhook_secret",
+        "download"}
+    assert KEYED_FIELDS.isdisjoint(DeliveryOptions.model_fields)
+    assert {"url", "full_page", "format", "block_ads", "actions"} <= KEYED_FIELDS
+    assert CACHE_FORMAT_VERSION == 3 and parse(
+        full_page="true", format="webp", response_type="json").cache_key() == (
+        "1c947278d5930fe826e6796c151f12588054e934316f765982ce7bf0564212c3")
 
 
 def test_unknown_parameter_suggests_the_right_name():

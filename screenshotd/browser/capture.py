@@ -38,7 +38,7 @@ from screenshotd.blocking.lists import RequestFilter
 from screenshotd.browser import scripts, steps
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
-from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.capture import RenderOptions
 
 #: Time allowed for the screenshot or PDF itself, beyond the page's own ``timeout``.
 SHOT_TIMEOUT_MS = 30000
@@ -73,7 +73,7 @@ class RawCapture:
 
 async def capture(
     context: BrowserContext,
-    opts: CaptureOptions,
+    opts: RenderOptions,
     *,
     max_height: int,
     page: Page | None = None,
@@ -120,7 +120,7 @@ async def capture(
     )
 
 
-async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) -> None:
+async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions) -> None:
     assert opts.width and opts.height
     if (opts.width, opts.height) != (1280, 800):
         await page.set_viewport_size({"width": opts.width, "height": opts.height})
@@ -150,7 +150,7 @@ async def _emulate(context: BrowserContext, page: Page, opts: CaptureOptions) ->
 
 
 async def _load(
-    page: Page, opts: CaptureOptions, deadline: Deadline, channel: Channel | None
+    page: Page, opts: RenderOptions, deadline: Deadline, channel: Channel | None
 ) -> Any:
     native = _NATIVE_WAIT_UNTIL[opts.wait_until]
     tracker = _InflightTracker(page) if opts.wait_until == "networkidle2" else None
@@ -217,7 +217,7 @@ def _check_document(page: Page, channel: Channel | None) -> None:
 
 
 async def _prepare(
-    page: Page, opts: CaptureOptions, deadline: Deadline, max_height: int,
+    page: Page, opts: RenderOptions, deadline: Deadline, max_height: int,
     request_filter: RequestFilter | None = None,
 ) -> None:
     if opts.wait_for_selector:
@@ -262,7 +262,7 @@ async def _prepare(
         await steps.redact(page, opts.redact, opts.redact_mode)
 
 
-def _changed_after_load(opts: CaptureOptions) -> bool:
+def _changed_after_load(opts: RenderOptions) -> bool:
     """Whether images or fonts may still be loading when the capture is about to be taken.
 
     The load event already waited for the document's images and fonts; only what ran after it
@@ -287,7 +287,7 @@ async def _settle(page: Page, script: str, budget_ms: int, arg: int) -> None:
 
 
 async def _shoot(
-    page: Page, opts: CaptureOptions, max_height: int, deadline: Deadline
+    page: Page, opts: RenderOptions, max_height: int, deadline: Deadline
 ) -> tuple[bytes, str, bool]:
     if opts.format == "pdf":
         pdf = page.pdf(

@@ -24,7 +24,7 @@ from screenshotd import errors
 from screenshotd.blocking import banners
 from screenshotd.blocking.lists import RequestFilter
 from screenshotd.content import extract
-from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.capture import RenderOptions
 from screenshotd.params.parts import Action
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Deadline:
         return time.monotonic() >= self.end
 
 
-async def before_load(context: BrowserContext, page: Page, opts: CaptureOptions,
+async def before_load(context: BrowserContext, page: Page, opts: RenderOptions,
                       request_filter: RequestFilter | None) -> None:
     """What must be in place before the page's first request: the filter, the banner sheet
     and ``local_storage``."""
@@ -118,7 +118,7 @@ _LOCAL_STORAGE = """
 """
 
 
-async def clean(page: Page, opts: CaptureOptions, request_filter: RequestFilter | None,
+async def clean(page: Page, opts: RenderOptions, request_filter: RequestFilter | None,
                 add_style_sheet: str) -> None:
     """After load: the elements whose requests were blocked are collapsed (no broken image or
     blocked frame left in their place), the filter lists' element hiding, then the consent

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from screenshotd import errors
-from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.capture import RenderOptions
 
 #: Largest image we decode, in pixels; Chromium can make bigger ones at a high scale factor.
 MAX_DECODE_PIXELS = 200_000_000
@@ -31,7 +31,7 @@ class Output:
 VIEWPORT_SLACK_PX = 2
 
 
-def needs_pixels(opts: CaptureOptions, kind: str, size: tuple[int, int] | None = None,
+def needs_pixels(opts: RenderOptions, kind: str, size: tuple[int, int] | None = None,
                  expected: tuple[int, int] | None = None) -> bool:
     """Whether Chromium's bytes must be decoded: a resize, a format Chromium cannot write, or
     a viewport capture a pixel or two off the viewport size."""
@@ -48,7 +48,7 @@ def _off_by_rounding(size: tuple[int, int] | None, expected: tuple[int, int] | N
     return all(abs(a - b) <= VIEWPORT_SLACK_PX for a, b in zip(size, expected, strict=True))
 
 
-def finish(data: bytes, kind: str, opts: CaptureOptions,
+def finish(data: bytes, kind: str, opts: RenderOptions,
            expected: tuple[int, int] | None = None) -> Output:
     """Turn Chromium's ``kind`` bytes into the output ``opts`` asks for.
 

@@ -1,8 +1,14 @@
 """CaptureOptions: the single source of truth for every capture parameter.
 
-Names, aliases, types, bounds, defaults and help text live on the model's fields. The same model
+Names, aliases, types, bounds, defaults and help text live on the models' fields. The same model
 parses a GET query string and a POST JSON body, so both give identical options; it drives the
-cache key and (later) the OpenAPI document.
+cache key and the OpenAPI document.
+
+A request is two models in one: :class:`RenderOptions`, everything that decides the bytes, and
+:class:`~screenshotd.params.delivery.DeliveryOptions`, how they are answered. The cache key is a
+hash over the render options' fields (:data:`KEYED_FIELDS`), so a new option is keyed or not by
+the class it is declared in, never by a list kept beside it; and the browser takes
+``RenderOptions``, so the type checker refuses code there that reads a delivery option.
 
 Parsing rules that make GET and POST identical (each value is read by
 :mod:`screenshotd.params.values`; cookies, local storage and actions are the small models of
@@ -33,6 +39,7 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_core import PydanticCustomError
 
+from screenshotd.params.delivery import DeliveryOptions
 from screenshotd.params.devices import PRESETS, Device
 from screenshotd.params.names import ALIASES, NON_OPTION_PARAMS, canonical_names, translate
 from screenshotd.params.parts import (
@@ -83,10 +90,12 @@ PaperFormat = Literal["a4", "a3", "a2", "a1", "a0", "letter", "legal", "tabloid"
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-class CaptureOptions(BaseModel):
-    """Every capture parameter of the spec. Build with :meth:`parse`, never directly from input.
+class RenderOptions(BaseModel):
+    """The keyed options: everything that decides the bytes of a capture, and nothing else.
+    The cache key is a hash over exactly these fields, and the browser and the image
+    post-processing take this type, so they cannot read a delivery option by mistake.
 
-    After :meth:`parse`, ``width``, ``height``, ``device_scale_factor`` and ``media_type`` hold
+    After validation, ``width``, ``height``, ``device_scale_factor`` and ``media_type`` hold
     their effective values (the device preset applied), so equal requests compare equal.
     """
 
@@ -200,14 +209,6 @@ class CaptureOptions(BaseModel):
     content_format: Literal["markdown", "html", "text"] = Field(
         default="markdown", description="markdown, html or text.")
     metadata: Bool = Field(default=False, description="Add the page's metadata.")
-    # delivery (never part of the cache key)
-    response_type: Literal["image", "base64", "json"] = "image"
-    cache: Bool = True
-    cache_ttl: Annotated[int, Field(ge=60, le=2_592_000)] | None = None
-    async_: Bool = Field(default=False, alias="async")
-    webhook_url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = None
-    webhook_secret: Annotated[str, Field(max_length=1024)] | None = None
-    download: Bool = Field(default=False, description="Content-Disposition: attachment.")
 
     _device: Device = PrivateAttr(default_factory=lambda: PRESETS["desktop"])
     #: The cache key, computed once at the end of validation (a hit needs it at once). Options
@@ -223,24 +224,8 @@ class CaptureOptions(BaseModel):
 
     # ------------------------------------------------------------------ parsing
 
-    @classmethod
-    def parse(
-        cls, params: Mapping[str, Any], limits: ParseLimits | None = None
-    ) -> CaptureOptions:
-        """Validate a query mapping or a JSON object into options.
-
-        Raises :class:`errors.ValidationError` (naming the field), :class:`errors.InvalidURL`
-        or :class:`errors.PayloadTooLarge`.
-        """
-        limits = limits or ParseLimits()
-        data = canonical_names(params, KNOWN_PARAMS)
-        try:
-            return cls.model_validate(data, context={"limits": limits})
-        except pydantic.ValidationError as exc:
-            raise translate(exc, KNOWN_PARAMS) from None
-
     @pydantic.model_validator(mode="after")
-    def _resolve(self, info: pydantic.ValidationInfo) -> CaptureOptions:
+    def _resolve(self, info: pydantic.ValidationInfo) -> RenderOptions:
         limits: ParseLimits = (info.context or {}).get("limits") or ParseLimits()
         set_ = object.__setattr__  # the model is frozen; this is its constructor
 
@@ -289,20 +274,9 @@ class CaptureOptions(BaseModel):
             )
         if (self.clip_width == 0) != (self.clip_height == 0):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
-        if self.webhook_url is not None:
-            if not self.async_:
-                raise PydanticCustomError("webhook", "webhook_url needs async=true")
-            try:
-                set_(self, "webhook_url", check_url(self.webhook_url))
-            except PydanticCustomError as exc:
-                raise PydanticCustomError(
-                    "invalid_webhook_url", "webhook_url: {err}", {"err": exc.message()}
-                ) from None
         if self.local_storage and self.url is None:
             raise PydanticCustomError(
                 "local_storage", "local_storage needs url: raw html has no origin to store in")
-        if self.webhook_secret is not None and self.webhook_url is None:
-            raise PydanticCustomError("webhook_secret", "webhook_secret needs webhook_url")
         self._private()["_key"] = self._compute_key()
         return self
 
@@ -369,7 +343,7 @@ class CaptureOptions(BaseModel):
         return str(self._private()["_key"] or self._compute_key())
 
     def _compute_key(self) -> str:
-        payload = self.model_dump(mode="json", exclude=_DELIVERY_FIELDS, by_alias=False)
+        payload = self.model_dump(mode="json", include=set(KEYED_FIELDS), by_alias=False)
         payload["_v"] = CACHE_FORMAT_VERSION
         if self.format not in ("jpeg", "webp"):
             payload.pop("quality")
@@ -392,9 +366,37 @@ CONTENT_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
 }
 
-_DELIVERY_FIELDS = {
-    "response_type", "cache", "cache_ttl", "async_", "webhook_url", "webhook_secret", "download",
-}
+#: The fields the cache key covers: the render options', by construction.
+KEYED_FIELDS = frozenset(RenderOptions.model_fields)
+
+
+class CaptureOptions(RenderOptions, DeliveryOptions):
+    """A whole capture request: what to render (:class:`RenderOptions`, keyed) and how to
+    deliver it (:class:`~screenshotd.params.delivery.DeliveryOptions`, never keyed). Build
+    with :meth:`parse`, never directly from input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @classmethod
+    def parse(
+        cls, params: Mapping[str, Any], limits: ParseLimits | None = None
+    ) -> CaptureOptions:
+        """Validate a query mapping or a JSON object into options.
+
+        Raises :class:`errors.ValidationError` (naming the field), :class:`errors.InvalidURL`
+        or :class:`errors.PayloadTooLarge`.
+        """
+        limits = limits or ParseLimits()
+        data = canonical_names(params, KNOWN_PARAMS)
+        try:
+            return cls.model_validate(data, context={"limits": limits})
+        except pydantic.ValidationError as exc:
+            raise translate(exc, KNOWN_PARAMS) from None
+
+
+assert not KEYED_FIELDS & set(DeliveryOptions.model_fields), "an option is keyed and not"
+assert set(CaptureOptions.model_fields) == KEYED_FIELDS | set(DeliveryOptions.model_fields), (
+    "CaptureOptions declares no fields of its own: each is a render or a delivery option")
 
 #: Every name a request may use: field names, field aliases and the extra aliases.
 _FIELD_NAMES = {name for name in CaptureOptions.model_fields if name != "async_"}

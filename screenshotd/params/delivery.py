@@ -1,0 +1,55 @@
+"""DeliveryOptions: how a capture is answered, never what it looks like.
+
+``response_type``, ``cache``, ``cache_ttl``, ``async``, ``webhook_url``, ``webhook_secret`` and
+``download`` change the answer (its shape, whether it waits, where it is sent) but not the
+image, so they are never part of the cache key: a capture asked for as JSON and the same capture
+asked for as bytes share one entry and one ETag.
+:class:`~screenshotd.params.capture.CaptureOptions` is these and the keyed
+:class:`~screenshotd.params.capture.RenderOptions` together.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from screenshotd.params.values import MAX_URL_LENGTH, Bool, check_url
+
+ResponseType = Literal["image", "base64", "json"]
+
+
+class DeliveryOptions(BaseModel):
+    """How to answer a capture. Validated as part of ``CaptureOptions``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    response_type: ResponseType = Field(
+        default="image", description="image (the bytes), base64 (JSON with the bytes) or json.")
+    cache: Bool = Field(default=True, description="Read the cache (false: capture afresh).")
+    cache_ttl: Annotated[int, Field(ge=60, le=2_592_000)] | None = Field(
+        default=None, description="Seconds to keep the result (default CACHE_TTL_SECONDS).")
+    async_: Bool = Field(default=False, alias="async", description="Queue a job and answer 202.")
+    webhook_url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
+        default=None, description="POSTed the job's outcome (needs async=true).")
+    webhook_secret: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="Signs the webhook (HMAC-SHA256).")
+    download: Bool = Field(default=False, description="Content-Disposition: attachment.")
+
+    @pydantic.model_validator(mode="after")
+    def _check_webhook(self) -> DeliveryOptions:
+        if self.webhook_url is not None:
+            if not self.async_:
+                raise PydanticCustomError("webhook", "webhook_url needs async=true")
+            try:
+                url = check_url(self.webhook_url)
+            except PydanticCustomError as exc:
+                raise PydanticCustomError(
+                    "invalid_webhook_url", "webhook_url: {err}", {"err": exc.message()}
+                ) from None
+            object.__setattr__(self, "webhook_url", url)  # frozen; this is its constructor
+        if self.webhook_secret is not None and self.webhook_url is None:
+            raise PydanticCustomError("webhook_secret", "webhook_secret needs webhook_url")
+        return self
