@@ -22,7 +22,7 @@ REFERENCE = Path(__file__).parent / "fixtures" / "pixelmatch_reference"
 #: pixelmatch's option names (and our own), as this module spells them.
 NAMES = {"includeAA": "include_aa", "aaColor": "aa_color", "diffColor": "diff_color",
          "diffColorAlt": "diff_color_alt", "diffMask": "diff_mask",
-         **{name: name for name in DiffOptions.__dataclass_fields__}}
+         **{name: name for name in DiffOptions.model_fields}}
 
 
 def load(path: Path) -> np.ndarray:

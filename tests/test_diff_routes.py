@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from screenshotd import errors
-from screenshotd.params.diff import parse_colour, parse_diff_request
+from screenshotd.params.diff import parse_diff_request
 
 PAGES = {"before": "https://a.example/", "after": "https://b.example/"}
 
@@ -30,15 +30,15 @@ def test_defaults_are_pixelmatch_s() -> None:
 @pytest.mark.parametrize("value", ["0,128,255", " 0, 128 ,255 ", "#0080ff", "0080FF",
                                    "[0, 128, 255]", [0, 128, 255]])
 def test_colours_in_every_spelling(value: Any) -> None:
-    assert parse_colour({"diff_color": value}, "diff_color", None) == (0, 128, 255)
+    assert parse_diff_request({**PAGES, "diff_color": value}).options.diff_color == (0, 128, 255)
 
 
 @pytest.mark.parametrize("value", ["red", "256,0,0", "1,2", "1.5,2,3", [True, 0, 0], "#12345",
                                    "[1, 2", 7])
 def test_bad_colours_name_the_field(value: Any) -> None:
-    with pytest.raises(errors.ValidationError) as caught:
-        parse_colour({"aa_color": value}, "aa_color", None)
-    assert caught.value.field == "aa_color"
+    error = refused({**PAGES, "aa_color": value})
+    assert isinstance(error, errors.ValidationError) and error.field == "aa_color"
+    assert "aa_color: must be a colour" in error.message
 
 
 def test_options_from_strings_and_json_values() -> None:

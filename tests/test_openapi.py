@@ -59,3 +59,23 @@ def test_the_document_is_valid_openapi_3_1():
     for item in doc["paths"].values():
         for op in item.values():
             assert op["operationId"] and op["responses"]
+
+
+def test_the_diff_s_parameters_come_from_its_model():
+    """GET /diff's query, POST /diff's body and `screenshotd diff`'s flags all list
+    DiffParams' fields, with its defaults and bounds."""
+    from screenshotd.cli.main import main
+    from screenshotd.params.diff import DIFF_NAMES, DiffOptions
+
+    doc = document()
+    query = {p["name"]: p for p in doc["paths"]["/diff"]["get"]["parameters"]}
+    assert set(query) == DIFF_NAMES | {"before", "after"}
+    assert query["threshold"]["schema"] == {"type": "number", "minimum": 0, "maximum": 1,
+                                            "default": 0.1}
+    assert query["diff_color"]["schema"] == {"type": "string", "default": "255,0,0"}
+    body = doc["components"]["schemas"]["DiffRequest"]["properties"]
+    assert DIFF_NAMES <= set(body) and {"image1", "cache_key_2", "after"} <= set(body)
+    flags = {param.name: param for param in main.commands["diff"].params}
+    assert set(DiffOptions.model_fields) <= set(flags)
+    assert flags["threshold"].default == 0.1 and flags["alpha"].help == (
+        DiffOptions.model_fields["alpha"].description)

@@ -334,12 +334,33 @@ class DiffTrouble(click.ClickException):
 def _colour_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
-    from screenshotd.params.diff import parse_colour
+    from screenshotd.params.diff import COLOUR_HELP, colour
 
-    try:
-        return parse_colour({param.name: value}, str(param.name), None)
-    except errors.ScreenshotError as exc:
-        raise click.BadParameter(exc.message) from None
+    rgb = colour(value)
+    if rgb is None:
+        raise click.BadParameter(COLOUR_HELP)
+    return rgb
+
+
+def pixelmatch_flags(command: Any) -> Any:
+    """One flag for each of :class:`~screenshotd.params.diff.DiffOptions`' fields, named,
+    explained and defaulted by the field, so the command line and ``/diff`` never differ."""
+    from screenshotd.params.diff import DiffOptions
+
+    for name, info in reversed(DiffOptions.model_fields.items()):
+        flag, help_ = "--" + name.replace("_", "-"), info.description or ""
+        if info.annotation is bool:
+            option = click.option(flag, is_flag=True, default=None, help=help_)
+        elif info.annotation is float:
+            option = click.option(flag, type=click.FloatRange(0, 1), default=info.default,
+                                  show_default=True, help=help_)
+        else:  # a colour
+            if info.default is not None:
+                help_ += f" [default: {','.join(map(str, info.default))}]"
+            option = click.option(flag, callback=_colour_option, default=None,
+                                  metavar="R,G,B", help=help_)
+        command = option(command)
+    return command
 
 
 @main.command(
@@ -352,37 +373,18 @@ def _colour_option(ctx: click.Context, param: click.Parameter, value: str | None
 @click.argument("after", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the diff image (PNG) here.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Colour difference that counts as a change: 0 (strict) to 1.")
-@click.option("--include-aa", is_flag=True, help="Count anti-aliased pixels as changed too.")
 @click.option("--fail-over", type=click.FloatRange(0, 100), default=0.0, show_default=True,
               metavar="PERCENT", help="Exit 1 only when more than this percentage changed.")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Opacity of the first image under the diff.")
-@click.option("--diff-color", callback=_colour_option, default=None, metavar="R,G,B",
-              help="Colour of changed pixels (default 255,0,0).")
-@click.option("--diff-color-alt", callback=_colour_option, default=None, metavar="R,G,B",
-              help="Colour of changed pixels that got darker (default: --diff-color).")
-@click.option("--aa-color", callback=_colour_option, default=None, metavar="R,G,B",
-              help="Colour of anti-aliased pixels (default 255,255,0).")
-@click.option("--diff-mask", is_flag=True, help="Draw only the changes, on transparency.")
+@pixelmatch_flags
 @click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
-def diff(
-    before: Path, after: Path, output: Path | None, threshold: float, include_aa: bool,
-    fail_over: float, alpha: float, diff_color: Any, diff_color_alt: Any, aa_color: Any,
-    diff_mask: bool, as_json: bool,
-) -> None:
+def diff(before: Path, after: Path, output: Path | None, fail_over: float, as_json: bool,
+         **pixelmatch: Any) -> None:
     """Compare two images (PNG, JPEG or WebP) pixel by pixel, as pixelmatch does."""
-    import json
-
     from screenshotd.core.diffs import run_diff
     from screenshotd.params.diff import DiffOptions
 
-    options = DiffOptions(
-        threshold=threshold, include_aa=include_aa, alpha=alpha,
-        diff_color=diff_color or (255, 0, 0), diff_color_alt=diff_color_alt,
-        aa_color=aa_color or (255, 255, 0), diff_mask=diff_mask,
-    )
+    options = DiffOptions.model_validate(
+        {name: value for name, value in pixelmatch.items() if value is not None})
     settings = _settings()
     try:
         result, png = run_diff(before.read_bytes(), after.read_bytes(), options,

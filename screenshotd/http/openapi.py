@@ -2,7 +2,7 @@
 
 :func:`document` builds ``/openapi.json`` from the same definitions the code validates with:
 the capture parameters from :class:`~screenshotd.params.capture.CaptureOptions` (names, types, bounds,
-defaults, descriptions), the diff's own names from :mod:`~screenshotd.http.diff_routes`, and every
+defaults, descriptions), the diff's from :class:`~screenshotd.params.diff.DiffParams`, and every
 error status and code from the tree in :mod:`~screenshotd.errors`. It is built once per app.
 
 ``/docs`` renders it and ``/`` is the playground; both are static files in ``static/`` with no
@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from screenshotd import errors
 from screenshotd.params.capture import CaptureOptions
-from screenshotd.params.diff import DIFF_NAMES, RESPONSE_TYPES
+from screenshotd.params.diff import DiffParams
 from screenshotd.version import __version__
 
 #: Capture options that take JSON in a query string (and structured JSON in a POST body).
@@ -225,9 +225,11 @@ def _components() -> dict[str, Any]:
                 "description": "Each side from exactly one source: image1/image2 (base64), "
                                "job_id_1/job_id_2, cache_key_1/cache_key_2 or before/after "
                                "(URLs, captured with any capture parameter).",
-                "properties": {name: {"type": "string"} for name in (
-                    "image1", "image2", "job_id_1", "job_id_2", "cache_key_1", "cache_key_2",
-                    "before", "after")},
+                "properties": {
+                    **{name: {"type": "string", "description": text}
+                       for name, text in _DIFF_SOURCES.items()},
+                    **diff_properties(),
+                },
             },
             "JobEvent": {
                 "type": "object", "required": ["event", "data"],
@@ -248,22 +250,39 @@ def _components() -> dict[str, Any]:
     }
 
 
+_DIFF_SOURCES = {
+    "image1": "The first image, base64 (a data: URL is fine); or a multipart file.",
+    "image2": "The second image, likewise.",
+    "job_id_1": "A finished job whose capture is the first image.",
+    "job_id_2": "A finished job whose capture is the second image.",
+    "cache_key_1": "A stored capture (its cache_key) as the first image.",
+    "cache_key_2": "A stored capture as the second image.",
+    "before": "A page to capture as the first image (PNG, with any capture parameter).",
+    "after": "A page to capture as the second image.",
+}
+
+
+def diff_properties() -> dict[str, dict[str, Any]]:
+    """The diff's own parameters, from :class:`~screenshotd.params.diff.DiffParams`: colours
+    as the strings a query carries, with their defaults written the same way."""
+    properties = {}
+    for name, prop in DiffParams.model_json_schema()["properties"].items():
+        schema = _plain(prop)
+        if isinstance(schema.get("default"), list):
+            schema["default"] = ",".join(map(str, schema["default"]))
+        properties[name] = schema
+    return properties
+
+
 def _diff_query() -> list[dict[str, Any]]:
-    names = {
-        "before": {"type": "string"}, "after": {"type": "string"},
-        "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1},
-        "include_aa": {"type": "boolean", "default": False},
-        "alpha": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1},
-        "aa_color": {"type": "string"}, "diff_color": {"type": "string"},
-        "diff_color_alt": {"type": "string"}, "diff_mask": {"type": "boolean"},
-        "response_type": {"type": "string", "enum": list(RESPONSE_TYPES)},
-        "cache": {"type": "boolean"},
-        "cache_ttl": {"type": "integer", "minimum": 60, "maximum": 2592000},
-        "download": {"type": "boolean"},
-    }
-    assert set(names) - {"before", "after"} == DIFF_NAMES, "the diff's names changed"
-    return [{"name": n, "in": "query", "required": n in ("before", "after"), "schema": s}
-            for n, s in names.items()]
+    params = [{"name": name, "in": "query", "required": True, "schema": {"type": "string"},
+               "description": _DIFF_SOURCES[name]} for name in ("before", "after")]
+    for name, prop in diff_properties().items():
+        schema = dict(prop)
+        description = schema.pop("description", "")
+        params.append({"name": name, "in": "query", "required": False, "schema": schema,
+                       **({"description": description} if description else {})})
+    return params
 
 
 def _path_id(name: str) -> dict[str, Any]:

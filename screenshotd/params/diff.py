@@ -1,7 +1,11 @@
-"""The diff's request: where each of the two images comes from, pixelmatch's options
-(:class:`DiffOptions`, which ``screenshotd diff`` builds from its flags too), and how to answer.
-``GET /diff`` and ``POST /diff`` (JSON or multipart) read their parameters with
-:func:`parse_diff_request`, and the OpenAPI document lists the same names."""
+"""The diff's request: where each of the two images comes from, pixelmatch's options and how
+to answer.
+
+One pydantic source: :class:`DiffParams` (pixelmatch's :class:`DiffOptions` and the answer's
+options) holds every name, type, bound, default and description. ``GET``/``POST /diff``
+validate with it (:func:`parse_diff_request`), ``screenshotd diff`` makes its flags from
+:class:`DiffOptions`' fields, and the OpenAPI document lists :class:`DiffParams`' fields.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Annotated, Any, Literal, get_args
+
+import pydantic
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from screenshotd import errors
 from screenshotd.params.capture import KNOWN_PARAMS
-from screenshotd.params.names import NON_OPTION_PARAMS
-from screenshotd.params.values import parse_bool
+from screenshotd.params.names import NON_OPTION_PARAMS, translate
+from screenshotd.params.values import Bool
 
 RGB = tuple[int, int, int]
 
@@ -24,48 +32,92 @@ SIDES = (
     ("image2", "job_id_2", "cache_key_2", "after"),
 )
 SOURCE_NAMES = frozenset(name for side in SIDES for name in side)
-DIFF_NAMES = frozenset({
-    "threshold", "include_aa", "alpha", "aa_color", "diff_color", "diff_color_alt", "diff_mask",
-    "response_type", "cache", "cache_ttl", "download",
-})
 #: Capture parameters the diff sets itself.
 FIXED_CAPTURE = {"format": "png", "async": None, "url": "before and after",
                  "html": "before and after", "html_base64": "before and after",
                  "webhook_url": None, "webhook_secret": None}
-RESPONSE_TYPES = ("image", "json", "base64")
 
 
-@dataclass(frozen=True)
-class DiffOptions:
-    """pixelmatch's options, with its defaults, in Python's spelling."""
+def _unit(value: Any) -> float:
+    """A number from 0 to 1 (a JSON number or its decimal string; not a boolean, not NaN)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PydanticCustomError("unit", "must be a number from 0 to 1") from None
+    if not 0 <= number <= 1:  # also refuses nan
+        raise PydanticCustomError("unit", "must be from 0 to 1, got {value}", {"value": value})
+    return number
 
-    threshold: float = 0.1
-    include_aa: bool = False
-    alpha: float = 0.1
-    aa_color: RGB = (255, 255, 0)
-    diff_color: RGB = (255, 0, 0)
-    diff_color_alt: RGB | None = None
-    diff_mask: bool = False
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.threshold <= 1:
-            raise ValueError("threshold must be between 0 and 1")
-        if not 0 <= self.alpha <= 1:
-            raise ValueError("alpha must be between 0 and 1")
-        for name in ("aa_color", "diff_color", "diff_color_alt"):
-            colour = getattr(self, name)
-            if colour is None:
-                continue
-            if len(colour) != 3 or not all(isinstance(c, int) and 0 <= c <= 255 for c in colour):
-                raise ValueError(f"{name} must be three integers from 0 to 255")
+def _colour(value: Any) -> RGB:
+    rgb = colour(value)
+    if rgb is None:
+        raise PydanticCustomError("colour", COLOUR_HELP)
+    return rgb
+
+
+COLOUR_HELP = "must be a colour: r,g,b (0-255 each), #rrggbb or [r, g, b]"
+Unit = Annotated[float, Field(ge=0, le=1), BeforeValidator(_unit)]
+Colour = Annotated[
+    tuple[int, int, int], BeforeValidator(_colour),
+    WithJsonSchema({"type": "string"}),
+]
+
+
+class DiffOptions(BaseModel):
+    """pixelmatch's options, with its defaults, in Python's spelling. These fields, and only
+    these, go into a diff's cache key (:meth:`to_json`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: Unit = Field(
+        default=0.1, description="Colour difference that counts as a change: 0 (strict) to 1.")
+    include_aa: Bool = Field(
+        default=False, description="Count anti-aliased pixels as changed too.")
+    alpha: Unit = Field(default=0.1, description="Opacity of the first image under the diff.")
+    aa_color: Colour = Field(
+        default=(255, 255, 0), description="Colour of anti-aliased pixels: r,g,b or #rrggbb.")
+    diff_color: Colour = Field(
+        default=(255, 0, 0), description="Colour of changed pixels: r,g,b or #rrggbb.")
+    diff_color_alt: Colour | None = Field(
+        default=None, description="Colour of changed pixels that got darker (default: "
+        "diff_color).")
+    diff_mask: Bool = Field(default=False, description="Draw only the changes, on transparency.")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "threshold": self.threshold, "include_aa": self.include_aa, "alpha": self.alpha,
-            "aa_color": list(self.aa_color), "diff_color": list(self.diff_color),
-            "diff_color_alt": None if self.diff_color_alt is None else list(self.diff_color_alt),
-            "diff_mask": self.diff_mask,
-        }
+        return self.model_dump(mode="json", include=set(PIXELMATCH_FIELDS))
+
+
+PIXELMATCH_FIELDS = frozenset(DiffOptions.model_fields)
+
+
+class DiffParams(DiffOptions):
+    """Everything a diff request says besides where its two images come from: pixelmatch's
+    options and how to answer. ``GET``/``POST /diff`` validate with it, ``screenshotd diff``
+    makes its flags from :class:`DiffOptions`' fields, and the OpenAPI document lists its
+    fields."""
+
+    response_type: Literal["image", "json", "base64"] = Field(
+        default="image", description="image (the diff PNG), json (the numbers) or base64 "
+        "(both).")
+    cache: Bool = Field(
+        default=True, description="Read the cache; also passed on to the pages' captures.")
+    cache_ttl: Annotated[int, Field(ge=60, le=2_592_000)] | None = Field(
+        default=None, description="Seconds to keep the diff (and the pages' captures).")
+    download: Bool = Field(default=False, description="Content-Disposition: attachment.")
+
+    def pixelmatch(self) -> DiffOptions:
+        """The pixelmatch part alone (validated already)."""
+        return DiffOptions.model_construct(
+            **{name: getattr(self, name) for name in PIXELMATCH_FIELDS})
+
+
+#: The diff's own parameter names, and every name a diff request may use.
+DIFF_NAMES = frozenset(DiffParams.model_fields)
+ALL_NAMES = (KNOWN_PARAMS - NON_OPTION_PARAMS) | DIFF_NAMES | SOURCE_NAMES
+RESPONSE_TYPES: tuple[str, ...] = get_args(DiffParams.model_fields["response_type"].annotation)
 
 
 @dataclass
@@ -107,36 +159,20 @@ def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
             f"{name} is a capture parameter, and this diff captures no page (before/after)",
             field=name,
         )
-    response_type = given.get("response_type", "image")
-    if response_type not in RESPONSE_TYPES:
-        raise errors.ValidationError("response_type must be image, json or base64",
-                                     field="response_type")
     try:
-        options = DiffOptions(
-            threshold=_number(given, "threshold", 0.1),
-            include_aa=_flag(given, "include_aa"),
-            alpha=_number(given, "alpha", 0.1),
-            aa_color=parse_colour(given, "aa_color", (255, 255, 0)),
-            diff_color=parse_colour(given, "diff_color", (255, 0, 0)),
-            diff_color_alt=parse_colour(given, "diff_color_alt", None),
-            diff_mask=_flag(given, "diff_mask"),
-        )
-    except ValueError as exc:  # a bound DiffOptions checks; its message names the field
-        name = str(exc).split()[0]
-        raise errors.ValidationError(str(exc), field=name) from None
-    cache_ttl = None
-    if "cache_ttl" in given:
-        cache_ttl = _integer(given, "cache_ttl", 60, 2_592_000)
-        capture["cache_ttl"] = cache_ttl
-    use_cache = _flag(given, "cache", default=True)
+        diff = DiffParams.model_validate({k: v for k, v in given.items() if k in DIFF_NAMES})
+    except pydantic.ValidationError as exc:
+        raise translate(exc, ALL_NAMES) from None
+    if "cache_ttl" in given:  # the pages' captures are kept as long as the diff
+        capture["cache_ttl"] = diff.cache_ttl
     if "cache" in given:
-        capture["cache"] = use_cache
-    return DiffRequest(options, sources, response_type, use_cache, cache_ttl,
-                       _flag(given, "download"), capture)
+        capture["cache"] = diff.cache
+    return DiffRequest(diff.pixelmatch(), sources, diff.response_type, diff.cache,
+                       diff.cache_ttl, diff.download, capture)
 
 
 def _unknown(name: str) -> str:
-    known = sorted((KNOWN_PARAMS - NON_OPTION_PARAMS) | DIFF_NAMES | SOURCE_NAMES)
+    known = sorted(ALL_NAMES)
     close = difflib.get_close_matches(name, known, n=1)
     return f"unknown parameter '{name}'" + (f"; did you mean {close[0]!r}?" if close else "")
 
@@ -155,54 +191,9 @@ def _source(given: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]
     return present[0], given[present[0]]
 
 
-def _number(given: Mapping[str, Any], name: str, default: float) -> float:
-    value = given.get(name)
-    if value is None:
-        return default
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise errors.ValidationError(f"{name} must be a number from 0 to 1", field=name) from None
-    if not 0 <= number <= 1:  # also refuses nan
-        raise errors.ValidationError(f"{name} must be from 0 to 1, got {value}", field=name)
-    return number
-
-
-def _integer(given: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
-    value = given[name]
-    if isinstance(value, bool) or not re.fullmatch(r"\s*\d+\s*", str(value)):
-        raise errors.ValidationError(f"{name} must be a whole number", field=name)
-    number = int(value)
-    if not lo <= number <= hi:
-        raise errors.ValidationError(f"{name} must be from {lo} to {hi}", field=name)
-    return number
-
-
-def _flag(given: Mapping[str, Any], name: str, default: bool = False) -> bool:
-    if given.get(name) is None:
-        return default
-    try:
-        return parse_bool(given[name])
-    except ValueError:
-        raise errors.ValidationError(f"{name} must be true, false, 1 or 0", field=name) from None
-
-
-@overload
-def parse_colour(given: Mapping[str, Any], name: str, default: RGB) -> RGB: ...
-
-
-@overload
-def parse_colour(given: Mapping[str, Any], name: str, default: None) -> RGB | None: ...
-
-
-def parse_colour(given: Mapping[str, Any], name: str,
-            default: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-    """``255,0,0``, ``#ff0000``, ``ff0000`` or a JSON array ``[255, 0, 0]``."""
-    value = given.get(name)
-    if value is None:
-        return default
+def colour(value: Any) -> RGB | None:
+    """``255,0,0``, ``#ff0000``, ``ff0000``, a JSON array ``[255, 0, 0]`` (or its text), or a
+    sequence of three integers, as (r, g, b); None when it is none of these."""
     parts: Any = value
     if isinstance(value, str):
         text = value.strip()
@@ -213,7 +204,7 @@ def parse_colour(given: Mapping[str, Any], name: str,
             try:
                 parts = json.loads(text)
             except json.JSONDecodeError:
-                parts = None
+                return None
         else:
             parts = text.split(",")
     try:
@@ -223,6 +214,4 @@ def parse_colour(given: Mapping[str, Any], name: str,
                 return rgb[0], rgb[1], rgb[2]
     except (TypeError, ValueError):
         pass
-    raise errors.ValidationError(
-        f"{name} must be a colour: r,g,b (0-255 each), #rrggbb or [r, g, b]", field=name
-    )
+    return None
