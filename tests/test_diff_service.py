@@ -16,8 +16,7 @@ from screenshotd.auth.callers import Caller
 from screenshotd.core import diffs as diff_service
 from screenshotd.core.cache import Entry, MemoryCache
 from screenshotd.core.diffs import DiffService, diff_key
-from screenshotd.core.service import CaptureResult
-from screenshotd.core.stored import StoredImage
+from screenshotd.core.results import CaptureResult, StoredImage
 from screenshotd.params.diff import DiffOptions
 
 

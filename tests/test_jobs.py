@@ -15,7 +15,7 @@ from screenshotd.auth.callers import Caller
 from screenshotd.auth.ratelimit import MemoryLimiter
 from screenshotd.core.jobs.manager import JobManager
 from screenshotd.core.jobs.records import JobState
-from screenshotd.core.service import CaptureResult
+from screenshotd.core.results import CaptureResult
 from screenshotd.params.capture import CaptureOptions
 
 

@@ -18,7 +18,8 @@ from screenshotd.auth.gatekeeper import Gatekeeper
 from screenshotd.auth.ratelimit import MemoryLimiter
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.core.cache import Entry, MemoryCache
-from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.core.results import CaptureResult
+from screenshotd.core.service import ScreenshotService
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
 from screenshotd.http.routes import cache_headers

@@ -23,7 +23,7 @@ import numpy as np
 
 from screenshotd.concurrency import BoundedSlots, SingleFlight
 from screenshotd.core.cache import Cache, Entry
-from screenshotd.core.stored import StoredImage
+from screenshotd.core.results import StoredImage
 from screenshotd.imaging.images import decode_rgba, encode_png
 from screenshotd.imaging.pixelmatch import DiffResult, compare
 from screenshotd.params.diff import DiffOptions

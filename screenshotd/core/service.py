@@ -11,7 +11,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
 from screenshotd import errors
@@ -22,7 +21,7 @@ from screenshotd.browser.pool import BrowserPool
 from screenshotd.concurrency import SingleFlight
 from screenshotd.content import extract
 from screenshotd.core.cache import Cache, Entry, make_cache
-from screenshotd.core.stored import StoredImage
+from screenshotd.core.results import CaptureResult, StoredImage
 from screenshotd.imaging import postprocess
 from screenshotd.net import egress
 from screenshotd.net.proxy import EgressProxy
@@ -32,6 +31,8 @@ from screenshotd.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
+Served = TypeVar("Served", CaptureResult, StoredImage)
+
 #: Slack on top of the page's own ``timeout`` for the screenshot, encoding and closes, after
 #: which a capture is abandoned whatever Chromium is doing.
 HARD_TIMEOUT_SLACK_S = 35.0
@@ -40,63 +41,6 @@ HARD_TIMEOUT_SLACK_S = 35.0
 PARSE_MEMO_ENTRIES = 4096
 PARSE_MEMO_MAX_QUERY = 4096
 
-
-@dataclass
-class CaptureResult:
-    data: bytes
-    format: str
-    content_type: str
-    width: int | None
-    height: int | None
-    render_time_ms: int
-    truncated: bool
-    cache_key: str
-    url: str | None
-    final_url: str | None
-    http_status: int | None
-    #: Requests of the page that were not made: refused by the private-network guard (or the
-    #: scheme rule), or blocked by block_ads, block_trackers or block_requests.
-    blocked_requests: int = 0
-    #: The same, by reason: "guard", "ads", "trackers", "requests" (only reasons that occurred).
-    blocked: dict[str, int] = field(default_factory=dict)
-    #: extract_content's text, and metadata's fields, when asked for.
-    content: str | None = None
-    metadata: dict[str, Any] | None = None
-    cached: bool = False
-    #: Seconds the result stays cached, and whether it was stored (``image_url`` needs both).
-    ttl: int = 0
-    stored: bool = False
-    #: Seconds since a cached result was stored (the HTTP ``Age``); 0 for a fresh capture.
-    age: int = 0
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    def to_meta(self) -> dict[str, Any]:
-        """What the cache keeps beside the bytes."""
-        meta = asdict(self)
-        for name in _NOT_IN_META:
-            del meta[name]
-        meta["kind"] = "capture"  # a StoredImage's fields are a subset of these
-        return meta
-
-    @classmethod
-    def from_entry(cls, entry: Entry) -> CaptureResult | None:
-        """A cache hit: the stored result, with the hit's render time of 0. None when the
-        entry's meta is not a whole result (written by something else): a miss, not a 500."""
-        meta = {k: v for k, v in entry.meta.items() if k in _META_FIELDS}
-        if len(meta) != len(_META_FIELDS):
-            log.warning("cache entry with incomplete meta ignored: %s", sorted(entry.meta)[:20])
-            return None
-        meta["render_time_ms"] = 0
-        return cls(data=entry.data, **meta, cached=True, ttl=entry.ttl, stored=True,
-                   age=entry.age())
-
-
-_NOT_IN_META = ("data", "cached", "ttl", "stored", "age")
-Served = TypeVar("Served", CaptureResult, StoredImage)
-_META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_META)
 
 #: Called with the options at the start of every real capture (not for hits or for requests
 #: that join a capture already running). Tests count captures with it; metrics will too.

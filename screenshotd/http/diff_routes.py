@@ -36,8 +36,8 @@ from starlette.routing import Route
 
 from screenshotd import errors
 from screenshotd.core.diffs import DiffOutcome, DiffService
-from screenshotd.core.service import CaptureResult, ScreenshotService
-from screenshotd.core.stored import StoredImage
+from screenshotd.core.results import CaptureResult, StoredImage
+from screenshotd.core.service import ScreenshotService
 from screenshotd.http.job_routes import finished_result
 from screenshotd.http.routes import (
     INLINE_ENCODE_BYTES,

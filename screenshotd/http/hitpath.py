@@ -20,8 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from screenshotd import errors
 from screenshotd.auth.gatekeeper import Gatekeeper, caller_of
-from screenshotd.core.service import CaptureResult
-from screenshotd.core.stored import StoredImage
+from screenshotd.core.results import CaptureResult, StoredImage
 from screenshotd.http.routes import (
     cache_headers,
     etag_matches,

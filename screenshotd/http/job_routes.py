@@ -23,7 +23,7 @@ from starlette.routing import Route
 from screenshotd import errors
 from screenshotd.core.jobs.manager import JobManager
 from screenshotd.core.jobs.records import Job, JobState, wait_finished
-from screenshotd.core.service import CaptureResult
+from screenshotd.core.results import CaptureResult
 from screenshotd.http.routes import (
     base_url,
     caller,

@@ -18,8 +18,8 @@ from screenshotd import errors
 from screenshotd.auth.callers import Caller
 from screenshotd.auth.gatekeeper import caller_of
 from screenshotd.core.jobs.records import iso
-from screenshotd.core.service import CaptureResult, ScreenshotService
-from screenshotd.core.stored import StoredImage
+from screenshotd.core.results import CaptureResult, StoredImage
+from screenshotd.core.service import ScreenshotService
 from screenshotd.params.capture import CaptureOptions
 from screenshotd.version import __version__
 

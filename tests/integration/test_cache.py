@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from screenshotd.core.cache import Entry
-from screenshotd.core.service import CaptureResult
+from screenshotd.core.results import CaptureResult
 from screenshotd.params.capture import CaptureOptions
 from tests.support.checks import assert_error, decode, near, rgb_at
 from tests.support.pages import BLUE, GREEN, RED

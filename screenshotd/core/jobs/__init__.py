@@ -1,2 +1,3 @@
-"""Async jobs and batches: ``manager`` (the job table, the fair queue, workers, expiry,
-shutdown), ``records`` (jobs and batches as data), ``webhooks`` (signing and delivery)."""
+"""Async jobs and batches: ``manager`` (admission, workers, cancellation, shutdown), ``queue``
+(the fair waiting line), ``table`` (the kept jobs, by owner, and their expiry), ``records``
+(jobs and batches as data), ``webhooks`` (signing and delivery)."""

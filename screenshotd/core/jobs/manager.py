@@ -21,7 +21,9 @@ A job is one capture that the caller does not wait for::
   get ``grace`` seconds, then fail with ``SHUTDOWN``. Every one of them fires its webhook.
 
 The records (:class:`~screenshotd.core.jobs.records.Job`, :class:`~screenshotd.core.jobs.records.Batch`) are
-in :mod:`screenshotd.core.jobs.records`. Nothing here knows HTTP; :mod:`screenshotd.http.job_routes` does.
+in :mod:`~screenshotd.core.jobs.records`, the waiting line in :mod:`~screenshotd.core.jobs.queue`,
+and the kept jobs and their expiry in :mod:`~screenshotd.core.jobs.table`. Nothing here knows
+HTTP; :mod:`screenshotd.http.job_routes` does.
 """
 
 from __future__ import annotations
@@ -33,15 +35,18 @@ import json
 import logging
 import math
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from screenshotd import errors
 from screenshotd.auth.callers import Caller
+from screenshotd.core.jobs.queue import FairQueue
 from screenshotd.core.jobs.records import Batch, Job, JobState, new_id
+from screenshotd.core.jobs.table import JobTable
 from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
-from screenshotd.core.service import CaptureResult, ScreenshotService
+from screenshotd.core.results import CaptureResult
+from screenshotd.core.service import ScreenshotService
 from screenshotd.params.capture import CaptureOptions
 
 log = logging.getLogger(__name__)
@@ -84,14 +89,8 @@ class JobManager:
         self.webhooks = WebhookSender(service.guard, clock=clock)
         self.state = "new"
         self.counts: Counter[str] = Counter()
-        self._jobs: dict[str, Job] = {}
-        self._batches: dict[str, Batch] = {}
-        self._by_owner: dict[str, dict[str, Job]] = {}  # creation order
-        self._finished: deque[Job] = deque()  # finishing order: expiry and eviction
-        self._bytes = 0
-        self._queues: dict[str, deque[Job]] = {}
-        self._turns: deque[str] = deque()  # owners with queued jobs, in turn
-        self._queued = 0
+        self._table = JobTable(ttl, max_bytes, clock, self.counts)
+        self._queue = FairQueue()
         self._processing = 0
         self._ready = asyncio.Semaphore(0)
         self._pending: dict[str, dict[str, int]] = {}  # owner -> unit -> unfinished jobs
@@ -126,11 +125,11 @@ class JobManager:
             await self._drain
 
     async def _drain_all(self) -> None:
-        for job in [job for queue in self._queues.values() for job in queue]:
-            self._unqueue(job)
+        for job in self._queue:
+            self._queue.remove(job)
             self._finish(job, JobState.FAILED, error=errors.ShuttingDown(
                 "the server shut down before the job started", retry_after=5))
-        running = [job.task for job in self._jobs.values()
+        running = [job.task for job in self._table.all_jobs()
                    if job.status is JobState.PROCESSING and job.task is not None]
         if running:
             _, late = await asyncio.wait(running, timeout=self.grace)
@@ -183,7 +182,7 @@ class JobManager:
             self._room(caller.id, units=1, jobs=renders)
         owner = caller.id
         batch = Batch(new_id(), owner, base_url, self.clock())
-        self._batches[batch.id] = batch
+        self._table.add_batch(batch)
         for item in items:
             if isinstance(item, CaptureOptions):
                 job = self._new_job(owner, item, base_url, batch.id)
@@ -200,7 +199,7 @@ class JobManager:
         if self.state != "open":
             raise errors.ShuttingDown("the server is shutting down; submit again later",
                                       retry_after=5)
-        self._expire()
+        self._table.expire()
         pending = len(self._pending.get(owner, ()))
         if pending + units > self.max_pending:
             raise errors.RateLimited(
@@ -208,10 +207,10 @@ class JobManager:
                 f"{self.max_pending}; wait for one to finish",
                 retry_after=math.ceil(self._avg_job_s),
             )
-        if self._queued + jobs > self.max_queued:
+        if len(self._queue) + jobs > self.max_queued:
             raise errors.PoolExhausted(
-                f"the job queue is full ({self._queued} jobs wait)",
-                retry_after=max(1, math.ceil(self._avg_job_s * self._queued / self.workers)),
+                f"the job queue is full ({len(self._queue)} jobs wait)",
+                retry_after=max(1, math.ceil(self._avg_job_s * len(self._queue) / self.workers)),
             )
 
     def _new_job(self, owner: str, opts: CaptureOptions | None, base_url: str,
@@ -221,8 +220,7 @@ class JobManager:
                   created_at=now, expires_at=now + self.ttl, batch_id=batch_id)
         if opts is not None and opts.webhook_url:
             job.webhook = Delivery(opts.webhook_url, opts.webhook_secret, f"msg_{job.id}")
-        self._jobs[job.id] = job
-        self._by_owner.setdefault(owner, {})[job.id] = job
+        self._table.add(job)
         units = self._pending.setdefault(owner, {})
         units[job.unit] = units.get(job.unit, 0) + 1
         self.counts["submitted"] += 1
@@ -232,27 +230,15 @@ class JobManager:
 
     def get(self, owner: str, job_id: str) -> Job:
         """``owner``'s job; anyone else's, or an expired one, is NOT_FOUND."""
-        self._expire()
-        job = self._jobs.get(job_id)
-        if job is None or job.owner != owner:
-            raise errors.NotFound(f"no job {job_id[:64]}; it may have expired")
-        return job
+        return self._table.get(owner, job_id)
 
     def get_batch(self, owner: str, batch_id: str) -> Batch:
-        self._expire()
-        batch = self._batches.get(batch_id)
-        if batch is None or batch.owner != owner:
-            raise errors.NotFound(f"no batch {batch_id[:64]}; it may have expired")
-        return batch
+        return self._table.get_batch(owner, batch_id)
 
     def list_jobs(self, owner: str, status: JobState | None, page: int,
                   per_page: int) -> tuple[list[Job], int]:
         """A page of ``owner``'s jobs, newest first, and how many match in all."""
-        self._expire()
-        jobs = [job for job in reversed(self._by_owner.get(owner, {}).values())
-                if status is None or job.status is status]
-        start = (page - 1) * per_page
-        return jobs[start:start + per_page], len(jobs)
+        return self._table.list_jobs(owner, status, page, per_page)
 
     # ------------------------------------------------------------------ cancelling
 
@@ -263,7 +249,7 @@ class JobManager:
             raise errors.JobFinished(f"job {job.id} is already {job.status.value}")
         job.cancel_requested = True
         if job.status is JobState.QUEUED:
-            self._unqueue(job)
+            self._queue.remove(job)
             self._finish(job, JobState.CANCELLED,
                          error=errors.JobCancelled("the job was cancelled before it started"))
         elif job.task is not None:
@@ -274,42 +260,15 @@ class JobManager:
     # ------------------------------------------------------------------ the queue
 
     def _enqueue(self, job: Job) -> None:
-        queue = self._queues.get(job.owner)
-        if queue is None:
-            queue = self._queues[job.owner] = deque()
-            self._turns.append(job.owner)
-        queue.append(job)
-        self._queued += 1
+        self._queue.push(job)
         self._ready.release()
-
-    def _unqueue(self, job: Job) -> None:
-        queue = self._queues[job.owner]
-        queue.remove(job)
-        self._queued -= 1
-        if not queue:
-            del self._queues[job.owner]
-            self._turns.remove(job.owner)
-
-    def _next(self) -> Job | None:
-        """The next job, taking callers in turn."""
-        if not self._turns:
-            return None
-        owner = self._turns.popleft()
-        queue = self._queues[owner]
-        job = queue.popleft()
-        self._queued -= 1
-        if queue:
-            self._turns.append(owner)
-        else:
-            del self._queues[owner]
-        return job
 
     async def _work(self) -> None:
         while True:
             await self._ready.acquire()
             if self.state != "open":
                 return
-            job = self._next()
+            job = self._queue.pop()
             if job is None:
                 continue  # it was cancelled while queued
             job.status = JobState.PROCESSING
@@ -381,8 +340,6 @@ class JobManager:
         job.status, job.result, job.error = status, result, copy.copy(error)
         job.completed_at = now
         job.expires_at = now + self.ttl
-        self._bytes += job.weight
-        self._finished.append(job)
         units = self._pending.get(job.owner, {})
         if job.unit in units:
             units[job.unit] -= 1
@@ -400,56 +357,30 @@ class JobManager:
                                        name=f"webhook-{job.id[:12]}")
             self._deliveries[task] = job
             task.add_done_callback(self._delivered)
-        self._expire()
+        self._table.finished(job)
 
     def _delivered(self, task: asyncio.Task[None]) -> None:
         self._deliveries.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery crashed", exc_info=task.exception())
 
-    # ------------------------------------------------------------------ expiry
-
-    def _expire(self) -> None:
-        """Forget finished jobs past their time, then the oldest while over ``max_bytes``."""
-        now = self.clock()
-        while self._finished and self._finished[0].expires_at <= now:
-            self._forget(self._finished.popleft(), "expired")
-        while self._bytes > self.max_bytes and len(self._finished) > 1:
-            self._forget(self._finished.popleft(), "evicted")
-
-    def _forget(self, job: Job, why: str) -> None:
-        if job.forgotten:
-            return
-        job.forgotten = True
-        self.counts[why] += 1
-        self._bytes -= job.weight
-        self._jobs.pop(job.id, None)
-        owned = self._by_owner.get(job.owner)
-        if owned is not None:
-            owned.pop(job.id, None)
-            if not owned:
-                del self._by_owner[job.owner]
-        batch = self._batches.get(job.batch_id or "")
-        if batch is not None and all(j.forgotten for j in batch.jobs):
-            del self._batches[batch.id]
-
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(min(SWEEP_EVERY_S, self.ttl))
-            self._expire()
+            self._table.expire()
 
     def all_jobs(self) -> list[Job]:
         """Every job kept now, of every caller (for metrics)."""
-        return list(self._jobs.values())
+        return self._table.all_jobs()
 
     def health(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "workers": self.workers,
-            "queued": self._queued,
+            "queued": len(self._queue),
             "processing": self._processing,
-            "kept": len(self._jobs),
-            "result_bytes": self._bytes,
+            "kept": len(self._table),
+            "result_bytes": self._table.bytes,
             **{name: self.counts[name] for name in (
                 "submitted", "completed", "failed", "cancelled", "expired", "evicted")},
             "webhooks": {**self.webhooks.counts, "in_flight": len(self._deliveries)},

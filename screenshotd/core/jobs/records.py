@@ -16,7 +16,7 @@ from typing import Any
 
 from screenshotd import errors
 from screenshotd.core.jobs.webhooks import Delivery
-from screenshotd.core.service import CaptureResult
+from screenshotd.core.results import CaptureResult
 from screenshotd.params.capture import CaptureOptions
 
 
