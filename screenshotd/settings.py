@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from screenshotd.net.egress import AddressPolicy
+from screenshotd.net.addresses import AddressPolicy
 
 
 class SettingsError(ValueError):

@@ -18,15 +18,14 @@ import uvloop
 
 from screenshotd import errors
 from screenshotd.net import outbound
-from screenshotd.net.egress import (
+from screenshotd.net.addresses import (
     AddressPolicy,
-    Guard,
     IPAddress,
-    Unreachable,
     canonical_host,
     check_url_literal,
     is_public,
 )
+from screenshotd.net.egress import Guard, Unreachable
 from screenshotd.net.proxy import MARKER, EgressProxy
 from screenshotd.params.capture import CaptureOptions
 from tests.support.servers import Canary

@@ -24,6 +24,7 @@ from screenshotd.core.cache import Cache, Entry, make_cache
 from screenshotd.core.results import CaptureResult, StoredImage
 from screenshotd.imaging import postprocess
 from screenshotd.net import egress
+from screenshotd.net.addresses import AddressPolicy, check_url_literal
 from screenshotd.net.proxy import EgressProxy
 from screenshotd.params.capture import CaptureOptions, ParseLimits
 from screenshotd.params.devices import devices_from_playwright
@@ -80,7 +81,7 @@ class ScreenshotService:
         self.pool = pool
         self.cache = cache
         self.guard = guard or egress.Guard(
-            egress.AddressPolicy.from_setting(settings.allow_private_hosts)
+            AddressPolicy.from_setting(settings.allow_private_hosts)
         )
         self.policy = self.guard.policy
         self.capture_hooks: list[CaptureHook] = []
@@ -102,7 +103,7 @@ class ScreenshotService:
     ) -> ScreenshotService:
         """The service as the settings describe it. ``resolver`` replaces the system's DNS for
         the guard (tests rebind names with it)."""
-        guard = egress.Guard(egress.AddressPolicy.from_setting(settings.allow_private_hosts),
+        guard = egress.Guard(AddressPolicy.from_setting(settings.allow_private_hosts),
                              resolver)
         pool = BrowserPool(
             executable_path=settings.resolve_chromium(),
@@ -256,7 +257,7 @@ class ScreenshotService:
         not hand out its captures of private addresses."""
         if url is None or url in self._door_passed:
             return
-        egress.check_url_literal(url, self.policy)  # raises Blocked
+        check_url_literal(url, self.policy)  # raises Blocked
         if len(url) <= PARSE_MEMO_MAX_QUERY:
             if len(self._door_passed) >= PARSE_MEMO_ENTRIES:
                 self._door_passed.clear()

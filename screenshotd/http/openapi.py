@@ -1,26 +1,17 @@
-"""The OpenAPI 3.1 document, and the pages that explain the API.
+"""The OpenAPI 3.1 document.
 
 :func:`document` builds ``/openapi.json`` from the same definitions the code validates with:
 the capture parameters from :class:`~screenshotd.params.capture.CaptureOptions` (names, types, bounds,
 defaults, descriptions), the diff's from :class:`~screenshotd.params.diff.DiffParams`, and every
 error status and code from the tree in :mod:`~screenshotd.errors`. It is built once per app.
 
-``/docs`` renders it and ``/`` is the playground; both are static files in ``static/`` with no
-CDN assets, so they work offline.
+:mod:`screenshotd.http.pages` serves it, with the pages that explain the API.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from functools import cache
-from importlib import resources
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import FileResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from screenshotd import errors
 from screenshotd.params.capture import CaptureOptions
@@ -408,38 +399,3 @@ def document() -> dict[str, Any]:
         "components": _components(),
         "security": [{"ApiKeyHeader": []}, {"Bearer": []}, {"ApiKeyQuery": []}, {}],
     }
-
-
-@functools.lru_cache(maxsize=16)
-def _encoded(server: str) -> bytes:
-    """The document as served from ``server``, encoded once per base URL (it is 50 KB)."""
-    return json.dumps({**document(), "servers": [{"url": server}]}).encode("utf-8")
-
-
-async def openapi_json(request: Request) -> Response:
-    return Response(_encoded(str(request.base_url).rstrip("/")), media_type="application/json")
-
-
-def _static(name: str) -> str:
-    return str(resources.files("screenshotd.http") / "static" / name)
-
-
-async def playground(request: Request) -> Response:
-    return FileResponse(_static("index.html"), media_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
-
-
-async def docs(request: Request) -> Response:
-    return FileResponse(_static("docs.html"), media_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
-
-
-routes = [
-    Route("/", playground, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
-    Route("/openapi.json", openapi_json, methods=["GET"]),
-    # Swagger UI's own files, from the swagger-ui-py package: /docs works offline.
-    Mount("/static/swagger-ui", StaticFiles(directory=str(resources.files("swagger_ui") / "static")),
-          name="swagger-ui"),
-    Mount("/static", StaticFiles(packages=[("screenshotd.http", "static")]), name="static"),
-]

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import h11
 
 from screenshotd import errors
-from screenshotd.net.egress import Guard, Unreachable, default_port
+from screenshotd.net.addresses import default_port
+from screenshotd.net.egress import Guard, Unreachable
 from screenshotd.version import __version__
 
 DEFAULT_TIMEOUT_S = 10.0

@@ -31,7 +31,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from screenshotd import errors
-from screenshotd.net.egress import Guard, Unreachable, canonical_host, default_port
+from screenshotd.net.addresses import canonical_host, default_port
+from screenshotd.net.egress import Guard, Unreachable
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from screenshotd.net.egress import IPAddress
+from screenshotd.net.addresses import IPAddress
 from tests.support.checks import decode
 from tests.support.pages import CORPUS
 from tests.support.servers import Running, make_settings, run_server

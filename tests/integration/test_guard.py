@@ -23,7 +23,7 @@ from PIL import Image
 from playwright.async_api import async_playwright
 
 from screenshotd.browser.chromium import BASE_ARGS
-from screenshotd.net.egress import IPAddress
+from screenshotd.net.addresses import IPAddress
 from screenshotd.settings import Settings
 from tests.support.checks import assert_error, decode, near, rgb_at
 from tests.support.pages import solid_png
