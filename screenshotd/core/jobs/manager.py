@@ -85,7 +85,7 @@ class JobManager:
         self.max_queued = max_queued
         self.max_bytes = max_bytes
         self.grace = grace
-        self.clock = clock
+        self._clock = clock
         self.webhooks = WebhookSender(service.guard, clock=clock)
         self.state = "new"
         self.counts: Counter[str] = Counter()
@@ -98,6 +98,15 @@ class JobManager:
         self._tasks: set[asyncio.Task[Any]] = set()  # workers and the sweeper
         self._deliveries: dict[asyncio.Task[None], Job] = {}
         self._drain: asyncio.Task[None] | None = None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Wall-clock seconds; injected (a test moves time forward without sleeping)."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float]) -> None:
+        self._clock = self._table.clock = clock
 
     # ------------------------------------------------------------------ life cycle
 
