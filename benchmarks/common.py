@@ -28,7 +28,7 @@ from tests.support.servers import free_port
 from tests.support.site import serve_site
 
 __all__ = ["CORPUS", "ROOT", "free_port", "local_site", "machine", "percentile",
-           "screenshotd_server", "wait_until_up"]
+           "screenshotd_process", "screenshotd_server", "wait_until_up"]
 
 
 @contextlib.contextmanager
@@ -42,6 +42,13 @@ def local_site() -> Iterator[str]:
 def screenshotd_server(stderr: Any = None, **env: str) -> Iterator[str]:
     """``screenshotd serve`` in its own process, as it runs in production; ``stderr`` (a file)
     takes its logs."""
+    with screenshotd_process(stderr, **env) as (base, _pid):
+        yield base
+
+
+@contextlib.contextmanager
+def screenshotd_process(stderr: Any = None, **env: str) -> Iterator[tuple[str, int]]:
+    """:func:`screenshotd_server`, with the server's pid (to read its process tree's CPU)."""
     port = free_port()
     environ = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
                "MAX_REQUESTS_PER_MINUTE": "0", "LOG_LEVEL": "warning", **env}
@@ -51,7 +58,7 @@ def screenshotd_server(stderr: Any = None, **env: str) -> Iterator[str]:
     try:
         wait_until_up(proc, lambda: httpx.get(f"{base}/health", timeout=2)
                       .json()["pool"]["warm_contexts"] > 0, "screenshotd")
-        yield base
+        yield base, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -83,28 +84,41 @@ class SingleFlight(Generic[T]):
             task.exception()  # retrieved: every waiter may have gone
 
 
+#: The most requests that may wait for a slot when no hard cap is set: each costs a coroutine
+#: and a socket, not a browser, so thousands are fine.
+MAX_WAITERS = 5000
+
+
 class BoundedSlots:
-    """At most ``slots`` holders at once; at most ``waiting`` more may wait for a turn, each for
-    at most ``wait_s`` seconds. Past either bound :class:`~screenshotd.errors.PoolExhausted`
-    (503) is raised at once, with a ``Retry-After`` estimated from the measured hold time and
-    the backlog. A waiter holds nothing but a coroutine.
+    """At most ``slots`` holders at once; more wait for a turn, each for at most ``wait_s``
+    seconds. A waiter holds nothing but a coroutine.
+
+    Admission is by expected wait: a request waits when, at the measured hold time, the slots
+    can take it within ``wait_s``; when they cannot, it gets
+    :class:`~screenshotd.errors.PoolExhausted` (503) at once, with a ``Retry-After`` of the
+    seconds until they could. ``waiting``, when given, is also a hard cap on waiters (for
+    those who want one); without it the cap is :data:`MAX_WAITERS`.
 
     ``what`` names the slots in the error (``browser slot``, ``diff worker``).
     """
 
-    def __init__(self, slots: int, waiting: int, wait_s: float, *, what: str,
+    def __init__(self, slots: int, waiting: int | None, wait_s: float, *, what: str,
                  typical_hold_s: float = 2.0) -> None:
         if slots < 1:
             raise ValueError("at least one slot")
         self.slots = slots
+        #: The hard cap on waiters, when one was asked for.
         self.max_waiting = waiting
         self.wait_s = wait_s
         self.what = what
         self._semaphore = asyncio.Semaphore(slots)
         self.waiting = 0
         self.in_use = 0
-        #: An exponential moving average of how long a slot is held, for Retry-After.
+        #: An exponential moving average of how long a slot is held.
         self.hold_s = typical_hold_s
+        self.refused = 0
+        #: When the last refused request was told to come back (monotonic seconds).
+        self._promised = 0.0
         self._drained = asyncio.Event()
         self._drained.set()
 
@@ -112,17 +126,36 @@ class BoundedSlots:
     def full(self) -> bool:
         return self._semaphore.locked()
 
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait for a slot: 0 while one is free, else
+        the requests ahead of it (and itself) per slot, times the measured hold time."""
+        if not self._semaphore.locked():
+            return 0.0
+        return (self.waiting + 1) * self.hold_s / self.slots
+
     async def acquire(self) -> None:
-        """Take a slot, waiting within the bounds, or raise PoolExhausted."""
-        if self._semaphore.locked() and self.waiting >= self.max_waiting:
-            raise errors.PoolExhausted(
-                f"every {self.what} is busy and the wait queue is full",
-                retry_after=self.retry_after())
+        """Take a slot, waiting when one can be expected within ``wait_s``, or raise
+        PoolExhausted."""
+        if self._semaphore.locked():
+            cap = MAX_WAITERS if self.max_waiting is None else self.max_waiting
+            expected = self.expected_wait()
+            if self.waiting >= cap:
+                self.refused += 1
+                raise errors.PoolExhausted(
+                    f"every {self.what} is busy and {self.waiting} requests wait already, the "
+                    "most allowed", retry_after=self.retry_after())
+            if expected > self.wait_s:
+                self.refused += 1
+                raise errors.PoolExhausted(
+                    f"every {self.what} is busy: the wait would be about {expected:.0f} s, "
+                    f"longer than the {self.wait_s:g} s a request may wait",
+                    retry_after=self._ticket(expected))
         self.waiting += 1
         try:
             async with asyncio.timeout(self.wait_s):
                 await self._semaphore.acquire()
         except TimeoutError:
+            self.refused += 1
             raise errors.PoolExhausted(
                 f"no {self.what} became free in time ({self.wait_s:g} s)",
                 retry_after=self.retry_after()) from None
@@ -130,6 +163,16 @@ class BoundedSlots:
             self.waiting -= 1
         self.in_use += 1
         self._drained.clear()
+
+    def _ticket(self, expected: float) -> int:
+        """The Retry-After of a request refused for a wait of ``expected`` seconds: when the
+        backlog will have shrunk enough to take it, and no earlier than one hold time per slot
+        after the request refused before it. The surplus of a burst is told to come back one
+        after another, not all at the same second, so each is taken when it returns."""
+        now = time.monotonic()
+        retry_at = max(now + expected - self.wait_s, self._promised)
+        self._promised = retry_at + self.hold_s / self.slots
+        return max(1, math.ceil(retry_at - now))
 
     def observe(self, seconds: float) -> None:
         """How long one piece of work held its slot: feeds the Retry-After estimate."""
@@ -148,6 +191,6 @@ class BoundedSlots:
 
     def retry_after(self) -> int:
         """Seconds until a request arriving now could expect a slot: the hold time times the
-        backlog per slot, between 1 and 30."""
+        backlog per slot, at least 1."""
         backlog = (self.waiting + self.slots) / self.slots
-        return max(1, min(30, math.ceil(self.hold_s * backlog)))
+        return max(1, math.ceil(self.hold_s * backlog))

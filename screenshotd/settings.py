@@ -158,11 +158,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BROWSER_MAX_CONCURRENT", "3", _int(1, 64), "Pool slots: captures rendering at once."),
     Setting(
         "BROWSER_QUEUE_SIZE", "", _int(0, 10_000),
-        "Requests allowed to wait for a slot; past it, 503. Default: 2 x slots.",
+        "A hard cap on requests waiting for a slot; past it, 503. Empty: admission by expected "
+        "wait (a request waits when it can start within BROWSER_QUEUE_TIMEOUT_MS at the measured "
+        "capture rate), up to 5000 waiting.",
     ),
     Setting(
-        "BROWSER_QUEUE_TIMEOUT_MS", "10000", _int(0, 600_000),
-        "How long a request may wait for a slot before it gets 503 POOL_EXHAUSTED.",
+        "BROWSER_QUEUE_TIMEOUT_MS", "60000", _int(0, 600_000),
+        "How long a request may wait for a slot before it gets 503 POOL_EXHAUSTED; long enough "
+        "for an <img> load, which browsers wait well over 30 s for.",
     ),
     Setting("BROWSER_RECYCLE_AFTER", "200", _int(1), "Restart Chromium after this many captures."),
     Setting("SCREENSHOT_TIMEOUT_MS", "30000", _int(1000, 300_000), "Largest `timeout` allowed."),
@@ -219,7 +222,7 @@ class Settings:
     cache_max_bytes: int = 268435456
     browser_max_concurrent: int = 3
     browser_queue_size: int | None = None
-    browser_queue_timeout_ms: int = 10000
+    browser_queue_timeout_ms: int = 60000
     browser_recycle_after: int = 200
     screenshot_timeout_ms: int = 30000
     max_full_page_height: int = 16384
@@ -267,10 +270,9 @@ class Settings:
         return cls(**values)
 
     @property
-    def queue_size(self) -> int:
-        """Requests allowed to wait for a slot: ``BROWSER_QUEUE_SIZE``, else 2 x slots."""
-        if self.browser_queue_size is None:
-            return 2 * self.browser_max_concurrent
+    def queue_size(self) -> int | None:
+        """The hard cap on requests waiting for a slot (``BROWSER_QUEUE_SIZE``); None: admission
+        by expected wait."""
         return self.browser_queue_size
 
     @property

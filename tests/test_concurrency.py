@@ -85,17 +85,17 @@ async def test_cancel_all_stops_what_is_in_flight():
         await waiter
 
 
-async def test_slots_bound_holders_and_waiters_and_say_when_to_retry():
-    slots = BoundedSlots(2, waiting=1, wait_s=0.2, what="test slot", typical_hold_s=4.0)
+async def test_slots_bound_holders_and_a_hard_cap_bounds_waiters():
+    slots = BoundedSlots(2, waiting=1, wait_s=0.2, what="test slot", typical_hold_s=0.1)
     await slots.acquire()
     await slots.acquire()
     assert slots.full and slots.in_use == 2
-    waiter = asyncio.create_task(slots.acquire())
+    waiter = asyncio.create_task(slots.acquire())  # expected 0.05 s: it may wait
     await asyncio.sleep(0)
     assert slots.waiting == 1
-    with pytest.raises(errors.PoolExhausted, match="wait queue is full") as full:
-        await slots.acquire()  # at once: the queue is full
-    assert full.value.retry_after == 6  # 4 s a hold, (1 waiting + 2 slots) / 2 slots
+    with pytest.raises(errors.PoolExhausted, match="1 requests wait already") as full:
+        await slots.acquire()  # at once: the hard cap
+    assert full.value.retry_after == 1
     with pytest.raises(errors.PoolExhausted, match=r"became free in time \(0.2 s\)"):
         await waiter
     slots.release()
@@ -104,7 +104,36 @@ async def test_slots_bound_holders_and_waiters_and_say_when_to_retry():
     slots.release()
     await asyncio.wait_for(slots.drained(), 1)
     slots.observe(14.0)
-    assert slots.hold_s == pytest.approx(0.8 * 4.0 + 0.2 * 14.0)
+    assert slots.hold_s == pytest.approx(0.8 * 0.1 + 0.2 * 14.0)
+    assert slots.refused == 2
+
+
+async def test_admission_is_by_expected_wait_and_the_surplus_is_told_when_to_return():
+    """Without a cap, a request waits when a slot can be expected within wait_s. A burst's
+    surplus is refused at once, each told to come back one hold time per slot after the one
+    refused before it, so that each is taken when it returns."""
+    slots = BoundedSlots(2, waiting=None, wait_s=3.0, what="test slot", typical_hold_s=1.0)
+    await slots.acquire()
+    await slots.acquire()
+    assert slots.expected_wait() == pytest.approx(0.5)  # 1 (itself) x 1 s / 2 slots
+    waiters = [asyncio.create_task(slots.acquire()) for _ in range(7)]
+    await asyncio.sleep(0)
+    assert slots.waiting == 6  # the sixth expects (5 + 1) x 1 s / 2 = 3 s; the seventh 3.5 s
+    refused = [outcome for outcome in await asyncio.gather(
+        *[asyncio.wait_for(w, 0.01) for w in waiters if w.done()], return_exceptions=True)]
+    assert len(refused) == 1 and isinstance(refused[0], errors.PoolExhausted)
+    assert "about 4 s" in refused[0].message and refused[0].retry_after == 1  # 3.5 - 3 s
+    tickets = []
+    for _ in range(3):
+        with pytest.raises(errors.PoolExhausted) as later:
+            await slots.acquire()
+        tickets.append(later.value.retry_after)
+    # spaced by a hold per slot (0.5 s) after the first one's 0.5 s: 1.0, 1.5, 2.0 s
+    assert tickets == [1, 2, 2]
+    assert slots.refused == 4
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def test_a_waiter_gets_the_first_slot_given_back():

@@ -11,7 +11,8 @@ def test_every_setting_has_a_default_matching_the_dataclass():
     defaults = Settings.from_env({})
     assert defaults == Settings()
     assert defaults.port == 3000 and defaults.host == "127.0.0.1"
-    assert defaults.cache_max_bytes == 268435456 and defaults.queue_size == 6
+    assert defaults.cache_max_bytes == 268435456 and defaults.queue_size is None
+    assert defaults.browser_queue_timeout_ms == 60000
     spec = {"HOST", "PORT", "API_KEYS", "REDIS_URL", "CACHE_TTL_SECONDS", "CACHE_MAX_BYTES",
             "BROWSER_MAX_CONCURRENT", "BROWSER_QUEUE_SIZE", "BROWSER_RECYCLE_AFTER",
             "SCREENSHOT_TIMEOUT_MS", "MAX_FULL_PAGE_HEIGHT", "MAX_REQUESTS_PER_MINUTE",
@@ -25,7 +26,8 @@ def test_values_are_typed():
     settings = Settings.from_env({"PORT": "8080", "BROWSER_MAX_CONCURRENT": "5",
                                   "ALLOW_PRIVATE_HOSTS": "127.0.0.1, 10.0.0.0/8,db:5432",
                                   "METRICS_REQUIRE_KEY": "true", "LOG_LEVEL": "DEBUG"})
-    assert settings.port == 8080 and settings.queue_size == 10
+    assert settings.port == 8080 and settings.queue_size is None
+    assert Settings.from_env({"BROWSER_QUEUE_SIZE": "40"}).queue_size == 40  # a hard cap
     assert settings.allow_private_hosts == ("127.0.0.1", "10.0.0.0/8", "db:5432")
     assert settings.metrics_require_key is True and settings.log_level == "debug"
 

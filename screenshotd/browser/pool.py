@@ -2,15 +2,16 @@
 
 The pool knows nothing of HTTP. It owns Chromium's whole life:
 
-- **Slots and a bounded wait queue.** At most ``slots`` captures hold a lease at once; at most
-  ``queue_size`` more may wait, each for at most ``queue_timeout`` seconds. Past either bound,
-  :class:`~screenshotd.errors.PoolExhausted` is raised at once, with a ``retry_after`` estimated
-  from recent capture times.
+- **Slots, and admission by expected wait.** At most ``slots`` captures hold a lease at once.
+  A request waits (a coroutine, not a browser) when, at the measured capture time, a slot can
+  be expected within ``queue_timeout``; otherwise :class:`~screenshotd.errors.PoolExhausted` is
+  raised at once, with a ``retry_after`` of the seconds until one could
+  (:class:`~screenshotd.concurrency.BoundedSlots`). ``queue_size`` is an optional hard cap.
 - **Warm contexts.** Every capture gets a fresh browser context, so no cookie or storage leaks
   between requests. A few contexts with the default options, each with a blank page open, are
   created ahead of time; taking one costs nothing, and a background task refills them. Requests with context-level options
   (user agent, locale, time zone, scale, mobile) get a context made for them. A used context is
-  closed, never reused, and its slot is freed once the close is done.
+  closed, never reused; its slot is freed at once, and the close runs in the background.
 - **Generations** (:mod:`screenshotd.browser.generations`). Each launched Chromium is a generation.
   After ``recycle_after`` captures a new one is launched in the background while the old one
   keeps serving, and the old one is closed when its last lease ends. When Chromium disconnects
@@ -79,8 +80,8 @@ class BrowserPool:
         *,
         executable_path: str | None,
         slots: int = 3,
-        queue_size: int = 6,
-        queue_timeout: float = 10.0,
+        queue_size: int | None = None,
+        queue_timeout: float = 60.0,
         recycle_after: int = 200,
         warm_contexts: int | None = None,
         extra_args: tuple[str, ...] = (),
@@ -106,6 +107,8 @@ class BrowserPool:
         self._slots = BoundedSlots(slots, queue_size, queue_timeout, what="browser slot")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refilling: set[int] = set()
+        #: Used contexts whose close is still running (off the capture path).
+        self.closing = 0
         self.devices: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ life cycle
@@ -192,6 +195,10 @@ class BrowserPool:
                 raise
             finally:
                 self._slots.observe(time.monotonic() - begun)
+                # The slot goes back now: the next capture does not wait for this one's
+                # context to close, which happens in the background.
+                self._slots.release()
+                self.closing += 1
                 self._spawn(self._finish(generation, context))
         finally:
             if slot_owned:
@@ -260,7 +267,7 @@ class BrowserPool:
             log.debug("context close failed: %r", exc)
         finally:
             generation.leases -= 1
-            self._slots.release()
+            self.closing -= 1
             if await self._generations.lease_ended(generation):
                 self._schedule_refill(generation)
 
@@ -344,7 +351,14 @@ class BrowserPool:
             "in_use": self._slots.in_use,
             "waiting": self._slots.waiting,
             "queue_size": self._slots.max_waiting,
+            "queue_timeout_s": self._slots.wait_s,
+            "expected_wait_s": round(self._slots.expected_wait(), 2),
+            "capture_s": round(self._slots.hold_s, 3),
+            "refused": self._slots.refused,
             "warm_contexts": len(current.warm) if current else 0,
+            "warm_target": self.warm_target,
+            "refilling": bool(current and current.number in self._refilling),
+            "closing": self.closing,
             "captures_this_browser": current.captures if current else 0,
             "recycle_after": self.recycle_after,
         }

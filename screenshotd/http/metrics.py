@@ -92,6 +92,18 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("screenshotd_pool_warm_contexts",
                                 "Browser contexts created ahead of time.",
                                 value=pool["warm_contexts"])
+        yield GaugeMetricFamily("screenshotd_pool_refill_backlog",
+                                "Warm contexts missing from the target, to be made when idle.",
+                                value=max(0, pool["warm_target"] - pool["warm_contexts"]))
+        yield GaugeMetricFamily("screenshotd_pool_closing_contexts",
+                                "Used contexts whose close runs in the background.",
+                                value=pool["closing"])
+        yield GaugeMetricFamily("screenshotd_pool_expected_wait_seconds",
+                                "How long a capture arriving now would wait for a slot.",
+                                value=pool["expected_wait_s"])
+        yield CounterMetricFamily("screenshotd_pool_refused",
+                                  "Captures refused with 503: the expected wait was too long.",
+                                  value=pool["refused"])
         browser = state["browser"]
         yield GaugeMetricFamily("screenshotd_browser_connected", "1 while Chromium is connected.",
                                 value=1 if browser["connected"] else 0)

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import httpx
 import pytest
 
 from screenshotd import errors
@@ -82,6 +83,51 @@ async def test_wait_that_runs_out_answers_503(site: Site):
         assert "retry-after" in response.headers
         assert time.monotonic() - started < 2.0
         assert (await slow).status_code == 200
+
+
+@pytest.mark.slow
+async def test_three_galleries_at_once_load_every_image(site: Site):
+    """Three browsers each load a page of 40 <img> thumbnails of 40 different pages, six
+    connections each, all at once, with the default queue settings: every image loads. A
+    waiting request costs a coroutine, and the backlog is well within the queue timeout."""
+    async with run_server(make_settings(browser_max_concurrent=3)) as srv:
+
+        async def gallery(n: int) -> list[int]:
+            limits = httpx.Limits(max_connections=6)
+            async with httpx.AsyncClient(base_url=srv.base, timeout=120, limits=limits) as client:
+                answers = await asyncio.gather(*(client.get("/screenshot", params={
+                    "url": site.url(f"/pages/basic?gallery={n}-{i}")}) for i in range(40)))
+            return [answer.status_code for answer in answers]
+
+        statuses = [status for page in await asyncio.gather(*(gallery(n) for n in range(3)))
+                    for status in page]
+        assert statuses == [200] * 120
+        assert srv.app.state.service.counts["captures"] >= 120  # all distinct: all rendered
+
+
+async def test_past_the_queue_timeout_the_surplus_is_told_when_to_return(site: Site):
+    """A burst beyond what the slot can start within the queue timeout: the surplus gets 503
+    at once, and a client that waits its Retry-After and asks again gets its capture."""
+    settings = make_settings(browser_max_concurrent=1, browser_queue_timeout_ms=3000)
+    async with run_server(settings) as srv:
+
+        async def client(n: int) -> tuple[int, int | None]:
+            params = {"url": site.url(f"/slow?ms=400&burst={n}")}
+            first = await srv.client.get("/screenshot", params=params)
+            if first.status_code == 200:
+                return 200, None
+            body = assert_error(first, 503, "POOL_EXHAUSTED")
+            retry_after = int(first.headers["retry-after"])
+            assert body["retry_after"] == retry_after and "the wait would be about" in \
+                body["message"]
+            await asyncio.sleep(retry_after)
+            return (await srv.client.get("/screenshot", params=params)).status_code, retry_after
+
+        outcomes = await asyncio.gather(*(client(n) for n in range(10)))
+        retried = [after for _, after in outcomes if after is not None]
+        assert retried, "the burst was meant to overflow the queue timeout"
+        assert [status for status, _ in outcomes] == [200] * 10
+        assert len(set(retried)) > 1  # told to come back one after another, not all at once
 
 
 async def test_queued_requests_are_served_in_turn(site: Site):

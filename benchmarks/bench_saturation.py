@@ -1,0 +1,327 @@
+"""Throughput at saturation: the service against what Chromium itself can do, in one run.
+
+Four contenders capture the same pages (viewport PNG, 1280x800, wait for load) at the same
+concurrency, and every capture has a URL of its own (a unique query string), so no capture is
+shared by singleflight or answered from a cache:
+
+- **service**: ``screenshotd serve`` over HTTP (the default settings, ``BROWSER_MAX_CONCURRENT``
+  set to the concurrency). After each round the benchmark checks that the server's miss counter
+  rose by exactly the captures it counted and that none coalesced: every one was rendered.
+- **naive**: the script people write first: one Chromium with Playwright's default flags, and
+  per capture a new context, a new page, goto, screenshot, close.
+- **reuse**: one Chromium keeping one open page per concurrent worker, reused for every capture
+  (no isolation between captures: the ceiling, not a fair alternative).
+- **batch**: ``screenshotd batch`` on a list of the same URLs, the whole command timed, against
+  **sequential**: a script that launches Chromium, keeps one context and opens a page per URL.
+
+Each contender other than ``service`` runs in a process of its own, so its CPU is that process
+tree's (user + system, children included). The rounds alternate between contenders. Reported:
+captures/s, the ratios, CPU seconds per capture, and for the service the latency of captures
+sent back to back by one client against the latency of captures sent with the server idle.
+
+    python benchmarks/bench_saturation.py [--rounds 2] [--captures 24] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import (
+    CORPUS,
+    ROOT,
+    local_site,
+    machine,
+    percentile,
+    screenshotd_process,
+    screenshotd_server,
+)
+
+SMALL = "/pages/basic"
+#: Ten corpus pages: the first ten in name order (reproducible, and mixed in weight).
+CORPUS_PAGES = 10
+
+
+# --------------------------------------------------------------------------- measuring CPU
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and every live descendant, each with its reaped
+    children's: a process that ended during a round is counted in its parent's."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = stats.get(current)
+        if fields is not None:
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+        todo.extend(children.get(current, ()))
+    return total
+
+
+# --------------------------------------------------------------------------- the pages
+
+
+def page_urls(site: str, kind: str, count: int, tag: str) -> list[str]:
+    """``count`` unique URLs: the small page, or the ten corpus pages in turn."""
+    if kind == "small":
+        paths = [SMALL]
+    else:
+        names = sorted(p.parent.name for p in CORPUS.glob("*/source.html"))[:CORPUS_PAGES]
+        paths = [f"/corpus/{name}/source.html" for name in names]
+    return [f"{site}{paths[i % len(paths)]}?u={tag}-{i}" for i in range(count)]
+
+
+# --------------------------------------------------------------------------- the service
+
+
+async def run_service(base: str, urls: list[str], concurrency: int) -> dict[str, Any]:
+    """Capture every URL through the server, ``concurrency`` at a time; raise unless each was
+    rendered (the misses rose by len(urls), nothing coalesced) and answered 200."""
+    async with httpx.AsyncClient(base_url=base, timeout=300) as client:
+        before = (await client.get("/health")).json()["cache"]
+        gate = asyncio.Semaphore(concurrency)
+        statuses: list[int] = []
+
+        async def one(url: str) -> None:
+            async with gate:
+                response = await client.get("/screenshot", params={"url": url})
+                statuses.append(response.status_code)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(url) for url in urls))
+        elapsed = time.perf_counter() - started
+        after = (await client.get("/health")).json()["cache"]
+    rendered = after["captures"] - before["captures"]
+    if statuses.count(200) != len(urls) or after["misses"] - before["misses"] != len(urls) \
+            or after["coalesced"] != before["coalesced"] or rendered != len(urls):
+        raise RuntimeError(f"the service did not render every capture: {statuses.count(200)} "
+                           f"answered 200, {rendered} rendered of {len(urls)}, "
+                           f"{after['coalesced'] - before['coalesced']} coalesced")
+    return {"seconds": elapsed, "ok": len(urls)}
+
+
+async def latencies(base: str, urls: list[str], pause: float) -> list[float]:
+    """One client, one capture at a time, ``pause`` seconds between an answer and the next
+    request (0: back to back). Milliseconds per capture."""
+    times = []
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        for url in urls:
+            if pause:
+                await asyncio.sleep(pause)
+            started = time.perf_counter()
+            response = await client.get("/screenshot", params={"url": url})
+            response.raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+# --------------------------------------------------------------------------- scripts
+# Run as ``--role naive|reuse|sequential`` in a process of their own; they print one JSON line.
+
+
+async def role_main(role: str, urls: list[str], concurrency: int) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    from screenshotd.settings import Settings
+
+    chromium = Settings().resolve_chromium()
+    launched = time.perf_counter()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium)
+        ok = 0
+        started = time.perf_counter()
+        cpu0 = tree_cpu(os.getpid())
+        if role == "naive":
+            gate = asyncio.Semaphore(concurrency)
+
+            async def naive(url: str) -> None:
+                nonlocal ok
+                async with gate:
+                    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+                    try:
+                        page = await context.new_page()
+                        await page.goto(url, wait_until="load", timeout=30000)
+                        await page.screenshot(type="png")
+                        ok += 1
+                    finally:
+                        await context.close()
+
+            await asyncio.gather(*(naive(url) for url in urls))
+        elif role == "reuse":
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            pages = [await context.new_page() for _ in range(concurrency)]
+            queue = list(reversed(urls))
+            started, cpu0 = time.perf_counter(), tree_cpu(os.getpid())
+
+            async def worker(page: Any) -> None:
+                nonlocal ok
+                while queue:
+                    await page.goto(queue.pop(), wait_until="load", timeout=30000)
+                    await page.screenshot(type="png")
+                    ok += 1
+
+            await asyncio.gather(*(worker(page) for page in pages))
+        else:  # sequential, the whole script: launch, one context, a page per URL
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            started, cpu0 = launched, 0.0
+            for url in urls:
+                page = await context.new_page()
+                await page.goto(url, wait_until="load", timeout=30000)
+                await page.screenshot(type="png")
+                await page.close()
+                ok += 1
+        elapsed = time.perf_counter() - started
+        cpu = tree_cpu(os.getpid()) - cpu0
+        await browser.close()
+    return {"seconds": elapsed, "ok": ok, "cpu": cpu}
+
+
+def run_role(role: str, urls: list[str], concurrency: int) -> dict[str, Any]:
+    """A script in its own process: its timing, and its process tree's CPU over the captures
+    (the sequential script: over the whole run, launch included, as ``batch`` is measured)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(urls))
+    try:
+        out = subprocess.run([sys.executable, __file__, "--role", role, "--urls", handle.name,
+                              "--concurrency", str(concurrency)], capture_output=True,
+                             text=True, check=True, timeout=900).stdout
+    finally:
+        Path(handle.name).unlink()
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def run_batch(urls: list[str], concurrency: int) -> dict[str, Any]:
+    """``screenshotd batch`` on the URLs, the whole command: wall time and the tree's CPU."""
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "urls.txt"
+        listing.write_text("\n".join(urls))
+        env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", "LOG_LEVEL": "warning"}
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "screenshotd", "batch", str(listing), "-d", f"{tmp}/out",
+             "--concurrency", str(concurrency)], env=env, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL)
+        cpu = 0.0
+        while proc.poll() is None:
+            cpu = max(cpu, tree_cpu(proc.pid))
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        written = len(list((Path(tmp) / "out").glob("*.png")))
+    if proc.returncode or written != len(urls):
+        raise RuntimeError(f"screenshotd batch wrote {written} of {len(urls)}")
+    return {"seconds": elapsed, "ok": written, "cpu": cpu}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    count = runs[0]["ok"]
+    return {"captures_per_s": round(count / seconds, 2),
+            "cpu_s_per_capture": round(statistics.median(r["cpu"] / r["ok"] for r in runs), 3),
+            "rounds": [round(r["seconds"], 2) for r in runs]}
+
+
+async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list[str],
+               batch_urls: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"captures_per_round": captures, "table": []}
+    with local_site() as site:
+        for kind in kinds:
+            for conc in concurrencies:
+                env = {"BROWSER_MAX_CONCURRENT": str(conc), "BROWSER_QUEUE_TIMEOUT_MS": "300000",
+                       "BROWSER_QUEUE_SIZE": "1000"}
+                runs: dict[str, list[dict[str, Any]]] = {"service": [], "naive": [], "reuse": []}
+                with screenshotd_process(**env) as (base, server_pid):
+                    await run_service(base, page_urls(site, kind, conc * 2, "warm"), conc)
+                    for n in range(rounds):
+                        tag = f"{kind}-{conc}-{n}"
+                        cpu0 = tree_cpu(server_pid)
+                        result = await run_service(base, page_urls(site, kind, captures, tag),
+                                                   conc)
+                        result["cpu"] = tree_cpu(server_pid) - cpu0
+                        runs["service"].append(result)
+                        for role in ("naive", "reuse"):
+                            runs[role].append(run_role(
+                                role, page_urls(site, kind, captures, f"{tag}-{role}"), conc))
+                row = {"pages": kind, "concurrency": conc,
+                       **{name: summarise(r) for name, r in runs.items()}}
+                row["service_vs_naive"] = round(row["service"]["captures_per_s"]
+                                                / row["naive"]["captures_per_s"], 2)
+                row["service_vs_reuse"] = round(row["service"]["captures_per_s"]
+                                                / row["reuse"]["captures_per_s"], 2)
+                results["table"].append(row)
+                print(json.dumps(row), flush=True)
+        # Back to back from one client, against idle, small page.
+        with screenshotd_server(BROWSER_MAX_CONCURRENT="3") as base:
+            await latencies(base, page_urls(site, "small", 3, "lat-warm"), 1.0)
+            idle = await latencies(base, page_urls(site, "small", 20, "idle"), 1.5)
+            back = await latencies(base, page_urls(site, "small", 40, "back"), 0)
+        results["latency_ms"] = {
+            "idle_p50": round(percentile(idle, 50)), "idle_p90": round(percentile(idle, 90)),
+            "back_to_back_p50": round(percentile(back, 50)),
+            "back_to_back_p90": round(percentile(back, 90)),
+            "ratio_p50": round(percentile(back, 50) / percentile(idle, 50), 2)}
+        print(json.dumps(results["latency_ms"]), flush=True)
+        # screenshotd batch against the sequential shared-context script, whole commands.
+        batch: dict[str, list[dict[str, Any]]] = {"batch": [], "sequential": []}
+        for n in range(rounds):
+            batch["batch"].append(run_batch(page_urls(site, "small", batch_urls, f"b{n}"), 3))
+            batch["sequential"].append(run_role(
+                "sequential", page_urls(site, "small", batch_urls, f"s{n}"), 1))
+        results["batch"] = {"urls": batch_urls, "concurrency": 3,
+                            **{name: summarise(r) for name, r in batch.items()}}
+        results["batch"]["batch_vs_sequential"] = round(
+            results["batch"]["batch"]["captures_per_s"]
+            / results["batch"]["sequential"]["captures_per_s"], 2)
+        print(json.dumps(results["batch"]), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--captures", type=int, default=24, help="captures per round")
+    parser.add_argument("--quick", action="store_true",
+                        help="concurrency 3, the small page only, one round")
+    parser.add_argument("--role", choices=["naive", "reuse", "sequential"], help=argparse.SUPPRESS)
+    parser.add_argument("--urls", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role:
+        urls = Path(args.urls).read_text().split()
+        print(json.dumps(asyncio.run(role_main(args.role, urls, args.concurrency))))
+        sys.exit(0)
+    concurrencies, kinds, rounds = [1, 3, 6], ["small", "corpus"], args.rounds
+    if args.quick:
+        concurrencies, kinds, rounds = [3], ["small"], 1
+    report = asyncio.run(main(rounds, args.captures, concurrencies, kinds, batch_urls=40))
+    report["machine"] = machine()
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "saturation.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
