@@ -22,12 +22,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # The Makefile's step (Chromium, fonts, Python, the libraries Playwright's driver needs) plus
-# tini as init. `chromium --version` fails the build here if a shared library is missing.
+# tini as init. `chromium-headless-shell --version` fails the build here if a shared library is
+# missing.
 COPY scripts/install-system-deps.sh /tmp/install-system-deps.sh
 RUN bash /tmp/install-system-deps.sh tini \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
         /tmp/install-system-deps.sh \
-    && chromium --version
+    && chromium-headless-shell --version
 
 # ---- build: the Python packages into /opt/venv (the Makefile's step, not editable) ----
 FROM runtime AS build
@@ -52,7 +53,7 @@ ENV HOST=0.0.0.0 \
     PORT=3000 \
     TINI_SUBREAPER=1 \
     LOG_FORMAT=json \
-    CHROMIUM_PATH=/usr/bin/chromium \
+    CHROMIUM_PATH=/usr/bin/chromium-headless-shell \
     PATH=/opt/venv/bin:$PATH
 
 COPY --from=build /opt/venv /opt/venv

@@ -8,7 +8,9 @@ shared by singleflight or answered from a cache:
   set to the concurrency). After each round the benchmark checks that the server's miss counter
   rose by exactly the captures it counted and that none coalesced: every one was rendered.
 - **naive**: the script people write first: one Chromium with Playwright's default flags, and
-  per capture a new context, a new page, goto, screenshot, close.
+  per capture a new context, a new page, goto, screenshot, close. It runs the same Chromium
+  build as the service (the headless shell), and again as **naive_full** on Debian's full
+  Chromium (its new headless mode), which is what the service itself ran before.
 - **reuse**: one Chromium keeping one open page per concurrent worker, reused for every capture
   (no isolation between captures: the ceiling, not a fair alternative).
 - **batch**: ``screenshotd batch`` on a list of the same URLs, the whole command timed, against
@@ -147,14 +149,14 @@ async def role_main(role: str, urls: list[str], concurrency: int) -> dict[str, A
 
     from screenshotd.settings import Settings
 
-    chromium = Settings().resolve_chromium()
+    chromium = "/usr/bin/chromium" if role == "naive_full" else Settings().resolve_chromium()
     launched = time.perf_counter()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium)
         ok = 0
         started = time.perf_counter()
         cpu0 = tree_cpu(os.getpid())
-        if role == "naive":
+        if role in ("naive", "naive_full"):
             gate = asyncio.Semaphore(concurrency)
 
             async def naive(url: str) -> None:
@@ -255,7 +257,8 @@ async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list
             for conc in concurrencies:
                 env = {"BROWSER_MAX_CONCURRENT": str(conc), "BROWSER_QUEUE_TIMEOUT_MS": "300000",
                        "BROWSER_QUEUE_SIZE": "1000"}
-                runs: dict[str, list[dict[str, Any]]] = {"service": [], "naive": [], "reuse": []}
+                runs: dict[str, list[dict[str, Any]]] = {
+                    "service": [], "naive": [], "naive_full": [], "reuse": []}
                 with screenshotd_process(**env) as (base, server_pid):
                     await run_service(base, page_urls(site, kind, conc * 2, "warm"), conc)
                     for n in range(rounds):
@@ -265,13 +268,14 @@ async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list
                                                    conc)
                         result["cpu"] = tree_cpu(server_pid) - cpu0
                         runs["service"].append(result)
-                        for role in ("naive", "reuse"):
+                        for role in ("naive", "naive_full", "reuse"):
                             runs[role].append(run_role(
                                 role, page_urls(site, kind, captures, f"{tag}-{role}"), conc))
                 row = {"pages": kind, "concurrency": conc,
                        **{name: summarise(r) for name, r in runs.items()}}
-                row["service_vs_naive"] = round(row["service"]["captures_per_s"]
-                                                / row["naive"]["captures_per_s"], 2)
+                for other in ("naive", "naive_full"):
+                    row[f"service_vs_{other}"] = round(row["service"]["captures_per_s"]
+                                                       / row[other]["captures_per_s"], 2)
                 row["service_vs_reuse"] = round(row["service"]["captures_per_s"]
                                                 / row["reuse"]["captures_per_s"], 2)
                 results["table"].append(row)
@@ -308,7 +312,8 @@ if __name__ == "__main__":
     parser.add_argument("--captures", type=int, default=24, help="captures per round")
     parser.add_argument("--quick", action="store_true",
                         help="concurrency 3, the small page only, one round")
-    parser.add_argument("--role", choices=["naive", "reuse", "sequential"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["naive", "naive_full", "reuse", "sequential"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args()

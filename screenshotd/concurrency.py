@@ -142,8 +142,8 @@ class BoundedSlots:
             if self.waiting >= cap:
                 self.refused += 1
                 raise errors.PoolExhausted(
-                    f"every {self.what} is busy and {self.waiting} requests wait already, the "
-                    "most allowed", retry_after=self.retry_after())
+                    f"every {self.what} is busy and the wait queue is full ({self.waiting} "
+                    "waiting, the most allowed)", retry_after=self.retry_after())
             if expected > self.wait_s:
                 self.refused += 1
                 raise errors.PoolExhausted(

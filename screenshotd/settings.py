@@ -281,23 +281,30 @@ class Settings:
         return "*" in self.allow_private_hosts
 
     def resolve_chromium(self) -> str | None:
-        """The Chromium to launch: ``CHROMIUM_PATH``, else Playwright's (None), else Debian's.
+        """The Chromium to launch: ``CHROMIUM_PATH``, else Playwright's (None), else Debian's
+        headless shell, else Debian's full Chromium.
 
-        Returning None lets Playwright use its own downloaded browser.
+        Returning None lets Playwright use its own downloaded browser. The headless shell
+        (Chromium's old headless mode, Debian's ``chromium-headless-shell``) is preferred: the
+        full browser's new headless mode runs the whole browser, and costs about 3.5 times the
+        CPU per capture here (``benchmarks/bench_saturation.py``).
         """
         if self.chromium_path:
             return self.chromium_path
         if _playwright_browser_installed():
             return None
-        for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-            if Path(candidate).is_file():
-                return candidate
-        found = shutil.which("chromium") or shutil.which("chromium-browser")
-        if found:
-            return found
+        for name in CHROMIUM_NAMES:
+            found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").is_file()
+                                           else None)
+            if found:
+                return found
         raise SettingsError(
             "CHROMIUM_PATH: no Chromium found; install Debian's chromium or set CHROMIUM_PATH"
         )
+
+
+#: Chromium builds looked for on the PATH, best first.
+CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "chromium-browser")
 
 
 def _playwright_browser_installed() -> bool:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages screenshotd needs, only those that are missing.
 #
-#   scripts/install-system-deps.sh            runtime: Chromium (unless one is found), fonts,
-#                                             Python 3 (unless found), what Playwright's driver needs
-#   scripts/install-system-deps.sh --test     also redis-server and wrk, for tests and benchmarks
+#   scripts/install-system-deps.sh            runtime: Chromium's headless shell (unless a Chromium
+#                                             is given), fonts, Python 3 (unless found), what
+#                                             Playwright's driver needs
+#   scripts/install-system-deps.sh --test     also redis-server, wrk and Debian's full Chromium
+#                                             (the benchmarks' baseline), for tests and benchmarks
 #   scripts/install-system-deps.sh PKG...     also these packages (the Dockerfile adds tini)
 #
 # The Makefile (make run / make test) and the Dockerfile both call this script, so what is tested
@@ -27,15 +29,15 @@ for pkg in "${extra[@]}"; do
   have_pkg "$pkg" || packages+=("$pkg")
 done
 
-# Chromium: an explicit CHROMIUM_PATH, Debian's package, or Playwright's own download will do.
+# Chromium: an explicit CHROMIUM_PATH or Playwright's own download will do; otherwise Debian's
+# headless shell (Chromium's old headless mode), which screenshotd prefers to the full browser:
+# a capture costs it about a third of the CPU.
 if [ -n "${CHROMIUM_PATH:-}" ] && [ -x "${CHROMIUM_PATH}" ]; then
   :
-elif command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
-  :
-elif ls "${PLAYWRIGHT_BROWSERS_PATH:-$HOME/.cache/ms-playwright}"/chromium-*/chrome-linux*/chrome >/dev/null 2>&1; then
+elif ls "${PLAYWRIGHT_BROWSERS_PATH:-$HOME/.cache/ms-playwright}"/chromium*/chrome-*/*headless_shell >/dev/null 2>&1; then
   :
 else
-  packages+=(chromium)
+  have_pkg chromium-headless-shell || packages+=(chromium-headless-shell)
 fi
 
 # Fonts for Latin, emoji and CJK pages; CA certificates for https; libatomic1 for the Node.js
@@ -55,6 +57,7 @@ fi
 if [ "$want_test" = 1 ]; then
   command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
+  command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then

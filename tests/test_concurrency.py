@@ -93,7 +93,7 @@ async def test_slots_bound_holders_and_a_hard_cap_bounds_waiters():
     waiter = asyncio.create_task(slots.acquire())  # expected 0.05 s: it may wait
     await asyncio.sleep(0)
     assert slots.waiting == 1
-    with pytest.raises(errors.PoolExhausted, match="1 requests wait already") as full:
+    with pytest.raises(errors.PoolExhausted, match=r"wait queue is full \(1 waiting") as full:
         await slots.acquire()  # at once: the hard cap
     assert full.value.retry_after == 1
     with pytest.raises(errors.PoolExhausted, match=r"became free in time \(0.2 s\)"):

@@ -206,9 +206,17 @@ async def _new_document(page: Page, deadline: Deadline, channel: Channel | None)
 
 
 def _check_document(page: Page, channel: Channel | None) -> None:
-    """Refuse a main frame that ended on Chromium's error page: the page sent itself to an
-    address the guard refused (403 ``BLOCKED``), or to one that did not load."""
+    """Refuse a main frame that the page sent to an address the guard refused (403
+    ``BLOCKED``), or to one that did not load.
+
+    The full browser shows its error page (``chrome-error:``) for the proxy's empty refusal;
+    the headless shell shows the empty document at the refused URL itself, so a document whose
+    host the guard blocked is refused too."""
     if not page.url.startswith("chrome-error:"):
+        if channel is not None and page.url.startswith("http"):
+            refusal = channel.refused(page.url)
+            if refusal is not None and refusal.reason == "blocked":
+                raise refusal.error()
         return
     refusal = channel.last_refusal() if channel is not None else None
     if refusal is not None:

@@ -33,8 +33,10 @@ BASE_ARGS = (
     "--hide-scrollbars",
     "--mute-audio",
     "--font-render-hinting=none",
+    # WebRTC may not send UDP around the egress proxy. The full browser reads the first flag
+    # (a preference); the headless shell only the second, with its value.
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-    "--force-webrtc-ip-handling-policy",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     # Site isolation off: a warm page's first navigation then stays in its renderer instead of
     # swapping to a new site-locked one (about 20 ms of each capture's 70 here). Renderers are
     # never shared between browser contexts, and each capture is its own context, so this only

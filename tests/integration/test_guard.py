@@ -275,7 +275,7 @@ async def test_webrtc_sends_no_udp(guarded, site):
         assert drain(udp) == 0
         # The control: a Chromium without the two WebRTC flags sends STUN to the same port.
         flags = {"--webrtc-ip-handling-policy=disable_non_proxied_udp",
-                 "--force-webrtc-ip-handling-policy"}
+                 "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"}
         assert flags <= set(BASE_ARGS)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
