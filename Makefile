@@ -14,7 +14,7 @@ STAMPS := .make
 PYTEST_ARGS ?=
 IMAGE ?= screenshotd:test
 
-.PHONY: run test test-fast image image-test lint bench bench-image install install-test system system-test clean
+.PHONY: run test test-fast test-page image image-test lint bench bench-image install install-test system system-test clean
 
 run: install
 	$(BIN)/screenshotd serve
@@ -25,6 +25,11 @@ test: install-test
 ## the suite without the corpus-wide runs, for quick local iterations
 test-fast: install-test
 	$(BIN)/pytest -m "not slow and not image" $(PYTEST_ARGS)
+
+## the integration suite once more with BROWSER_ISOLATION=page (kept pages, reset between
+## captures): every test that passes with fresh contexts must pass with kept pages too
+test-page: install-test
+	BROWSER_ISOLATION=page $(BIN)/pytest -m "not slow and not image" tests/integration $(PYTEST_ARGS)
 
 ## the Docker image: built from the Dockerfile with buildah (installed when missing; the base
 ## image is made with debootstrap when no registry can be reached), then run and tested

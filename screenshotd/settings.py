@@ -168,6 +168,12 @@ SETTINGS: tuple[Setting, ...] = (
         "for an <img> load, which browsers wait well over 30 s for.",
     ),
     Setting("BROWSER_RECYCLE_AFTER", "200", _int(1), "Restart Chromium after this many captures."),
+    Setting(
+        "BROWSER_ISOLATION", "context", _choice("context", "page"),
+        "context: a fresh browser context for every capture. page: for one trusted tenant, each "
+        "slot keeps its page and everything is reset between captures (faster; the renderer "
+        "process is shared).",
+    ),
     Setting("SCREENSHOT_TIMEOUT_MS", "30000", _int(1000, 300_000), "Largest `timeout` allowed."),
     Setting("MAX_FULL_PAGE_HEIGHT", "16384", _int(100, 100_000), "Cap on full_page height, px."),
     Setting("MAX_REQUESTS_PER_MINUTE", "60", _int(0),
@@ -224,6 +230,7 @@ class Settings:
     browser_queue_size: int | None = None
     browser_queue_timeout_ms: int = 60000
     browser_recycle_after: int = 200
+    browser_isolation: str = "context"
     screenshot_timeout_ms: int = 30000
     max_full_page_height: int = 16384
     max_requests_per_minute: int = 60

@@ -12,13 +12,16 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from screenshotd import errors
 from screenshotd.net.proxy import Channel
+
+if TYPE_CHECKING:
+    from screenshotd.browser.reset import Resident
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +31,29 @@ T = TypeVar("T")
 @dataclass(eq=False)
 class PoolContext:
     """A browser context and what belongs to it: its egress channel, the page a warm context
-    keeps open, and the requests its scheme route refused."""
+    keeps open, the requests its scheme route refused, and in page mode what resets it."""
 
     context: BrowserContext
     channel: Channel | None
     page: Page | None = None
     refused_schemes: int = 0
+    #: Page mode: what the kept page needs to be reset (:mod:`screenshotd.browser.reset`).
+    resident: Resident | None = None
+    #: Set when its page's renderer dies (see :meth:`watch`).
+    crashed: bool = False
+
+    def watch(self, page: Page) -> None:
+        """Keep ``page`` as this context's open page, and notice if its renderer dies."""
+        self.page = page
+        page.on("crash", self._crashed)
+
+    def _crashed(self, _page: Any) -> None:
+        self.crashed = True
+
+    @property
+    def dead(self) -> bool:
+        """Whether its page is gone: closed, or its renderer crashed."""
+        return self.page is not None and (self.crashed or self.page.is_closed())
 
 
 @dataclass

@@ -60,6 +60,7 @@ from screenshotd.browser.generations import (
     Generations,
 )
 from screenshotd.browser.lease import Lease, PoolContext
+from screenshotd.browser.reset import RESET_TIMEOUT_S, keep, reset
 from screenshotd.concurrency import BoundedSlots
 from screenshotd.net.proxy import EgressProxy
 
@@ -86,9 +87,14 @@ class BrowserPool:
         warm_contexts: int | None = None,
         extra_args: tuple[str, ...] = (),
         egress: EgressProxy | None = None,
+        isolation: str = "context",
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
+        if isolation not in ("context", "page"):
+            raise ValueError("isolation must be context or page")
+        #: ``context`` (a fresh context per capture) or ``page`` (kept pages, reset between).
+        self.isolation = isolation
         self.executable_path = executable_path
         self.slots = slots
         self.recycle_after = recycle_after
@@ -109,6 +115,9 @@ class BrowserPool:
         self._refilling: set[int] = set()
         #: Used contexts whose close is still running (off the capture path).
         self.closing = 0
+        #: Contexts made (warm or to order), and kept pages reset for another capture.
+        self.contexts_made = 0
+        self.resets = 0
         self.devices: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ life cycle
@@ -157,8 +166,13 @@ class BrowserPool:
     # ------------------------------------------------------------------ leasing
 
     @contextlib.asynccontextmanager
-    async def acquire(self, context_options: Mapping[str, Any] | None = None) -> AsyncIterator[Lease]:
+    async def acquire(self, context_options: Mapping[str, Any] | None = None,
+                      keepable: bool = True) -> AsyncIterator[Lease]:
         """Lease a slot and a fresh context; the context is closed when the block ends.
+
+        In page mode a capture with no context options that is ``keepable`` (it adds no
+        scripts that outlive it) takes a kept page instead, which is reset and kept when the
+        block ends (:mod:`screenshotd.browser.reset`).
 
         Raises PoolExhausted when the queue is full or the wait runs out, and BrowserCrashed when
         Chromium dies under the block.
@@ -171,7 +185,9 @@ class BrowserPool:
         slot_owned = True
         try:
             generation = await self._generations.live()
-            owned = await self._context_for(generation, context_options or {})
+            options = context_options or {}
+            kept = self.isolation == "page" and keepable and not options and bool(generation.warm)
+            owned = await self._context_for(generation, options, kept or self.isolation != "page")
             context, page = owned.context, owned.page
             generation.leases += 1
             generation.captures += 1
@@ -195,21 +211,30 @@ class BrowserPool:
                 raise
             finally:
                 self._slots.observe(time.monotonic() - begun)
-                # The slot goes back now: the next capture does not wait for this one's
-                # context to close, which happens in the background.
-                self._slots.release()
-                self.closing += 1
-                self._spawn(self._finish(generation, context))
+                if kept:
+                    # Page mode: the slot goes back once its page is reset and kept, so the
+                    # next capture finds it.
+                    self._spawn(self._keep_or_close(generation, owned))
+                else:
+                    # The slot goes back now: the next capture does not wait for this one's
+                    # context to close, which happens in the background.
+                    self._slots.release()
+                    self.closing += 1
+                    self._spawn(self._finish(generation, context))
         finally:
             if slot_owned:
                 self._slots.release()
 
-    async def _context_for(self, generation: Generation, options: Mapping[str, Any]) -> PoolContext:
-        if not options and generation.warm:
+    async def _context_for(self, generation: Generation, options: Mapping[str, Any],
+                           warm_ok: bool = True) -> PoolContext:
+        while not options and generation.warm and warm_ok:
             # The refill happens when this lease ends (_finish), not now: creating a context
             # and its renderer competes with this capture for the CPU. Each free slot still
             # has a warm context, since each lease in flight took exactly one.
-            return generation.warm.popleft()
+            owned = generation.warm.popleft()
+            if not owned.dead:
+                return owned
+            self._spawn(self._discard(generation, owned))  # its renderer died while it waited
         kwargs = context_kwargs(options)
         if options.get("stealth") and "user_agent" not in kwargs:
             kwargs["user_agent"] = headful_user_agent(generation.browser.version)
@@ -238,6 +263,7 @@ class BrowserPool:
                 await self.egress.release(channel)
             raise
         owned = PoolContext(context, channel)
+        self.contexts_made += 1
         if channel is None:
             return owned  # ALLOW_PRIVATE_HOSTS=*: the guard is off, both its layers
         egress = self.egress
@@ -255,6 +281,39 @@ class BrowserPool:
                 await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
             raise
         return owned
+
+    async def _keep_or_close(self, generation: Generation, owned: PoolContext) -> None:
+        """Page mode, after a capture on a kept page: reset it and keep it for the next one;
+        a page that cannot be reset (it crashed, the browser died, a step hung) is closed and
+        its place refilled with a fresh one. Releases the slot either way."""
+        # In a task of its own, waited for with a bound: a DevTools call to a page whose
+        # renderer died can hang without noticing cancellation, and the slot must come back.
+        resetting = asyncio.ensure_future(reset(owned))
+        resetting.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({resetting}, timeout=RESET_TIMEOUT_S + 1)
+        failure = (resetting.exception() if done and not resetting.cancelled()
+                   else TimeoutError("the reset did not finish"))
+        if not done:
+            resetting.cancel()
+        if failure is not None:
+            log.info("kept page not reset (%s); a fresh one replaces it",
+                     str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__)
+        else:
+            if generation.alive and not generation.retiring and self._state is PoolState.OPEN:
+                self.resets += 1
+                generation.warm.append(owned)
+                generation.leases -= 1
+                self._slots.release()
+                return
+        self._slots.release()
+        self.closing += 1
+        await self._finish(generation, owned.context)
+
+    async def _discard(self, generation: Generation, owned: PoolContext) -> None:
+        """Close a warm context that was never leased, and make another."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(owned.context.close(), CLOSE_TIMEOUT_S)
+        self._schedule_refill(generation)
 
     async def _finish(self, generation: Generation, context: BrowserContext) -> None:
         try:
@@ -296,7 +355,9 @@ class BrowserPool:
                 owned = await self._new_context(generation, dict(BASE_CONTEXT_OPTIONS))
                 context = owned.context
                 try:
-                    owned.page = await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S)
+                    owned.watch(await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S))
+                    if self.isolation == "page":
+                        keep(owned)
                 except BaseException:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
@@ -346,6 +407,7 @@ class BrowserPool:
         current = self._generations.current
         return {
             "state": self._state.value,
+            "isolation": self.isolation,
             "size": self.slots,
             "available": self.slots - self._slots.in_use,
             "in_use": self._slots.in_use,
@@ -359,6 +421,14 @@ class BrowserPool:
             "warm_target": self.warm_target,
             "refilling": bool(current and current.number in self._refilling),
             "closing": self.closing,
+            "contexts_made": self.contexts_made,
+            "resets": self.resets,
             "captures_this_browser": current.captures if current else 0,
             "recycle_after": self.recycle_after,
         }
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark an abandoned task's outcome as seen (it is logged where it matters)."""
+    if not task.cancelled():
+        task.exception()

@@ -57,15 +57,16 @@ async def before_load(context: BrowserContext, page: Page, opts: RenderOptions,
     """What must be in place before the page's first request: the filter, the banner sheet
     and ``local_storage``."""
     if request_filter is not None and request_filter.active:
-        await attach_filter(context, page, request_filter)
+        await attach_filter(context, page, request_filter,
+                            media=None if opts.media_type == "screen" else opts.media_type)
     if opts.block_cookie_banners:
         await page.add_init_script(banners.INIT_SCRIPT)
     if opts.local_storage:
         await page.add_init_script(local_storage_script(opts.local_storage))
 
 
-async def attach_filter(context: BrowserContext, page: Page, request_filter: RequestFilter
-                        ) -> None:
+async def attach_filter(context: BrowserContext, page: Page, request_filter: RequestFilter,
+                        media: str | None = None) -> None:
     """Have Chromium pause every request of ``page`` for ``request_filter`` to decide.
 
     A CDP session of our own, not ``page.route``: Playwright's routing builds request and route
@@ -73,6 +74,10 @@ async def attach_filter(context: BrowserContext, page: Page, request_filter: Req
     the pause. Here Chromium itself matches :meth:`RequestFilter.url_patterns` and pauses only
     the requests that might be blocked. The session lives and dies with the page (the context
     closes it), and so do the answers still in flight.
+
+    A second DevTools session on a page makes Chromium drop the emulated media type (set by
+    Playwright's session) on the next navigation, so an emulated ``media`` is set through this
+    session too.
     """
     session = await context.new_cdp_session(page)
     tree = await session.send("Page.getFrameTree")
@@ -92,6 +97,8 @@ async def attach_filter(context: BrowserContext, page: Page, request_filter: Req
     session.on("Fetch.requestPaused", paused)
     patterns = [{"urlPattern": pattern} for pattern in request_filter.url_patterns()]
     await session.send("Fetch.enable", {"patterns": patterns})
+    if media is not None:
+        await session.send("Emulation.setEmulatedMedia", {"media": media})
 
 
 def _answered(answers: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:

@@ -185,7 +185,8 @@ CONTENT_SUFFIXES = {"markdown": ".md", "html": ".html", "text": ".txt"}
 async def _shoot(settings: Settings, options: dict[str, Any]) -> Any:
     from screenshotd.core.service import ScreenshotService
 
-    service = ScreenshotService.from_settings(settings)
+    # One capture: no warm contexts to make and refill; the capture makes its own.
+    service = ScreenshotService.from_settings(settings, warm_contexts=0)
     await service.open()
     try:
         return await service.capture(service.parse(options))
@@ -236,11 +237,18 @@ def _params(items: tuple[str, ...]) -> dict[str, Any]:
               help="Any capture parameter of the HTTP API, for every URL; repeat as needed.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None,
               help="Captures at once (default: BROWSER_MAX_CONCURRENT).")
+@click.option("--isolation", type=click.Choice(["page", "context"]), default="page",
+              show_default=True,
+              help="page: each concurrent slot keeps its page, and cookies, storage, caches, "
+              "permissions and emulation are reset between URLs (a batch is one user's own "
+              "list). context: a fresh browser context for every URL, as the server does by "
+              "default.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (it is off when stderr is "
               "not a terminal).")
 def batch(
     urls_file: Any, outdir: Path, full_page: bool, width: int | None, height: int | None,
-    fmt: str | None, params: tuple[str, ...], concurrency: int | None, no_progress: bool,
+    fmt: str | None, params: tuple[str, ...], concurrency: int | None, isolation: str,
+    no_progress: bool,
 ) -> None:
     """Capture many pages to a directory, with a progress bar and a summary."""
     from screenshotd.cli.batch import read_urls, run_batch
@@ -251,7 +259,7 @@ def batch(
     options = _capture_options(_params(params), full_page, width, height)
     if fmt is not None:
         options["format"] = fmt
-    settings = _settings(browser_max_concurrent=concurrency)
+    settings = _settings(browser_max_concurrent=concurrency, browser_isolation=isolation)
     _setup_logging("error")
     outdir.mkdir(parents=True, exist_ok=True)
     failed = run_batch(settings, urls, options, outdir, progress=not no_progress)

@@ -99,10 +99,12 @@ class ScreenshotService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, resolver: egress.Resolver | None = None
+        cls, settings: Settings, resolver: egress.Resolver | None = None,
+        warm_contexts: int | None = None,
     ) -> ScreenshotService:
         """The service as the settings describe it. ``resolver`` replaces the system's DNS for
-        the guard (tests rebind names with it)."""
+        the guard (tests rebind names with it); ``warm_contexts`` overrides the pool's (one per
+        slot), for a command that captures once."""
         guard = egress.Guard(AddressPolicy.from_setting(settings.allow_private_hosts),
                              resolver)
         pool = BrowserPool(
@@ -111,7 +113,9 @@ class ScreenshotService:
             queue_size=settings.queue_size,
             queue_timeout=settings.browser_queue_timeout_ms / 1000,
             recycle_after=settings.browser_recycle_after,
+            warm_contexts=warm_contexts,
             egress=None if guard.open else EgressProxy(guard),
+            isolation=settings.browser_isolation,
         )
         return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes), guard)
 
@@ -319,7 +323,8 @@ class ScreenshotService:
     async def _capture(self, opts: CaptureOptions, started: float) -> CaptureResult:
         hard_limit = (opts.timeout or 30000) / 1000 + HARD_TIMEOUT_SLACK_S
         request_filter = self.request_filter(opts)
-        async with self.pool.acquire(opts.context_options()) as lease:
+        async with self.pool.acquire(opts.context_options(),
+                                     keepable=not opts.outlives_page) as lease:
             if self.observer is not None:
                 self.observer.queue_waited(lease.waited_ms / 1000)
             try:

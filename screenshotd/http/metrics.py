@@ -92,6 +92,11 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("screenshotd_pool_warm_contexts",
                                 "Browser contexts created ahead of time.",
                                 value=pool["warm_contexts"])
+        isolation = GaugeMetricFamily("screenshotd_pool_isolation",
+                                      "1 for the isolation mode in use (BROWSER_ISOLATION).",
+                                      labels=["mode"])
+        isolation.add_metric([pool["isolation"]], 1)
+        yield isolation
         yield GaugeMetricFamily("screenshotd_pool_refill_backlog",
                                 "Warm contexts missing from the target, to be made when idle.",
                                 value=max(0, pool["warm_target"] - pool["warm_contexts"]))

@@ -112,6 +112,12 @@ class Channel:
         log.debug("egress refused %s:%s (%s): %s", host, port, reason, message)
         return refusal
 
+    def forget(self) -> None:
+        """Start counting afresh: a kept context's next capture (page mode) sees only its
+        own refusals."""
+        self.refusals.clear()
+        self._blocked_targets.clear()
+
     def last_refusal(self) -> Refusal | None:
         return self.refusals[-1] if self.refusals else None
 

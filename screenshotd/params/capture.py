@@ -334,6 +334,12 @@ class RenderOptions(BaseModel):
         return bool(self.block_ads or self.block_trackers or self.block_requests)
 
     @property
+    def outlives_page(self) -> bool:
+        """Whether the capture adds to its page what a reset cannot take away (scripts that
+        run before the page's own, a request filter): in page mode it gets a fresh context."""
+        return self.block_cookie_banners or bool(self.local_storage) or self.blocks_requests
+
+    @property
     def reads_page(self) -> bool:
         """Whether the capture keeps the page's HTML (for content or metadata)."""
         return self.extract_content or self.metadata

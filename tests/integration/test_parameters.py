@@ -39,6 +39,9 @@ BEFORE_AFTER = [
     ("networkidle0", {"wait_until": "networkidle0"}, (640, 400), WHITE, GREEN),
     ("motion", {"reduced_motion": 1}, (10, 10), RED, GREEN),
     ("print", {"media_type": "print"}, (10, 10), RED, BLUE),
+    # The request filter has a DevTools session of its own on the page; the media type must
+    # survive it (Chromium drops it on navigation when a second session is attached).
+    ("print", {"media_type": "print", "block_ads": "true"}, (10, 10), RED, BLUE),
     ("timezone", {"timezone": "Asia/Tokyo"}, (10, 10), RED, GREEN),
     ("user-agent", {"user_agent": "screenshotd-test/1.0"}, (10, 10), RED, GREEN),
     ("stealth", {"stealth": "true"}, (10, 10), RED, GREEN),

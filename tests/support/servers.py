@@ -256,6 +256,8 @@ def make_settings(**overrides: Any) -> Settings:
         "allow_private_hosts": ("127.0.0.1",),
         "browser_max_concurrent": 3,
         "max_requests_per_minute": 0,
+        # CI runs the integration suite once more in page mode (make test-page).
+        "browser_isolation": os.environ.get("BROWSER_ISOLATION", "context"),
     }
     values.update(overrides)
     return Settings(**values)

@@ -1,0 +1,121 @@
+"""Page mode (``BROWSER_ISOLATION=page``): a slot keeps its context and page between captures,
+and :func:`reset` puts them back as a fresh one would be.
+
+A new context's first page starts a renderer process, which costs more CPU than the capture
+itself. A trusted single-tenant deployment may keep the page instead, as long as nothing of one
+capture is seen by the next. Between captures the page goes to ``about:blank`` and loses:
+
+- cookies, permissions and the emulated geolocation (the context's);
+- for every origin its frames visited: local storage, IndexedDB, Cache Storage, service worker
+  registrations, file systems (``Storage.clearDataForOrigin``) and session storage
+  (``DOMStorage.clear``);
+- the HTTP cache (``Network.clearBrowserCache``);
+- extra HTTP headers, emulated media and colour scheme, and the viewport;
+- what the egress channel recorded (refusals and blocked requests are counted per capture).
+
+What stays shared is the renderer process and its memory: a page that exploits the renderer
+could see what a later page renders in it. So page mode is for one tenant's own captures, never
+for a service whose users do not trust each other. A capture that sets context-level options
+(user agent, locale, time zone, scale, mobile, stealth) or adds scripts that run before the
+page's own (consent-banner rules, ``local_storage``, request filters) never takes a kept page:
+it gets a fresh context, as in the default mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.async_api import CDPSession, Page
+
+from screenshotd.browser.chromium import BASE_CONTEXT_OPTIONS
+from screenshotd.browser.lease import PoolContext
+
+RESET_TIMEOUT_S = 5.0
+
+
+class Resident:
+    """A kept page's memory of where its frames went: the origins whose storage to clear."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.origins: set[str] = set()
+        page.on("framenavigated", self._navigated)
+
+    def _navigated(self, frame: Any) -> None:
+        origin = _origin(frame.url)
+        if origin:
+            self.origins.add(origin)
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) URL; '' for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return f"{parts.scheme}://{parts.netloc}"
+    return ""
+
+
+def keep(owned: PoolContext) -> Resident:
+    """Make ``owned`` (a warm context with its page) a kept one."""
+    assert owned.page is not None
+    resident = Resident(owned.page)
+    owned.resident = resident
+    return resident
+
+
+class NotResettable(Exception):
+    """The kept page cannot be proven clean: it is closed and replaced instead."""
+
+
+async def reset(owned: PoolContext) -> None:
+    """Put a kept context and page back as a fresh one would be (the module's list). Raises
+    (a closed or crashed page, a timeout, :class:`NotResettable`): the caller then closes the
+    context and makes a fresh one.
+
+    Session storage belongs to the tab, and Chromium clears it only for an origin that still
+    has a frame in it: a page whose frames left an origin during the capture (a script sent it
+    elsewhere) cannot be proven clean, and is not kept."""
+    resident = owned.resident
+    assert resident is not None and owned.page is not None
+    page, context = owned.page, owned.context
+    if owned.dead:
+        raise NotResettable("the page crashed or was closed")
+    async with asyncio.timeout(RESET_TIMEOUT_S):
+        # A session of its own, detached again before the next capture: a second DevTools
+        # session on a page makes Chromium drop its emulated media on the next navigation.
+        session = await context.new_cdp_session(page)
+        try:
+            await _clear(owned, resident, session)
+        finally:
+            with contextlib.suppress(Exception):
+                await session.detach()
+    owned.refused_schemes = 0
+    if owned.channel is not None:
+        owned.channel.forget()
+
+
+async def _clear(owned: PoolContext, resident: Resident, session: CDPSession) -> None:
+    page, context = owned.page, owned.context
+    assert page is not None
+    present = {_origin(frame.url) for frame in page.frames}
+    left = resident.origins - present
+    if left:
+        raise NotResettable(f"the page left {sorted(left)[0]} during the capture")
+    await session.send("DOMStorage.enable")
+    for origin in sorted(resident.origins):  # session storage, while its frames are there
+        await session.send("DOMStorage.clear", {"storageId": {
+            "securityOrigin": origin, "isLocalStorage": False}})
+    await page.goto("about:blank")
+    for origin in sorted(resident.origins):
+        await session.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    resident.origins.clear()
+    await session.send("Network.clearBrowserCache")
+    await context.clear_cookies()
+    await context.clear_permissions()
+    await context.set_geolocation(None)
+    await page.set_extra_http_headers({})
+    await page.emulate_media(media="null", color_scheme="null", reduced_motion="null")
+    await page.set_viewport_size(BASE_CONTEXT_OPTIONS["viewport"])
