@@ -135,7 +135,10 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(tmp_path: Pa
             [str(Path(sys.executable).parent / "st"), "run", f"{running.base}/openapi.json",
              "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
              "response_schema_conformance,response_headers_conformance",
-             "--max-examples", "12", "--seed", "20261121", "--workers", "2",
+             # One worker: with two, schemathesis parses Python source in two threads at once,
+             # and CPython 3.11's AST validator then fails now and then with "AST constructor
+             # recursion depth mismatch" (a crash of the tool, not a finding).
+             "--max-examples", "12", "--seed", "20261121", "--workers", "1",
              "--request-timeout", "60", "--max-time", "60", "--no-color",
              "--suppress-health-check", "all", "--generation-allow-x00", "false"],
             capture_output=True, text=True, timeout=300,
