@@ -5,7 +5,7 @@ concurrency, and every capture has a URL of its own (a unique query string), so 
 shared by singleflight or answered from a cache:
 
 - **service**: ``screenshotd serve`` over HTTP (the default settings, ``BROWSER_MAX_CONCURRENT``
-  set to the concurrency). After each round the benchmark checks that the server's miss counter
+  set to the concurrency), and **service_page**: the same with ``BROWSER_ISOLATION=page``. After each round the benchmark checks that the server's miss counter
   rose by exactly the captures it counted and that none coalesced: every one was rendered.
 - **naive**: the script people write first: one Chromium with Playwright's default flags, and
   per capture a new context, a new page, goto, screenshot, close. It runs the same Chromium
@@ -258,16 +258,21 @@ async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list
                 env = {"BROWSER_MAX_CONCURRENT": str(conc), "BROWSER_QUEUE_TIMEOUT_MS": "300000",
                        "BROWSER_QUEUE_SIZE": "1000"}
                 runs: dict[str, list[dict[str, Any]]] = {
-                    "service": [], "naive": [], "naive_full": [], "reuse": []}
-                with screenshotd_process(**env) as (base, server_pid):
-                    await run_service(base, page_urls(site, kind, conc * 2, "warm"), conc)
+                    "service": [], "service_page": [], "naive": [], "naive_full": [], "reuse": []}
+                with screenshotd_process(**env) as (base, server_pid), \
+                        screenshotd_process(**env, BROWSER_ISOLATION="page") as (page_base, page_pid):
+                    for url, _pid in ((base, server_pid), (page_base, page_pid)):
+                        await run_service(url, page_urls(site, kind, conc * 2, f"warm{_pid}"),
+                                          conc)
                     for n in range(rounds):
                         tag = f"{kind}-{conc}-{n}"
-                        cpu0 = tree_cpu(server_pid)
-                        result = await run_service(base, page_urls(site, kind, captures, tag),
-                                                   conc)
-                        result["cpu"] = tree_cpu(server_pid) - cpu0
-                        runs["service"].append(result)
+                        for name, url, pid in (("service", base, server_pid),
+                                               ("service_page", page_base, page_pid)):
+                            cpu0 = tree_cpu(pid)
+                            result = await run_service(
+                                url, page_urls(site, kind, captures, f"{tag}-{name}"), conc)
+                            result["cpu"] = tree_cpu(pid) - cpu0
+                            runs[name].append(result)
                         for role in ("naive", "naive_full", "reuse"):
                             runs[role].append(run_role(
                                 role, page_urls(site, kind, captures, f"{tag}-{role}"), conc))
@@ -276,8 +281,9 @@ async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list
                 for other in ("naive", "naive_full"):
                     row[f"service_vs_{other}"] = round(row["service"]["captures_per_s"]
                                                        / row[other]["captures_per_s"], 2)
-                row["service_vs_reuse"] = round(row["service"]["captures_per_s"]
-                                                / row["reuse"]["captures_per_s"], 2)
+                for name in ("service", "service_page"):
+                    row[f"{name}_vs_reuse"] = round(row[name]["captures_per_s"]
+                                                    / row["reuse"]["captures_per_s"], 2)
                 results["table"].append(row)
                 print(json.dumps(row), flush=True)
         # Back to back from one client, against idle, small page.
@@ -310,6 +316,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--captures", type=int, default=24, help="captures per round")
+    parser.add_argument("--pages", choices=["small", "corpus", "both"], default="both",
+                        help="which pages (the corpus rows take most of the time)")
     parser.add_argument("--quick", action="store_true",
                         help="concurrency 3, the small page only, one round")
     parser.add_argument("--role", choices=["naive", "naive_full", "reuse", "sequential"],
@@ -321,7 +329,8 @@ if __name__ == "__main__":
         urls = Path(args.urls).read_text().split()
         print(json.dumps(asyncio.run(role_main(args.role, urls, args.concurrency))))
         sys.exit(0)
-    concurrencies, kinds, rounds = [1, 3, 6], ["small", "corpus"], args.rounds
+    concurrencies, rounds = [1, 3, 6], args.rounds
+    kinds = ["small", "corpus"] if args.pages == "both" else [args.pages]
     if args.quick:
         concurrencies, kinds, rounds = [3], ["small"], 1
     report = asyncio.run(main(rounds, args.captures, concurrencies, kinds, batch_urls=40))
