@@ -40,7 +40,6 @@ from typing import Any
 from playwright.async_api import (
     BrowserContext,
     Playwright,
-    Route,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -48,11 +47,11 @@ from playwright.async_api import Error as PlaywrightError
 from screenshotd import errors
 from screenshotd.browser.chromium import (
     BASE_CONTEXT_OPTIONS,
-    NON_WEB_SCHEME,
     STEALTH_SCRIPT,
     context_kwargs,
     headful_user_agent,
 )
+from screenshotd.browser.contexts import CONTEXT_TIMEOUT_S, open_context
 from screenshotd.browser.generations import (
     CLOSE_TIMEOUT_S,
     LAUNCH_TIMEOUT_S,
@@ -66,7 +65,6 @@ from screenshotd.net.proxy import EgressProxy
 
 log = logging.getLogger(__name__)
 
-CONTEXT_TIMEOUT_S = 10.0
 
 
 class PoolState(enum.Enum):
@@ -249,37 +247,9 @@ class BrowserPool:
         return owned
 
     async def _new_context(self, generation: Generation, kwargs: dict[str, Any]) -> PoolContext:
-        """A context; with the guard on, its own egress channel and a route that refuses every
-        scheme but http(s), ws(s), ``data:``, ``blob:`` and ``about:`` (the second layer)."""
-        channel = await self.egress.channel() if self.egress is not None else None
-        try:
-            if channel is not None:
-                kwargs = {**kwargs, **channel.context_options()}
-            context = await asyncio.wait_for(
-                generation.browser.new_context(**kwargs), CONTEXT_TIMEOUT_S
-            )
-        except BaseException:
-            if channel is not None and self.egress is not None:
-                await self.egress.release(channel)
-            raise
-        owned = PoolContext(context, channel)
+        """A context (:func:`~screenshotd.browser.contexts.open_context`), counted."""
+        owned = await open_context(generation.browser, kwargs, self.egress, self._spawn)
         self.contexts_made += 1
-        if channel is None:
-            return owned  # ALLOW_PRIVATE_HOSTS=*: the guard is off, both its layers
-        egress = self.egress
-        assert egress is not None
-        context.once("close", lambda _c: self._spawn(egress.release(channel)))
-
-        async def refuse(route: Route) -> None:
-            owned.refused_schemes += 1
-            await route.abort("blockedbyclient")
-
-        try:
-            await asyncio.wait_for(context.route(NON_WEB_SCHEME, refuse), CONTEXT_TIMEOUT_S)
-        except BaseException:
-            with contextlib.suppress(Exception):  # its channel goes with it ("close" above)
-                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
-            raise
         return owned
 
     async def _keep_or_close(self, generation: Generation, owned: PoolContext) -> None:
