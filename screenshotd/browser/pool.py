@@ -184,8 +184,11 @@ class BrowserPool:
         try:
             generation = await self._generations.live()
             options = context_options or {}
-            kept = self.isolation == "page" and keepable and not options and bool(generation.warm)
-            owned = await self._context_for(generation, options, kept or self.isolation != "page")
+            # Page mode lends a kept page only to a capture that leaves nothing a reset cannot
+            # take away; the others get a context of their own, closed after them.
+            owned = await self._context_for(generation, options,
+                                            warm_ok=keepable or self.isolation != "page")
+            kept = owned.resident is not None
             context, page = owned.context, owned.page
             generation.leases += 1
             generation.captures += 1
