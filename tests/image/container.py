@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.servers import free_port
+
 DRIVER = os.environ.get("BUILDAH_STORAGE_DRIVER", "vfs")
 IMAGE = os.environ.get("SCREENSHOTD_IMAGE", "screenshotd:test")
 
@@ -122,6 +124,7 @@ class Container:
         self.log = tempfile.NamedTemporaryFile(prefix="screenshotd-image-", suffix=".log")
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
+        self._moved = False
 
     def _run_argv(self, argv: list[str]) -> list[str]:
         env_flags = [f"--env={key}={value}" for key, value in self.env.items()]
@@ -146,6 +149,18 @@ class Container:
                 pass
             assert self.proc is not None
             if self.proc.poll() is not None:
+                if "address already in use" in self.output() and not self._moved:
+                    # The port was free when the test picked it, and something (often an
+                    # outgoing connection's ephemeral port) took it before the container bound
+                    # it: start again, once, on another free port.
+                    self._moved = True
+                    self.port = free_port()
+                    self.env = {**self.env, "PORT": str(self.port)}
+                    self.base = f"http://127.0.0.1:{self.port}"
+                    self.log.truncate(0)
+                    self.log.seek(0)
+                    self.start()
+                    continue
                 raise RuntimeError(f"the image exited with {self.proc.returncode}:\n{self.output()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no /health 200 within {timeout} s:\n{self.output()}")
