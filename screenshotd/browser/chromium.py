@@ -42,8 +42,11 @@ BASE_ARGS = (
     # never shared between browser contexts, and each capture is its own context, so this only
     # lets frames of one capture's own page share a process; no capture can reach another's.
     "--disable-site-isolation-trials",
+    # No back-forward cache and no new document host per navigation (RenderDocument): nothing
+    # here goes back, and page mode's reset navigates each kept page to about:blank and on,
+    # which with them cost a quarter of its throughput (benchmarks/RESULTS.md).
     "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,"
-    "IsolateOrigins,site-per-process",
+    "IsolateOrigins,site-per-process,BackForwardCache,RenderDocument",
 )
 
 #: What a context may request besides http(s) and ws(s), which go through the egress proxy.
