@@ -79,18 +79,21 @@ async def capture(
     page: Page | None = None,
     channel: Channel | None = None,
     request_filter: RequestFilter | None = None,
+    emulated: set[str] | None = None,
 ) -> RawCapture:
     """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context.
 
     ``page`` is a blank page already open in ``context`` (a warm lease), else one is opened.
     ``channel`` is the context's egress channel: when the main document ends at an address it
     refused (a redirect, a script or a meta refresh), the capture is that refusal's error.
-    ``request_filter`` decides the page's requests and counts what it blocked.
+    ``request_filter`` decides the page's requests and counts what it blocked. ``emulated``
+    collects what was changed of the page's emulation (the lease's record, for page mode's
+    reset).
     """
     deadline = Deadline(opts.timeout or 30000)
     if page is None:
         page = await context.new_page()
-    await _emulate(context, page, opts)
+    await _emulate(context, page, opts, set() if emulated is None else emulated)
     await steps.before_load(context, page, opts, request_filter)
     response = await _load(page, opts, deadline, channel)
     html = None
@@ -120,19 +123,24 @@ async def capture(
     )
 
 
-async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions) -> None:
+async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions,
+                   emulated: set[str]) -> None:
+    """Set the page's emulation for ``opts``, and name in ``emulated`` what was changed."""
     assert opts.width and opts.height
     if (opts.width, opts.height) != (1280, 800):
+        emulated.add("viewport")
         await page.set_viewport_size({"width": opts.width, "height": opts.height})
     if opts.format == "pdf" or opts.media_type != "screen" or opts.dark_mode or opts.reduced_motion:
         # A new page already has screen media, a light scheme and no motion preference; but
         # printing to PDF uses print media unless screen is asked for explicitly.
+        emulated.add("media")
         await page.emulate_media(
             media=opts.media_type,
             color_scheme="dark" if opts.dark_mode else "light",
             reduced_motion="reduce" if opts.reduced_motion else "no-preference",
         )
     if opts.headers:
+        emulated.add("headers")
         await page.set_extra_http_headers(opts.headers)
     if opts.cookies:
         try:
@@ -141,6 +149,7 @@ async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions) -> 
         except PlaywrightError as exc:
             raise errors.ValidationError(f"cookies: {steps.first_line(exc)}", field="cookies") from None
     if opts.geolocation_latitude is not None and opts.geolocation_longitude is not None:
+        emulated.add("geolocation")
         await context.grant_permissions(["geolocation"])
         await context.set_geolocation({
             "latitude": opts.geolocation_latitude,

@@ -48,6 +48,8 @@ class Generation:
     browser: Browser
     pid: int | None
     warm: deque[PoolContext] = field(default_factory=deque)
+    #: Page mode: kept pages lent to a capture or being reset, which come back to ``warm``.
+    lent: int = 0
     captures: int = 0
     leases: int = 0
     alive: bool = True

@@ -74,6 +74,9 @@ class Lease:
     #: The context's way out through the private-network guard (None when the guard is off).
     channel: Channel | None = None
     _owner: PoolContext | None = None
+    #: What the capture changed of the page's emulation (``viewport``, ``media``, ``headers``,
+    #: ``geolocation``): in page mode, what the reset must undo besides the page's own state.
+    emulated: set[str] = field(default_factory=set)
 
     @property
     def blocked_requests(self) -> int:

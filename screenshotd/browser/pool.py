@@ -189,6 +189,8 @@ class BrowserPool:
             owned = await self._context_for(generation, options,
                                             warm_ok=keepable or self.isolation != "page")
             kept = owned.resident is not None
+            if kept:
+                generation.lent += 1
             context, page = owned.context, owned.page
             generation.leases += 1
             generation.captures += 1
@@ -215,7 +217,7 @@ class BrowserPool:
                 if kept:
                     # Page mode: the slot goes back once its page is reset and kept, so the
                     # next capture finds it.
-                    self._spawn(self._keep_or_close(generation, owned))
+                    self._spawn(self._keep_or_close(generation, owned, lease.emulated))
                 else:
                     # The slot goes back now: the next capture does not wait for this one's
                     # context to close, which happens in the background.
@@ -255,17 +257,19 @@ class BrowserPool:
         self.contexts_made += 1
         return owned
 
-    async def _keep_or_close(self, generation: Generation, owned: PoolContext) -> None:
+    async def _keep_or_close(self, generation: Generation, owned: PoolContext,
+                             emulated: set[str]) -> None:
         """Page mode, after a capture on a kept page: reset it and keep it for the next one;
         a page that cannot be reset (it crashed, the browser died, a step hung) is closed and
         its place refilled with a fresh one. Releases the slot either way."""
         # In a task of its own, waited for with a bound: a DevTools call to a page whose
         # renderer died can hang without noticing cancellation, and the slot must come back.
-        resetting = asyncio.ensure_future(reset(owned))
+        resetting = asyncio.ensure_future(reset(owned, emulated))
         resetting.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({resetting}, timeout=RESET_TIMEOUT_S + 1)
         failure = (resetting.exception() if done and not resetting.cancelled()
                    else TimeoutError("the reset did not finish"))
+        generation.lent -= 1
         if not done:
             resetting.cancel()
         if failure is not None:
@@ -311,7 +315,7 @@ class BrowserPool:
             or not generation.alive
             or generation.retiring
             or self._state is not PoolState.OPEN
-            or len(generation.warm) >= self.warm_target
+            or len(generation.warm) + generation.lent >= self.warm_target
         ):
             return
         self._refilling.add(generation.number)
@@ -323,7 +327,7 @@ class BrowserPool:
                 generation.alive
                 and not generation.retiring
                 and self._state is PoolState.OPEN
-                and len(generation.warm) < self.warm_target
+                and len(generation.warm) + generation.lent < self.warm_target
             ):
                 owned = await self._new_context(generation, dict(BASE_CONTEXT_OPTIONS))
                 context = owned.context

@@ -5,12 +5,13 @@ A new context's first page starts a renderer process, which costs more CPU than 
 itself. A trusted single-tenant deployment may keep the page instead, as long as nothing of one
 capture is seen by the next. Between captures the page goes to ``about:blank`` and loses:
 
-- cookies, permissions and the emulated geolocation (the context's);
+- cookies and permissions (the context's);
 - for every origin its frames visited: local storage, IndexedDB, Cache Storage, service worker
   registrations, file systems (``Storage.clearDataForOrigin``) and session storage
   (``DOMStorage.clear``);
 - the HTTP cache (``Network.clearBrowserCache``);
-- extra HTTP headers, emulated media and colour scheme, and the viewport;
+- extra HTTP headers, emulated media and colour scheme, the viewport and the emulated
+  geolocation, when the capture set them (the pool's lease records which);
 - what the egress channel recorded (refusals and blocked requests are counted per capture).
 
 What stays shared is the renderer process and its memory: a page that exploits the renderer
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,10 +72,14 @@ class NotResettable(Exception):
     """The kept page cannot be proven clean: it is closed and replaced instead."""
 
 
-async def reset(owned: PoolContext) -> None:
+async def reset(owned: PoolContext, emulated: set[str]) -> None:
     """Put a kept context and page back as a fresh one would be (the module's list). Raises
     (a closed or crashed page, a timeout, :class:`NotResettable`): the caller then closes the
     context and makes a fresh one.
+
+    ``emulated`` names what the capture changed of the page's emulation (``viewport``,
+    ``media``, ``headers``, ``geolocation``): only those are set back, since each is a round
+    trip to Chromium. The page's own state (storage, cookies, cache) is cleared every time.
 
     Session storage belongs to the tab, and Chromium clears it only for an origin that still
     has a frame in it: a page whose frames left an origin during the capture (a script sent it
@@ -88,7 +94,7 @@ async def reset(owned: PoolContext) -> None:
         # session on a page makes Chromium drop its emulated media on the next navigation.
         session = await context.new_cdp_session(page)
         try:
-            await _clear(owned, resident, session)
+            await _clear(owned, resident, session, emulated)
         finally:
             with contextlib.suppress(Exception):
                 await session.detach()
@@ -97,25 +103,34 @@ async def reset(owned: PoolContext) -> None:
         owned.channel.forget()
 
 
-async def _clear(owned: PoolContext, resident: Resident, session: CDPSession) -> None:
+async def _clear(owned: PoolContext, resident: Resident, session: CDPSession,
+                 emulated: set[str]) -> None:
     page, context = owned.page, owned.context
     assert page is not None
     present = {_origin(frame.url) for frame in page.frames}
     left = resident.origins - present
     if left:
         raise NotResettable(f"the page left {sorted(left)[0]} during the capture")
-    await session.send("DOMStorage.enable")
-    for origin in sorted(resident.origins):  # session storage, while its frames are there
-        await session.send("DOMStorage.clear", {"storageId": {
-            "securityOrigin": origin, "isLocalStorage": False}})
+    origins = sorted(resident.origins)
+    if origins:  # session storage, while its frames are there
+        await session.send("DOMStorage.enable")
+        await asyncio.gather(*(session.send("DOMStorage.clear", {"storageId": {
+            "securityOrigin": origin, "isLocalStorage": False}}) for origin in origins))
+    # The page's scripts stop here, so nothing writes again what is cleared after this.
     await page.goto("about:blank")
-    for origin in sorted(resident.origins):
-        await session.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    undo: list[Awaitable[Any]] = [
+        session.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+        for origin in origins
+    ]
+    undo += [session.send("Network.clearBrowserCache"), context.clear_cookies(),
+             context.clear_permissions()]
+    if "geolocation" in emulated:
+        undo.append(context.set_geolocation(None))
+    if "headers" in emulated:
+        undo.append(page.set_extra_http_headers({}))
+    if "media" in emulated:
+        undo.append(page.emulate_media(media="null", color_scheme="null", reduced_motion="null"))
+    if "viewport" in emulated:
+        undo.append(page.set_viewport_size(BASE_CONTEXT_OPTIONS["viewport"]))
+    await asyncio.gather(*undo)
     resident.origins.clear()
-    await session.send("Network.clearBrowserCache")
-    await context.clear_cookies()
-    await context.clear_permissions()
-    await context.set_geolocation(None)
-    await page.set_extra_http_headers({})
-    await page.emulate_media(media="null", color_scheme="null", reduced_motion="null")
-    await page.set_viewport_size(BASE_CONTEXT_OPTIONS["viewport"])

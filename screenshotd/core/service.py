@@ -332,6 +332,7 @@ class ScreenshotService:
                     lease.run(capture_mod.capture(
                         lease.context, opts, max_height=self.settings.max_full_page_height,
                         page=lease.page, channel=lease.channel, request_filter=request_filter,
+                        emulated=lease.emulated,
                     )),
                     hard_limit,
                 )

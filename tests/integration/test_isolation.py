@@ -107,6 +107,55 @@ async def test_the_next_capture_in_the_slot_finds_nothing(server: Running, site:
         assert pool.contexts_made > made  # a fresh context
 
 
+async def settled(pool: Any) -> None:
+    """Wait until the pool has made its warm contexts, so that a count of contexts made
+    changes only by what the captures after it cause."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while asyncio.get_running_loop().time() < deadline:
+        stats = pool.stats()
+        if (stats["warm_contexts"] >= stats["warm_target"] and not stats["refilling"]
+                and not stats["closing"]):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the pool did not settle: {pool.stats()}")
+
+
+EMULATION_READ = """
+const found = [];
+if (matchMedia("print").matches) found.push("print");
+if (matchMedia("(prefers-color-scheme: dark)").matches) found.push("dark");
+if (matchMedia("(prefers-reduced-motion: reduce)").matches) found.push("reducedMotion");
+if (innerWidth !== 1280 || innerHeight !== 800) found.push("viewport");
+const echo = await (await fetch("/echo?header=X-Leak:1")).text();
+if (echo.includes("0,255,0")) found.push("header");
+out.textContent = "found:" + found.join(",") + ";";
+"""
+
+#: A capture that changes every part of the page's emulation a reset must undo.
+EMULATED = {"headers": '{"X-Leak": "1"}', "media_type": "print", "dark_mode": "true",
+            "reduced_motion": "true", "width": "800", "height": "600", **GEOLOCATION}
+
+
+async def test_the_next_capture_gets_the_default_emulation(server: Running, site: Site):
+    """Page mode sets back only what a capture changed: one that changed it all, then one that
+    changed nothing, in the same slot, must find the defaults."""
+    pool = server.app.state.service.pool
+    tag = pool.isolation
+    await settled(pool)
+    made = pool.contexts_made
+    assert await found(server, page(site, EMULATION_READ, "127.0.0.1", f"emu-control-{tag}"),
+                       **EMULATED) == "found:print,dark,reducedMotion,viewport,header;"
+    await settled(pool)
+    assert await found(server, page(site, EMULATION_READ, "127.0.0.1", f"emu-read-{tag}")) == (
+        "found:;")
+    await settled(pool)
+    if pool.isolation == "page":
+        # both captures on the page that was kept, and reset after each; none made, and
+        # no more pages kept than there are slots
+        assert pool.contexts_made == made and pool.stats()["resets"] >= 2
+        assert pool.stats()["warm_contexts"] == 1
+
+
 def renderers_of(browser_pid: int) -> list[int]:
     """The renderer processes under ``browser_pid``."""
     parents: dict[int, int] = {}
@@ -157,4 +206,6 @@ async def test_page_mode_recovers_a_slot_whose_page_crashed(site: Site):
             "url": site.url("/pages/basic?crash=after"), "response_type": "json"})
         assert after.status_code == 200 and after.json()["width"] == 1280
         assert pool.contexts_made > made  # a fresh page took the crashed one's place
+        await settled(pool)
+        # one kept page for the one slot: the fresh one, reset after its capture
         assert pool.stats()["warm_contexts"] == 1 and pool.connected
