@@ -326,10 +326,10 @@ def _json_ld_title(soup: BeautifulSoup, document_title: str | None) -> str | Non
         text = (script.string or "").strip()
         text = text.removeprefix("<![CDATA[").removesuffix("]]>").strip()
         try:
-            data = json.loads(text)
-        except (ValueError, TypeError):
+            items = list(_ld_items(json.loads(text)))
+        except (ValueError, TypeError, RecursionError):  # the page's own JSON, maybe hostile
             continue
-        for item in _ld_items(data):
+        for item in items:
             kind = item.get("@type")
             kinds = kind if isinstance(kind, list) else [kind]
             if not any(isinstance(k, str) and (k.endswith("Article") or k in (

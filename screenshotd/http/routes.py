@@ -21,6 +21,7 @@ from screenshotd.core.jobs.records import iso
 from screenshotd.core.results import CaptureResult, StoredImage
 from screenshotd.core.service import ScreenshotService
 from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.values import decode_json
 from screenshotd.version import __version__
 
 #: Largest POST body: 2 MB of HTML, base64-encoded, plus the other options.
@@ -200,8 +201,8 @@ async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
         )
     data = await read_body(request, limit)
     try:
-        body = await in_thread_if_large(len(data), json.loads, data or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = await in_thread_if_large(len(data), decode_json, data or b"{}")
+    except ValueError as exc:  # invalid JSON or UTF-8, too deep, NaN, a number too long
         raise errors.ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
     if not isinstance(body, dict):
         raise errors.ValidationError("the body must be a JSON object", field="body")

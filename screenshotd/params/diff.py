@@ -10,7 +10,6 @@ validate with it (:func:`parse_diff_request`), ``screenshotd diff`` makes its fl
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pydantic_core import PydanticCustomError
 from screenshotd import errors
 from screenshotd.params.capture import KNOWN_PARAMS
 from screenshotd.params.names import NON_OPTION_PARAMS, translate
-from screenshotd.params.values import Bool
+from screenshotd.params.values import Bool, decode_json
 
 RGB = tuple[int, int, int]
 
@@ -202,8 +201,8 @@ def colour(value: Any) -> RGB | None:
             return int(hex_[0:2], 16), int(hex_[2:4], 16), int(hex_[4:6], 16)
         if text.startswith("["):
             try:
-                parts = json.loads(text)
-            except json.JSONDecodeError:
+                parts = decode_json(text)
+            except ValueError:
                 return None
         else:
             parts = text.split(",")
