@@ -1,9 +1,12 @@
-"""The two ways work is shared and bounded, written once: :class:`SingleFlight` (identical work
-in flight runs once) and :class:`BoundedSlots` (at most N at once, a bounded wait for a turn).
+"""The ways work is shared and bounded, written once: :class:`SingleFlight` (identical work in
+flight runs once), :class:`FairQueue` (waiting work, served round-robin across callers) and
+:class:`BoundedSlots` (at most N at once, a bounded wait for a turn, shared fairly).
 
 The capture road (:mod:`screenshotd.core.service`) and the diff (:mod:`screenshotd.core.diffs`)
 share work through a :class:`SingleFlight`; the browser pool and the diff bound theirs with
-:class:`BoundedSlots`. Both live on the event loop and take no lock.
+:class:`BoundedSlots`, whose waiters wait in a :class:`FairQueue`, as queued jobs wait for a
+worker in one (:mod:`screenshotd.core.jobs.manager`). All live on the event loop and take no
+lock.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Coroutine
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -84,6 +88,69 @@ class SingleFlight(Generic[T]):
             task.exception()  # retrieved: every waiter may have gone
 
 
+class FairQueue(Generic[T]):
+    """Waiting items, one line per owner (an API key, or an address without keys), taken from
+    the owners in turn: one caller's 500 waiting items do not delay another caller's one.
+
+    :meth:`pop` takes the oldest item of the owner whose turn it is, then puts that owner at the
+    back of the line if it has more. With a ``cap``, an owner that already holds ``cap`` (by
+    ``held``) is passed over while another owner waits that holds fewer: when others are
+    waiting, nobody holds more than their share.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[str, deque[T]] = {}
+        self._turns: deque[str] = deque()  # owners with waiting items, in turn
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[tuple[str, T]]:
+        """Every waiting (owner, item) (a copy: the queue may change while it is walked)."""
+        return iter([(owner, item) for owner, line in self._lines.items() for item in line])
+
+    def push(self, owner: str, item: T) -> None:
+        line = self._lines.get(owner)
+        if line is None:
+            line = self._lines[owner] = deque()
+            self._turns.append(owner)
+        line.append(item)
+        self._size += 1
+
+    def remove(self, owner: str, item: T) -> bool:
+        """Take a waiting item out (it was cancelled, or gave up); False if it is not here."""
+        line = self._lines.get(owner)
+        if line is None or item not in line:
+            return False
+        line.remove(item)
+        self._size -= 1
+        if not line:
+            del self._lines[owner]
+            self._turns.remove(owner)
+        return True
+
+    def pop(self, held: Mapping[str, int] | None = None,
+            cap: int | None = None) -> tuple[str, T] | None:
+        """The next (owner, item), taking owners in turn; None when nothing waits."""
+        if not self._turns:
+            return None
+        owner = self._turns[0]
+        if cap is not None and held is not None and len(self._turns) > 1:
+            under = [o for o in self._turns if held.get(o, 0) < cap]
+            # Everyone at their share: the owner holding least, so no slot stays idle.
+            owner = under[0] if under else min(self._turns, key=lambda o: held.get(o, 0))
+        self._turns.remove(owner)
+        line = self._lines[owner]
+        item = line.popleft()
+        self._size -= 1
+        if line:
+            self._turns.append(owner)
+        else:
+            del self._lines[owner]
+        return owner, item
+
+
 #: The most requests that may wait for a slot when no hard cap is set: each costs a coroutine
 #: and a socket, not a browser, so thousands are fine.
 MAX_WAITERS = 5000
@@ -99,11 +166,17 @@ class BoundedSlots:
     seconds until they could. ``waiting``, when given, is also a hard cap on waiters (for
     those who want one); without it the cap is :data:`MAX_WAITERS`.
 
+    Fair: every holder and waiter has an owner (the caller: an API key, or an address without
+    keys). A freed slot goes to the waiting owners in turn (a :class:`FairQueue`), not first
+    come, and while others wait an owner that holds ``per_owner`` slots is passed over. So a
+    flood from one caller cannot hold every slot, nor push another caller's request past its
+    wait.
+
     ``what`` names the slots in the error (``browser slot``, ``diff worker``).
     """
 
     def __init__(self, slots: int, waiting: int | None, wait_s: float, *, what: str,
-                 typical_hold_s: float = 2.0) -> None:
+                 typical_hold_s: float = 2.0, per_owner: int | None = None) -> None:
         if slots < 1:
             raise ValueError("at least one slot")
         self.slots = slots
@@ -111,8 +184,10 @@ class BoundedSlots:
         self.max_waiting = waiting
         self.wait_s = wait_s
         self.what = what
-        self._semaphore = asyncio.Semaphore(slots)
-        self.waiting = 0
+        #: The most slots one owner holds while another owner waits (None: no limit).
+        self.per_owner = per_owner
+        self._waiters: FairQueue[asyncio.Future[None]] = FairQueue()
+        self._held: Counter[str] = Counter()
         self.in_use = 0
         #: An exponential moving average of how long a slot is held.
         self.hold_s = typical_hold_s
@@ -123,45 +198,63 @@ class BoundedSlots:
         self._drained.set()
 
     @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    @property
     def full(self) -> bool:
-        return self._semaphore.locked()
+        return self.in_use >= self.slots
+
+    def held_by(self, owner: str) -> int:
+        """How many slots ``owner`` holds now."""
+        return self._held.get(owner, 0)
 
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait for a slot: 0 while one is free, else
         the requests ahead of it (and itself) per slot, times the measured hold time."""
-        if not self._semaphore.locked():
+        if not self.full:
             return 0.0
         return (self.waiting + 1) * self.hold_s / self.slots
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting when one can be expected within ``wait_s``, or raise
-        PoolExhausted."""
-        if self._semaphore.locked():
-            cap = MAX_WAITERS if self.max_waiting is None else self.max_waiting
-            expected = self.expected_wait()
-            if self.waiting >= cap:
-                self.refused += 1
-                raise errors.PoolExhausted(
-                    f"every {self.what} is busy and the wait queue is full ({self.waiting} "
-                    "waiting, the most allowed)", retry_after=self.retry_after())
-            if expected > self.wait_s:
-                self.refused += 1
-                raise errors.PoolExhausted(
-                    f"every {self.what} is busy: the wait would be about {expected:.0f} s, "
-                    f"longer than the {self.wait_s:g} s a request may wait",
-                    retry_after=self._ticket(expected))
-        self.waiting += 1
-        try:
-            async with asyncio.timeout(self.wait_s):
-                await self._semaphore.acquire()
-        except TimeoutError:
+    async def acquire(self, owner: str = "") -> None:
+        """Take a slot for ``owner``, waiting when one can be expected within ``wait_s``, or
+        raise PoolExhausted."""
+        if not self.full and not self._waiters:
+            self._take(owner)
+            return
+        cap = MAX_WAITERS if self.max_waiting is None else self.max_waiting
+        expected = self.expected_wait()
+        if self.waiting >= cap:
             self.refused += 1
             raise errors.PoolExhausted(
-                f"no {self.what} became free in time ({self.wait_s:g} s)",
-                retry_after=self.retry_after()) from None
-        finally:
-            self.waiting -= 1
+                f"every {self.what} is busy and the wait queue is full ({self.waiting} "
+                "waiting, the most allowed)", retry_after=self.retry_after())
+        if expected > self.wait_s:
+            self.refused += 1
+            raise errors.PoolExhausted(
+                f"every {self.what} is busy: the wait would be about {expected:.0f} s, "
+                f"longer than the {self.wait_s:g} s a request may wait",
+                retry_after=self._ticket(expected))
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.push(owner, turn)
+        try:
+            async with asyncio.timeout(self.wait_s):
+                await turn
+        except BaseException as exc:
+            if turn.done() and not turn.cancelled():
+                self.release(owner)  # given a slot just as it gave up: pass it on
+            else:
+                self._waiters.remove(owner, turn)
+            if isinstance(exc, TimeoutError):
+                self.refused += 1
+                raise errors.PoolExhausted(
+                    f"no {self.what} became free in time ({self.wait_s:g} s)",
+                    retry_after=self.retry_after()) from None
+            raise
+
+    def _take(self, owner: str) -> None:
         self.in_use += 1
+        self._held[owner] += 1
         self._drained.clear()
 
     def _ticket(self, expected: float) -> int:
@@ -178,12 +271,23 @@ class BoundedSlots:
         """How long one piece of work held its slot: feeds the Retry-After estimate."""
         self.hold_s = 0.8 * self.hold_s + 0.2 * seconds
 
-    def release(self) -> None:
-        """Give a slot back."""
+    def release(self, owner: str = "") -> None:
+        """Give ``owner``'s slot back; it goes to the next waiter in turn."""
         self.in_use -= 1
+        self._held[owner] -= 1
+        if self._held[owner] <= 0:
+            del self._held[owner]
+        while self.in_use < self.slots:
+            turn = self._waiters.pop(self._held, self.per_owner)
+            if turn is None:
+                break
+            next_owner, waiter = turn
+            if waiter.done():  # it gave up and has not yet left the line
+                continue
+            self._take(next_owner)
+            waiter.set_result(None)
         if self.in_use == 0:
             self._drained.set()
-        self._semaphore.release()
 
     async def drained(self) -> None:
         """Wait until no slot is held."""

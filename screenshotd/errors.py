@@ -19,6 +19,7 @@ class and turns any of them into the single JSON shape of the spec::
     ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
     ├── NavigationFailed         422 NAVIGATION_FAILED
     ├── SelectorNotFound         422 SELECTOR_NOT_FOUND
+    ├── RenderCrashed            502 RENDER_CRASHED     (the page's renderer crashed or ran out of memory)
     ├── RetryableError                                  (carries ``retry_after``)
     │   ├── NotReady             409 NOT_READY          (a job's result, asked for too soon)
     │   ├── RateLimited          429 RATE_LIMITED
@@ -166,6 +167,15 @@ class ShuttingDown(RetryableError):
     code = "SHUTDOWN"
 
 
+class RenderCrashed(ScreenshotError):
+    """The page's renderer process died under the capture: it ran out of memory, or crashed.
+    The browser and every other capture are fine; the same page will most likely do it again,
+    so it is not marked retryable."""
+
+    status = 502
+    code = "RENDER_CRASHED"
+
+
 class InternalError(ScreenshotError):
     status = 500
     code = "INTERNAL"
@@ -184,6 +194,7 @@ ERROR_CLASSES: tuple[type[ScreenshotError], ...] = (
     PayloadTooLarge,
     NavigationFailed,
     SelectorNotFound,
+    RenderCrashed,
     NotReady,
     RateLimited,
     PoolExhausted,

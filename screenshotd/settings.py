@@ -146,6 +146,9 @@ class Setting:
         return self.env.lower()
 
 
+#: Settings whose empty value means "not set" (None), not their parser's reading of "".
+_EMPTY_IS_NONE = frozenset({"BROWSER_QUEUE_SIZE", "MAX_CONCURRENT_PER_CALLER"})
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", _str, "Address to listen on. The Docker image sets 0.0.0.0."),
     Setting("PORT", "3000", _port, "Port to listen on."),
@@ -166,6 +169,12 @@ SETTINGS: tuple[Setting, ...] = (
         "BROWSER_QUEUE_TIMEOUT_MS", "60000", _int(0, 600_000),
         "How long a request may wait for a slot before it gets 503 POOL_EXHAUSTED; long enough "
         "for an <img> load, which browsers wait well over 30 s for.",
+    ),
+    Setting(
+        "MAX_CONCURRENT_PER_CALLER", "", _int(1, 64),
+        "The most browser slots one caller (an API key, or an address without keys) holds while "
+        "others wait; waiting requests are served round-robin across callers. Empty: "
+        "max(1, BROWSER_MAX_CONCURRENT - 1).",
     ),
     Setting("BROWSER_RECYCLE_AFTER", "200", _int(1), "Restart Chromium after this many captures."),
     Setting(
@@ -228,6 +237,7 @@ class Settings:
     cache_max_bytes: int = 268435456
     browser_max_concurrent: int = 3
     browser_queue_size: int | None = None
+    max_concurrent_per_caller: int | None = None
     browser_queue_timeout_ms: int = 60000
     browser_recycle_after: int = 200
     browser_isolation: str = "context"
@@ -262,7 +272,7 @@ class Settings:
             raw = env.get(setting.env)
             if raw is None or (raw.strip() == "" and setting.default != ""):
                 raw = setting.default
-            if setting.env == "BROWSER_QUEUE_SIZE" and raw.strip() == "":
+            if setting.env in _EMPTY_IS_NONE and raw.strip() == "":
                 values[setting.attr] = None
                 continue
             try:
@@ -281,6 +291,13 @@ class Settings:
         """The hard cap on requests waiting for a slot (``BROWSER_QUEUE_SIZE``); None: admission
         by expected wait."""
         return self.browser_queue_size
+
+    @property
+    def per_caller_slots(self) -> int:
+        """``MAX_CONCURRENT_PER_CALLER``, or its default: all slots but one, at least one."""
+        if self.max_concurrent_per_caller is not None:
+            return self.max_concurrent_per_caller
+        return max(1, self.browser_max_concurrent - 1)
 
     @property
     def private_hosts_open(self) -> bool:

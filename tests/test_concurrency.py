@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from screenshotd import errors
-from screenshotd.concurrency import BoundedSlots, SingleFlight
+from screenshotd.concurrency import BoundedSlots, FairQueue, SingleFlight
 
 
 async def test_identical_work_in_flight_runs_once_and_everyone_gets_its_result():
@@ -145,3 +145,63 @@ async def test_a_waiter_gets_the_first_slot_given_back():
     slots.release()
     await asyncio.wait_for(waiter, 1)
     assert slots.in_use == 1 and slots.waiting == 0
+
+
+def test_a_fair_queue_takes_owners_in_turn_and_passes_over_one_at_its_share():
+    line: FairQueue[str] = FairQueue()
+    for item in ("a1", "a2", "a3"):
+        line.push("a", item)
+    line.push("b", "b1")
+    line.push("c", "c1")
+    assert len(line) == 5
+    assert line.pop() == ("a", "a1")  # a's turn, then a goes to the back
+    assert line.pop() == ("b", "b1")
+    # a holds 2 (its share) while c waits: c first, then a again once it is alone
+    assert line.pop({"a": 2}, cap=2) == ("c", "c1")
+    assert line.pop({"a": 2}, cap=2) == ("a", "a2")
+    assert line.remove("a", "a3") and not line.remove("a", "a3")
+    assert line.pop() is None and len(line) == 0
+
+
+async def test_a_flood_from_one_owner_cannot_hold_every_slot_while_another_waits():
+    slots = BoundedSlots(3, None, 5.0, what="slot", per_owner=2)
+    for _ in range(3):  # alone, an owner may use every slot
+        await slots.acquire("flood")
+    assert slots.held_by("flood") == 3
+    flood = [asyncio.create_task(slots.acquire("flood")) for _ in range(6)]
+    await asyncio.sleep(0)
+    other = asyncio.create_task(slots.acquire("other"))
+    await asyncio.sleep(0)
+    slots.release("flood")  # the other caller arrived last, and is served first
+    await asyncio.sleep(0)
+    assert other.done() and slots.held_by("other") == 1 and slots.held_by("flood") == 2
+    second = asyncio.create_task(slots.acquire("other"))
+    await asyncio.sleep(0)
+    slots.release("other")
+    await asyncio.sleep(0)
+    assert second.done() and slots.held_by("flood") == 2  # flood stays at its share
+    slots.release("other")
+    for _ in range(8):
+        await asyncio.sleep(0)
+        if slots.held_by("flood") == 3:
+            break
+    assert slots.held_by("flood") == 3  # alone again: it takes the free slot
+    for task in flood:
+        task.cancel()
+    await asyncio.gather(*flood, return_exceptions=True)
+    assert slots.waiting == 0 and slots.in_use == 3
+
+
+async def test_a_waiter_that_gives_up_leaves_no_slot_behind():
+    slots = BoundedSlots(1, None, 0.05, what="slot", typical_hold_s=0.01)
+    await slots.acquire("a")
+    with pytest.raises(errors.PoolExhausted):
+        await slots.acquire("b")  # its wait runs out
+    cancelled = asyncio.create_task(slots.acquire("c"))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    slots.release("a")  # would have gone to c, which is gone
+    await asyncio.gather(cancelled, return_exceptions=True)
+    assert slots.in_use == 0 and slots.waiting == 0
+    await slots.acquire("d")
+    assert slots.held_by("d") == 1

@@ -36,6 +36,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from screenshotd import errors
 from screenshotd.blocking.lists import RequestFilter
 from screenshotd.browser import scripts, steps
+from screenshotd.browser.lease import crashed
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
 from screenshotd.params.capture import RenderOptions
@@ -147,7 +148,7 @@ async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions,
             # Playwright types cookies as its SetCookieParam TypedDict, which it does not export.
             await context.add_cookies([c.to_playwright(opts.url) for c in opts.cookies])  # type: ignore[misc]
         except PlaywrightError as exc:
-            raise errors.ValidationError(f"cookies: {steps.first_line(exc)}", field="cookies") from None
+            raise errors.ValidationError(f"cookies: {steps.page_error(exc)}", field="cookies") from None
     if opts.geolocation_latitude is not None and opts.geolocation_longitude is not None:
         emulated.add("geolocation")
         await context.grant_permissions(["geolocation"])
@@ -249,10 +250,10 @@ async def _prepare(
         try:
             await page.evaluate("async () => {\n" + opts.scripts + "\n}")
         except PlaywrightError as exc:
-            if _is_closed(exc):
-                raise
+            if _is_closed(exc) or crashed(exc):
+                raise  # the lease reports a crash as such
             raise errors.ValidationError(
-                f"scripts threw: {steps.first_line(exc)}", field="scripts"
+                f"scripts threw: {steps.page_error(exc)}", field="scripts"
             ) from None
     if opts.click:
         try:
@@ -262,7 +263,7 @@ async def _prepare(
                 f"click: no clickable element matches {opts.click!r}", field="click"
             ) from None
         except PlaywrightError as exc:
-            _raise_bad_selector(exc, "click")
+            _raise_bad_selector(exc, "click", opts.click)
             raise
     if opts.actions:
         await steps.run_actions(page, opts.actions, deadline)
@@ -349,13 +350,14 @@ async def _wait_visible(page: Page, selector: str, deadline: Deadline, field: st
             f"{field}: no visible element matches {selector!r}", field=field
         ) from None
     except PlaywrightError as exc:
-        _raise_bad_selector(exc, field)
+        _raise_bad_selector(exc, field, selector)
         raise
 
 
-def _raise_bad_selector(exc: PlaywrightError, field: str) -> None:
+def _raise_bad_selector(exc: PlaywrightError, field: str, selector: str) -> None:
     if steps.is_bad_input(exc):
-        raise errors.ValidationError(f"{field}: {steps.first_line(exc)}", field=field) from None
+        raise errors.ValidationError(f"{field}: {steps.bad_selector(selector)}",
+                                     field=field) from None
 
 
 def _is_closed(exc: PlaywrightError) -> bool:

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def crashed(exc: BaseException) -> bool:
+    """Whether a Playwright error says the page's renderer crashed (or was killed)."""
+    return "crash" in str(exc).split("\n", 1)[0].lower()
+
+
 @dataclass(eq=False)
 class PoolContext:
     """A browser context and what belongs to it: its egress channel, the page a warm context
@@ -108,6 +113,10 @@ class Lease:
             try:
                 return task.result()  # the work's own result, error or cancellation
             except PlaywrightError as exc:
+                if (self._owner is not None and self._owner.crashed) or crashed(exc):
+                    raise errors.RenderCrashed(
+                        "the page's renderer crashed during the capture (it may have run out "
+                        "of memory)") from exc
                 if "closed" in str(exc).lower():
                     raise  # BrowserPool.acquire tells a crash from a page closed under it
                 log.warning("capture failed: %s", str(exc).splitlines()[0][:300])

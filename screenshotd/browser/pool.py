@@ -86,6 +86,7 @@ class BrowserPool:
         extra_args: tuple[str, ...] = (),
         egress: EgressProxy | None = None,
         isolation: str = "context",
+        per_owner: int | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -108,7 +109,8 @@ class BrowserPool:
             spawn=self._spawn, is_open=lambda: self._state is PoolState.OPEN,
             on_install=self._schedule_refill,
         )
-        self._slots = BoundedSlots(slots, queue_size, queue_timeout, what="browser slot")
+        self._slots = BoundedSlots(slots, queue_size, queue_timeout, what="browser slot",
+                                   per_owner=per_owner)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refilling: set[int] = set()
         #: Used contexts whose close is still running (off the capture path).
@@ -165,12 +167,15 @@ class BrowserPool:
 
     @contextlib.asynccontextmanager
     async def acquire(self, context_options: Mapping[str, Any] | None = None,
-                      keepable: bool = True) -> AsyncIterator[Lease]:
+                      keepable: bool = True, owner: str = "") -> AsyncIterator[Lease]:
         """Lease a slot and a fresh context; the context is closed when the block ends.
 
         In page mode a capture with no context options that is ``keepable`` (it adds no
         scripts that outlive it) takes a kept page instead, which is reset and kept when the
         block ends (:mod:`screenshotd.browser.reset`).
+
+        ``owner`` is the caller the slot is for: slots are shared out fairly among callers
+        (:class:`~screenshotd.concurrency.BoundedSlots`).
 
         Raises PoolExhausted when the queue is full or the wait runs out, and BrowserCrashed when
         Chromium dies under the block.
@@ -178,7 +183,7 @@ class BrowserPool:
         if self._state is not PoolState.OPEN:
             raise errors.PoolExhausted("the browser pool is shutting down", retry_after=5)
         started = time.monotonic()
-        await self._slots.acquire()
+        await self._slots.acquire(owner)
         waited_ms = (time.monotonic() - started) * 1000
         slot_owned = True
         try:
@@ -201,8 +206,12 @@ class BrowserPool:
                           owned.channel, owned)
             slot_owned = False  # _finish releases it
             begun = time.monotonic()
+            spoiled = False  # the page may still be busy in a script: closed, never kept
             try:
                 yield lease
+            except (errors.CaptureTimeout, asyncio.CancelledError):
+                spoiled = True
+                raise
             except errors.ScreenshotError:
                 raise
             except Exception as exc:
@@ -214,19 +223,22 @@ class BrowserPool:
                 raise
             finally:
                 self._slots.observe(time.monotonic() - begun)
-                if kept:
+                if kept and not spoiled:
                     # Page mode: the slot goes back once its page is reset and kept, so the
                     # next capture finds it.
-                    self._spawn(self._keep_or_close(generation, owned, lease.emulated))
+                    self._spawn(self._keep_or_close(generation, owned, lease.emulated, owner))
                 else:
                     # The slot goes back now: the next capture does not wait for this one's
-                    # context to close, which happens in the background.
-                    self._slots.release()
+                    # context to close, which happens in the background. A page that ran out
+                    # of time may still be running a script: it is closed, never kept.
+                    if kept:
+                        generation.lent -= 1
+                    self._slots.release(owner)
                     self.closing += 1
                     self._spawn(self._finish(generation, context))
         finally:
             if slot_owned:
-                self._slots.release()
+                self._slots.release(owner)
 
     async def _context_for(self, generation: Generation, options: Mapping[str, Any],
                            warm_ok: bool = True) -> PoolContext:
@@ -258,7 +270,7 @@ class BrowserPool:
         return owned
 
     async def _keep_or_close(self, generation: Generation, owned: PoolContext,
-                             emulated: set[str]) -> None:
+                             emulated: set[str], owner: str) -> None:
         """Page mode, after a capture on a kept page: reset it and keep it for the next one;
         a page that cannot be reset (it crashed, the browser died, a step hung) is closed and
         its place refilled with a fresh one. Releases the slot either way."""
@@ -280,9 +292,9 @@ class BrowserPool:
                 self.resets += 1
                 generation.warm.append(owned)
                 generation.leases -= 1
-                self._slots.release()
+                self._slots.release(owner)
                 return
-        self._slots.release()
+        self._slots.release(owner)
         self.closing += 1
         await self._finish(generation, owned.context)
 
@@ -293,6 +305,10 @@ class BrowserPool:
         self._schedule_refill(generation)
 
     async def _finish(self, generation: Generation, context: BrowserContext) -> None:
+        """Close a used context in the background, then refill. Closing a context ends its
+        renderer even while a script holds the page's main thread (a capture that ran out of
+        time); a close that does not finish in time takes the whole browser down instead, which
+        the generations relaunch."""
         try:
             if generation.alive:
                 await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -161,8 +162,9 @@ async def run_actions(page: Page, actions: list[Action], deadline: Deadline) -> 
                 field="actions") from None
         except PlaywrightError as exc:
             if is_bad_input(exc):
-                raise errors.ValidationError(f"{name}: {first_line(exc)}",
-                                             field="actions") from None
+                what = (f"{action.key!r} is not a key name" if action.type == "press"
+                        else bad_selector(action.selector or ""))
+                raise errors.ValidationError(f"{name}: {what}", field="actions") from None
             raise
 
 
@@ -201,6 +203,23 @@ _BAD_INPUT = ("while parsing", "not a valid selector", "Unknown engine", "Unknow
 def is_bad_input(exc: BaseException) -> bool:
     """Whether a Playwright error says the caller's selector or key was malformed."""
     return any(sign in str(exc) for sign in _BAD_INPUT)
+
+
+def bad_selector(selector: str) -> str:
+    """The message for a selector the browser could not parse, in our words."""
+    return f"not a valid CSS selector: {selector[:200]!r}"
+
+
+#: Playwright's prefixes on its errors (``Page.evaluate: ``, ``Locator.click: ``) and
+#: Chromium's (``Protocol error (Storage.setCookies): ``).
+_API_PREFIX = re.compile(
+    r"^(?:[A-Z][A-Za-z]*\.[a-z][A-Za-z_]*: |Protocol error \([A-Za-z.]+\): )+")
+
+
+def page_error(exc: BaseException) -> str:
+    """What a page's own script threw (``Error: boom``), without the automation's words
+    around it."""
+    return _API_PREFIX.sub("", first_line(exc)) or "an error"
 
 
 def first_line(exc: BaseException) -> str:

@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 
 Served = TypeVar("Served", CaptureResult, StoredImage)
 
-#: Slack on top of the page's own ``timeout`` for the screenshot, encoding and closes, after
-#: which a capture is abandoned whatever Chromium is doing.
-HARD_TIMEOUT_SLACK_S = 35.0
+#: Slack on top of the capture's ``timeout`` (counted from when it gets its slot), after which
+#: it is abandoned whatever the page is doing: the answer is a 408, the slot is free at once,
+#: and the page's context is closed in the background, which ends its renderer.
+DEADLINE_GRACE_S = 1.5
 
 #: How many parsed query strings to remember, and the longest one worth remembering.
 PARSE_MEMO_ENTRIES = 4096
@@ -116,6 +117,7 @@ class ScreenshotService:
             warm_contexts=warm_contexts,
             egress=None if guard.open else EgressProxy(guard),
             isolation=settings.browser_isolation,
+            per_owner=settings.per_caller_slots,
         )
         return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes), guard)
 
@@ -204,8 +206,8 @@ class ScreenshotService:
         self.counts["misses"] += 1
         if key in self._flights:
             self.counts["coalesced"] += 1
-        return await self._flights.run(key, lambda: self._capture_and_store(opts, key),
-                                       detach=detach)
+        return await self._flights.run(
+            key, lambda: self._capture_and_store(opts, key, caller.id), detach=detach)
 
     async def hit(self, opts: CaptureOptions, caller: Caller) -> CaptureResult | None:
         """The cached result for ``opts``, or None. No browser work, no DNS, no charge."""
@@ -285,8 +287,9 @@ class ScreenshotService:
             self.counts[count] += 1
         return result
 
-    async def _capture_and_store(self, opts: CaptureOptions, key: str) -> CaptureResult:
-        result = await self.capture(opts)
+    async def _capture_and_store(self, opts: CaptureOptions, key: str,
+                                 owner: str) -> CaptureResult:
+        result = await self.capture(opts, owner)
         result.ttl = self.ttl(opts)
         result.stored = await self.cache.set(key, Entry(result.data, result.to_meta(), result.ttl))
         return result
@@ -296,19 +299,21 @@ class ScreenshotService:
         if opts.url is not None:
             await self.guard.check_url(opts.url)
 
-    async def capture(self, opts: CaptureOptions) -> CaptureResult:
+    async def capture(self, opts: CaptureOptions, owner: str = "") -> CaptureResult:
         """Capture ``opts`` now, uncached: the door check, a pooled context, the page, the
-        post-processing. The outcome and duration go to :attr:`observer` when there is one."""
+        post-processing. ``owner`` is the caller the browser slot is for (slots are shared
+        fairly among callers). The outcome and duration go to :attr:`observer` when there is
+        one."""
         await self.check(opts)
         self.counts["captures"] += 1
         for hook in self.capture_hooks:
             hook(opts)
         started = time.monotonic()
         if self.observer is None:
-            return await self._capture(opts, started)
+            return await self._capture(opts, started, owner)
         code: str | None = "INTERNAL"
         try:
-            result = await self._capture(opts, started)
+            result = await self._capture(opts, started, owner)
             code = None
             return result
         except errors.ScreenshotError as exc:
@@ -320,11 +325,12 @@ class ScreenshotService:
         finally:
             self.observer.capture_done(time.monotonic() - started, code)
 
-    async def _capture(self, opts: CaptureOptions, started: float) -> CaptureResult:
-        hard_limit = (opts.timeout or 30000) / 1000 + HARD_TIMEOUT_SLACK_S
+    async def _capture(self, opts: CaptureOptions, started: float, owner: str) -> CaptureResult:
+        timeout_ms = opts.timeout or 30000
+        hard_limit = timeout_ms / 1000 + DEADLINE_GRACE_S
         request_filter = self.request_filter(opts)
-        async with self.pool.acquire(opts.context_options(),
-                                     keepable=not opts.outlives_page) as lease:
+        async with self.pool.acquire(opts.context_options(), keepable=not opts.outlives_page,
+                                     owner=owner) as lease:
             if self.observer is not None:
                 self.observer.queue_waited(lease.waited_ms / 1000)
             try:
@@ -338,7 +344,8 @@ class ScreenshotService:
                 )
             except TimeoutError:
                 raise errors.CaptureTimeout(
-                    f"the capture did not finish within {hard_limit:g} s"
+                    f"the capture did not finish within its timeout ({timeout_ms} ms); the page "
+                    "was stopped", field="timeout"
                 ) from None
         expected = _viewport_pixels(opts)
         size = postprocess.image_size(raw.data) if raw.kind != "pdf" else None

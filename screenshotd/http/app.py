@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         max_queued=settings.max_queued_jobs,
         max_bytes=settings.job_max_bytes,
         grace=settings.shutdown_grace_seconds,
+        per_owner=settings.per_caller_slots,
     )
 
     @contextlib.asynccontextmanager

@@ -296,7 +296,7 @@ def document() -> dict[str, Any]:
             "image/png": {"schema": {"type": "string", "format": "binary"}},
             "application/json": {"schema": {"$ref": "#/components/schemas/Diff"}}}},
         "304": {"description": "Not modified."},
-        **_error_responses(408, 409, 413, 422),
+        **_error_responses(408, 409, 413, 422, 502),
     }
     image_any: dict[str, Any] = {"description": "The image, diff or result.",
                  "content": {t: {"schema": {"type": "string", "format": "binary"}}
@@ -305,11 +305,11 @@ def document() -> dict[str, Any]:
         "/screenshot": {
             "get": {"summary": "Capture a page", "operationId": "screenshotGet",
                     "parameters": capture_query,
-                    "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422)}},
+                    "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422, 502)}},
             "post": {"summary": "Capture a page (JSON body)", "operationId": "screenshotPost",
                      "requestBody": {"required": True, "content": {"application/json": {
                          "schema": {"$ref": "#/components/schemas/CaptureRequest"}}}},
-                     "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422)}},
+                     "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422, 502)}},
         },
         "/images/{name}": {"get": {
             "summary": "A cached capture by its key", "operationId": "image",

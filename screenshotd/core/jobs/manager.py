@@ -9,7 +9,9 @@ A job is one capture that the caller does not wait for::
   captures. There are as many workers as pool slots, so jobs alone never overflow the pool's
   wait queue; a job that still meets a full pool (synchronous traffic) waits and tries again.
 - **Fair.** Each caller (an API key, or an IP without keys) has its own queue, and the workers
-  take from the callers in turn: one caller's 500 queued jobs do not delay another's one.
+  take from the callers in turn: one caller's 500 queued jobs do not delay another's one; while
+  another caller's jobs wait, one caller's take at most ``per_owner`` workers (the same
+  :class:`~screenshotd.concurrency.FairQueue` shares out the browser slots).
 - **Bounded.** A caller may have ``max_pending`` submissions queued or processing (a batch
   counts as one); the next is ``429 RATE_LIMITED``. At most ``max_queued`` jobs wait in all;
   past that, ``503 POOL_EXHAUSTED``. Finished jobs are forgotten ``ttl`` seconds after they
@@ -21,7 +23,7 @@ A job is one capture that the caller does not wait for::
   get ``grace`` seconds, then fail with ``SHUTDOWN``. Every one of them fires its webhook.
 
 The records (:class:`~screenshotd.core.jobs.records.Job`, :class:`~screenshotd.core.jobs.records.Batch`) are
-in :mod:`~screenshotd.core.jobs.records`, the waiting line in :mod:`~screenshotd.core.jobs.queue`,
+in :mod:`~screenshotd.core.jobs.records`, the waiting line in a :class:`~screenshotd.concurrency.FairQueue`,
 and the kept jobs and their expiry in :mod:`~screenshotd.core.jobs.table`. Nothing here knows
 HTTP; :mod:`screenshotd.http.job_routes` does.
 """
@@ -41,7 +43,7 @@ from typing import Any
 
 from screenshotd import errors
 from screenshotd.auth.callers import Caller
-from screenshotd.core.jobs.queue import FairQueue
+from screenshotd.concurrency import FairQueue
 from screenshotd.core.jobs.records import Batch, Job, JobState, new_id
 from screenshotd.core.jobs.table import JobTable
 from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
@@ -76,10 +78,13 @@ class JobManager:
         max_queued: int,
         max_bytes: int,
         grace: float,
+        per_owner: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.service = service
         self.workers = workers
+        #: The most workers one owner's jobs take while another owner's jobs wait.
+        self.per_owner = per_owner
         self.ttl = ttl
         self.max_pending = max_pending
         self.max_queued = max_queued
@@ -90,8 +95,9 @@ class JobManager:
         self.state = "new"
         self.counts: Counter[str] = Counter()
         self._table = JobTable(ttl, max_bytes, clock, self.counts)
-        self._queue = FairQueue()
+        self._queue: FairQueue[Job] = FairQueue()
         self._processing = 0
+        self._running: Counter[str] = Counter()  # owner -> jobs processing
         self._ready = asyncio.Semaphore(0)
         self._pending: dict[str, dict[str, int]] = {}  # owner -> unit -> unfinished jobs
         self._avg_job_s = 2.0
@@ -134,8 +140,8 @@ class JobManager:
             await self._drain
 
     async def _drain_all(self) -> None:
-        for job in self._queue:
-            self._queue.remove(job)
+        for owner, job in self._queue:
+            self._queue.remove(owner, job)
             self._finish(job, JobState.FAILED, error=errors.ShuttingDown(
                 "the server shut down before the job started", retry_after=5))
         running = [job.task for job in self._table.all_jobs()
@@ -258,7 +264,7 @@ class JobManager:
             raise errors.JobFinished(f"job {job.id} is already {job.status.value}")
         job.cancel_requested = True
         if job.status is JobState.QUEUED:
-            self._queue.remove(job)
+            self._queue.remove(job.owner, job)
             self._finish(job, JobState.CANCELLED,
                          error=errors.JobCancelled("the job was cancelled before it started"))
         elif job.task is not None:
@@ -269,7 +275,7 @@ class JobManager:
     # ------------------------------------------------------------------ the queue
 
     def _enqueue(self, job: Job) -> None:
-        self._queue.push(job)
+        self._queue.push(job.owner, job)
         self._ready.release()
 
     async def _work(self) -> None:
@@ -277,9 +283,11 @@ class JobManager:
             await self._ready.acquire()
             if self.state != "open":
                 return
-            job = self._queue.pop()
-            if job is None:
+            turn = self._queue.pop(self._running, self.per_owner)
+            if turn is None:
                 continue  # it was cancelled while queued
+            job = turn[1]
+            self._running[job.owner] += 1
             job.status = JobState.PROCESSING
             job.started_at = self.clock()
             self._processing += 1
@@ -288,6 +296,9 @@ class JobManager:
             await asyncio.wait([job.task])  # a cancelled job never cancels its worker
 
     def _task_ended(self, job: Job, task: asyncio.Task[Any]) -> None:
+        self._running[job.owner] -= 1
+        if self._running[job.owner] <= 0:
+            del self._running[job.owner]
         self._interrupted(job)
 
     def _interrupted(self, job: Job) -> None:
