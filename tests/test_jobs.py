@@ -233,6 +233,28 @@ async def test_callers_are_served_in_turn():
     await jobs.close()
 
 
+async def test_while_another_caller_waits_one_caller_takes_at_most_its_share_of_workers():
+    service = FakeService()
+    gates = {n: service.gates.setdefault(f"https://example.com/a{n}", asyncio.Event())
+             for n in range(4)}
+    jobs = await manager(service, workers=3, per_owner=2, max_pending=100)
+    for n in range(3):  # alone, a caller may take every worker
+        await jobs.submit(Caller("ip:a"), opts(f"a{n}"), "http://s")
+    await until(lambda: len(service.started) == 3)
+    await jobs.submit(Caller("ip:a"), opts("a3"), "http://s")  # a's turn comes first...
+    await jobs.submit(Caller("ip:b"), opts("b0"), "http://s")
+    gates[0].set()
+    await until(lambda: len(service.started) >= 4)
+    # ...but a still holds its share of 2 while b waits: the free worker goes to b (and a3
+    # starts when b0, which is not gated, is done)
+    assert service.started[3].endswith("/b0")
+    await until(lambda: len(service.started) == 5)
+    assert service.started[4].endswith("/a3")
+    for gate in gates.values():
+        gate.set()
+    await jobs.close()
+
+
 async def test_cancelling_a_queued_job_never_runs_it():
     service = FakeService()
     gate = service.gates["https://example.com/slow"] = asyncio.Event()

@@ -109,10 +109,17 @@ async def capture(
         # The page sent itself elsewhere (a script, a meta refresh) while it was being
         # prepared. Let the new document load, then prepare and capture that one.
         await _new_document(page, deadline, channel)
-        await _prepare(page, opts, deadline, max_height, request_filter)
-        if opts.reads_page:
-            html = await steps.read_html(page)
-        data, kind, truncated = await _shoot(page, opts, max_height, deadline)
+        try:
+            await _prepare(page, opts, deadline, max_height, request_filter)
+            if opts.reads_page:
+                html = await steps.read_html(page)
+            data, kind, truncated = await _shoot(page, opts, max_height, deadline)
+        except PlaywrightError as again:
+            if not _navigated_away(again):
+                raise
+            raise errors.NavigationFailed(
+                "the page kept navigating away while it was being captured (a page that "
+                "reloads or redirects itself without end)") from None
     _check_document(page, channel)
     return RawCapture(
         data=data,

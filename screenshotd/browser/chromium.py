@@ -42,12 +42,19 @@ BASE_ARGS = (
     # never shared between browser contexts, and each capture is its own context, so this only
     # lets frames of one capture's own page share a process; no capture can reach another's.
     "--disable-site-isolation-trials",
+    # A hostile page's JavaScript may not take more than 1 GB of heap: past it the renderer
+    # dies (502 RENDER_CRASHED) long before a slot's worth of pages could exhaust the machine.
+    "--js-flags=--max-old-space-size=1024",
     # No back-forward cache and no new document host per navigation (RenderDocument): nothing
     # here goes back, and page mode's reset navigates each kept page to about:blank and on,
     # which with them cost a quarter of its throughput (benchmarks/RESULTS.md).
     "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,"
     "IsolateOrigins,site-per-process,BackForwardCache,RenderDocument",
 )
+
+#: Playwright's default flags the pool does not want: with popup blocking off, a page could
+#: open thousands of windows without a click.
+IGNORED_DEFAULT_ARGS = ["--disable-popup-blocking"]
 
 #: What a context may request besides http(s) and ws(s), which go through the egress proxy.
 #: Everything else (``file:``, ``ftp:``, ``chrome:``, ``filesystem:`` ...) is refused.

@@ -1,6 +1,7 @@
 """Opening one browser context, with the guard's second layer on it.
 
 Every context the pool makes (warm, kept or made to order) comes from :func:`open_context`.
+Each gets a script that lets a document open at most :data:`MAX_WINDOWS` windows.
 With the private-network guard on, the context gets an egress channel of its own (every request
 it makes goes through the guard's proxy) and a route that refuses every scheme but http(s),
 ws(s), ``data:``, ``blob:`` and ``about:``; the refusals are counted on its
@@ -22,6 +23,21 @@ from screenshotd.browser.lease import PoolContext
 from screenshotd.net.proxy import EgressProxy
 
 CONTEXT_TIMEOUT_S = 10.0
+#: The most windows a document may open (``window.open``) before the call returns null.
+MAX_WINDOWS = 5
+#: Run before every document's own scripts: Chromium's headless shell has no popup blocker, and
+#: a page that opens thousands of windows would keep its capture from ever loading.
+WINDOW_LIMIT = """
+(() => {
+  const open = window.open;
+  let left = MAX_WINDOWS;
+  window.open = function (...args) {
+    if (left <= 0) return null;
+    left -= 1;
+    return open.apply(this, args);
+  };
+})();
+""".replace("MAX_WINDOWS", str(MAX_WINDOWS))
 
 
 async def open_context(browser: Browser, kwargs: dict[str, Any], egress: EgressProxy | None,
@@ -38,6 +54,14 @@ async def open_context(browser: Browser, kwargs: dict[str, Any], egress: EgressP
             await egress.release(channel)
         raise
     owned = PoolContext(context, channel)
+    try:
+        await asyncio.wait_for(context.add_init_script(WINDOW_LIMIT), CONTEXT_TIMEOUT_S)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+        if channel is not None and egress is not None:
+            await egress.release(channel)
+        raise
     if channel is None or egress is None:
         return owned  # ALLOW_PRIVATE_HOSTS=*: the guard is off, both its layers
     context.once("close", lambda _c: spawn(egress.release(channel)))

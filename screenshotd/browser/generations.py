@@ -30,7 +30,12 @@ from typing import Any
 from playwright.async_api import Browser, Playwright
 
 from screenshotd import errors
-from screenshotd.browser.chromium import find_browser_pid, kill_process_group, launch_args
+from screenshotd.browser.chromium import (
+    IGNORED_DEFAULT_ARGS,
+    find_browser_pid,
+    kill_process_group,
+    launch_args,
+)
 from screenshotd.browser.lease import PoolContext
 from screenshotd.net.proxy import EgressProxy
 
@@ -175,6 +180,7 @@ class Generations:
             self.playwright.chromium.launch(
                 executable_path=self.executable_path,
                 args=args,
+                ignore_default_args=IGNORED_DEFAULT_ARGS,
                 headless=True,
                 handle_sigint=False,
                 handle_sigterm=False,

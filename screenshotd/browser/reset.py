@@ -107,6 +107,8 @@ async def _clear(owned: PoolContext, resident: Resident, session: CDPSession,
                  emulated: set[str]) -> None:
     page, context = owned.page, owned.context
     assert page is not None
+    if len(context.pages) > 1:
+        raise NotResettable("the page opened other windows")
     present = {_origin(frame.url) for frame in page.frames}
     left = resident.origins - present
     if left:

@@ -246,14 +246,17 @@ class ScreenshotService:
                     raise
                 raise errors.DomainNotAllowed(f"item {index}: {exc.message}; nothing in this "
                                               "batch was run", field=exc.field) from None
-        checks = [(index, url) for index, opts in enumerate(pages) if opts is not None
-                  for url in (opts.url, opts.webhook_url) if url]
-        outcomes = await asyncio.gather(*(self.guard.check_url(url) for _, url in checks),
+        checks = [(index, url, name) for index, opts in enumerate(pages) if opts is not None
+                  for url, name in ((opts.url, fields[index] if fields else "url"),
+                                    (opts.webhook_url, "webhook_url")) if url]
+        outcomes = await asyncio.gather(*(self.guard.check_url(url) for _, url, _ in checks),
                                         return_exceptions=True)
-        for (index, url), outcome in zip(checks, outcomes, strict=True):
+        for (index, url, name), outcome in zip(checks, outcomes, strict=True):
             if isinstance(outcome, errors.Blocked) and batch:
                 raise errors.Blocked(f"item {index} ({url[:200]}): {outcome.message}; "
-                                     "nothing in this batch was run")
+                                     "nothing in this batch was run", field=name)
+            if isinstance(outcome, errors.Blocked):
+                raise _named(outcome, name) from None
             if isinstance(outcome, BaseException):
                 raise outcome
 
@@ -263,7 +266,10 @@ class ScreenshotService:
         not hand out its captures of private addresses."""
         if url is None or url in self._door_passed:
             return
-        check_url_literal(url, self.policy)  # raises Blocked
+        try:
+            check_url_literal(url, self.policy)
+        except errors.Blocked as exc:
+            raise _named(exc, "url") from None
         if len(url) <= PARSE_MEMO_MAX_QUERY:
             if len(self._door_passed) >= PARSE_MEMO_ENTRIES:
                 self._door_passed.clear()
@@ -297,7 +303,10 @@ class ScreenshotService:
     async def check(self, opts: CaptureOptions) -> None:
         """The door: refuse a main URL that targets a non-public address. No browser work."""
         if opts.url is not None:
-            await self.guard.check_url(opts.url)
+            try:
+                await self.guard.check_url(opts.url)
+            except errors.Blocked as exc:
+                raise _named(exc, "url") from None
 
     async def capture(self, opts: CaptureOptions, owner: str = "") -> CaptureResult:
         """Capture ``opts`` now, uncached: the door check, a pooled context, the page, the
@@ -408,3 +417,8 @@ class ScreenshotService:
             "cache": {**self.cache.health(), **{name: self.counts[name] for name in (
                 "hits", "misses", "not_modified", "captures", "coalesced")}},
         }
+
+
+def _named(exc: errors.Blocked, field: str) -> errors.Blocked:
+    """``exc``, naming the parameter whose address was refused when it does not yet."""
+    return exc if exc.field is not None else errors.Blocked(exc.message, field=field)
