@@ -17,7 +17,6 @@ import zoneinfo
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import numpy as np
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -27,24 +26,6 @@ MAX_URL_LENGTH = 8192
 #: The deepest nesting of arrays and objects a JSON body or JSON parameter may have.
 MAX_JSON_DEPTH = 32
 
-#: A JSON string, escapes included: what :func:`json_depth` skips.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_OPENERS = np.zeros(256, dtype=np.int8)
-_OPENERS[[ord("["), ord("{")]] = 1
-_OPENERS[[ord("]"), ord("}")]] = -1
-
-
-def json_depth(data: bytes) -> int:
-    """How deeply ``data``'s arrays and objects nest, counted without decoding it (so a
-    hostile depth cannot exhaust the decoder's recursion): brackets outside strings, summed
-    in NumPy."""
-    bare = _JSON_STRING.sub(b"", data)
-    if not bare:
-        return 0
-    steps = _OPENERS[np.frombuffer(bare, dtype=np.uint8)]
-    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
-
-
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -52,37 +33,40 @@ def _no_constant(name: str) -> Any:
 def decode_json(data: bytes | str) -> Any:
     """JSON text as Python values, or a ValueError that says what is wrong with it: nested
     more than :data:`MAX_JSON_DEPTH` deep, ``NaN`` or ``Infinity``, an integer too long to
-    read, invalid UTF-8 or invalid JSON."""
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    depth = json_depth(raw)
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"it is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
+    read, a lone surrogate, invalid UTF-8 or invalid JSON.
+
+    The decoder bounds its own recursion (a body nested thousands deep is a RecursionError,
+    read here as a ValueError); what it returns is then walked without recursion, so nothing
+    downstream ever meets a structure deeper than the bound."""
     try:
         value = json.loads(data, parse_constant=_no_constant)
-    except RecursionError:  # not reached below MAX_JSON_DEPTH; kept as a last bound
-        raise ValueError("it is nested too deeply") from None
-    _check_text(value)
+    except RecursionError:
+        raise ValueError(f"it is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    _check_value(value)
     return value
 
 
-def _check_text(value: Any) -> None:
-    """Refuse a string (or key) with a lone surrogate (``"\\ud800"``): valid JSON, but no
-    text, and nothing downstream (a URL, a header, a page) could carry it."""
-    todo = [value]
+def _check_value(value: Any) -> None:
+    """Refuse a value nested more than :data:`MAX_JSON_DEPTH` deep, or holding a string (or
+    key) with a lone surrogate (``"\\ud800"``): valid JSON, but not text, and nothing
+    downstream (a URL, a header, a page) could carry it."""
+    todo: list[tuple[Any, int]] = [(value, 0)]
     while todo:
-        item = todo.pop()
-        if isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise ValueError(f"it is nested more than {MAX_JSON_DEPTH} levels deep")
+            if isinstance(item, dict):
+                todo.extend((key, depth) for key in item)
+                todo.extend((inner, depth + 1) for inner in item.values())
+            else:
+                todo.extend((inner, depth + 1) for inner in item)
         elif isinstance(item, str):
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 raise ValueError("a string holds a lone surrogate (an unpaired \\ud800-\\udfff "
                                  "escape), which is not text") from None
-
 
 
 def parse_bool(value: Any) -> bool:
