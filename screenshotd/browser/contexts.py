@@ -72,6 +72,7 @@ async def open_context(browser: Browser, kwargs: dict[str, Any], egress: EgressP
 
     try:
         await asyncio.wait_for(context.route(NON_WEB_SCHEME, refuse), CONTEXT_TIMEOUT_S)
+        owned.http_cache = False  # a route turns Chromium's HTTP cache off for the context
     except BaseException:
         with contextlib.suppress(Exception):  # its channel goes with it ("close" above)
             await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)

@@ -46,6 +46,9 @@ class PoolContext:
     resident: Resident | None = None
     #: Set when its page's renderer dies (see :meth:`watch`).
     crashed: bool = False
+    #: Whether Chromium's HTTP cache is on in it: a context with a route (the guard's scheme
+    #: route) has it off, since Playwright's request interception disables it.
+    http_cache: bool = True
 
     def watch(self, page: Page) -> None:
         """Keep ``page`` as this context's open page, and notice if its renderer dies."""

@@ -5,13 +5,15 @@ A new context's first page starts a renderer process, which costs more CPU than 
 itself. A trusted single-tenant deployment may keep the page instead, as long as nothing of one
 capture is seen by the next. Between captures the page goes to ``about:blank`` and loses:
 
-- cookies and permissions (the context's);
+- cookies (the context's);
 - for every origin its frames visited: local storage, IndexedDB, Cache Storage, service worker
   registrations, file systems (``Storage.clearDataForOrigin``) and session storage
   (``DOMStorage.clear``);
-- the HTTP cache (``Network.clearBrowserCache``);
-- extra HTTP headers, emulated media and colour scheme, the viewport and the emulated
-  geolocation, when the capture set them (the pool's lease records which);
+- the HTTP cache (``Network.clearBrowserCache``), when the context has one: the guard's route
+  turns it off (Playwright's request interception does), so with the guard on there is none;
+- extra HTTP headers, emulated media and colour scheme, the viewport, and the geolocation
+  permission with its emulated position, when the capture set them (the pool's lease records
+  which; a page cannot grant itself a permission);
 - what the egress channel recorded (refusals and blocked requests are counted per capture).
 
 What stays shared is the renderer process and its memory: a page that exploits the renderer
@@ -124,10 +126,11 @@ async def _clear(owned: PoolContext, resident: Resident, session: CDPSession,
         session.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
         for origin in origins
     ]
-    undo += [session.send("Network.clearBrowserCache"), context.clear_cookies(),
-             context.clear_permissions()]
-    if "geolocation" in emulated:
-        undo.append(context.set_geolocation(None))
+    undo.append(context.clear_cookies())
+    if owned.http_cache:  # with the guard's route on, the context has no HTTP cache to clear
+        undo.append(session.send("Network.clearBrowserCache"))
+    if "geolocation" in emulated:  # the one permission a capture grants, with its position
+        undo += [context.clear_permissions(), context.set_geolocation(None)]
     if "headers" in emulated:
         undo.append(page.set_extra_http_headers({}))
     if "media" in emulated:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.support.servers import Running, make_settings, run_server
-from tests.support.site import Site
+from tests.support.site import CACHEABLE_HITS, Site
 
 pytestmark = pytest.mark.asyncio
 
@@ -210,3 +210,23 @@ async def test_page_mode_recovers_a_slot_whose_page_crashed(site: Site):
         await settled(pool)
         # one kept page for the one slot: the fresh one, reset after its capture
         assert pool.stats()["warm_contexts"] == 1 and pool.connected
+
+
+@pytest.mark.parametrize("isolation", ["context", "page"])
+async def test_the_http_cache_is_not_shared_between_captures(site: Site, isolation: str):
+    """With the guard off there is no route, so Chromium's HTTP cache is on: a script the
+    first capture cached must be fetched again by the next capture in the same slot."""
+    settings = make_settings(browser_max_concurrent=1, browser_isolation=isolation,
+                             allow_private_hosts=("*",))
+    tag = f"http-cache-{isolation}"
+    html = f"<!doctype html><p>cached<script src='/cacheable?tag={tag}'></script>"
+    async with run_server(settings) as server:
+        await settled(server.app.state.service.pool)
+        for n in range(2):
+            response = await server.client.get("/screenshot", params={
+                "url": site.url(f"/serve?n={n}&html=" + quote(html)), "cache": "false"})
+            assert response.status_code == 200, response.text
+            await settled(server.app.state.service.pool)
+        assert CACHEABLE_HITS[tag] == 2
+        if isolation == "page":
+            assert server.app.state.service.pool.stats()["resets"] >= 2

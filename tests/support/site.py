@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.support.pages import BOX, CORPUS, PAGES, page, solid_png
 
+#: Fetches of ``/cacheable``, by its ``tag``.
+CACHEABLE_HITS: dict[str, int] = {}
 _COUNTERS: dict[str, int] = {}
 
 
@@ -27,12 +29,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+              headers: dict[str, str] | None = None, cache_control: str = "no-store") -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
+            self.send_header("Cache-Control", cache_control)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
@@ -83,6 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
                 n = _COUNTERS[key]
             colour = ("rgb(255,0,0)", "rgb(0,255,0)", "rgb(0,0,255)")[(n - 1) % 3]
             self._send(200, page(f"<h1>{n}</h1>", f"<style>body{{background:{colour}}}</style>").encode())
+        elif path == "/cacheable":
+            # A script a browser may keep for an hour; every fetch of it is counted per tag.
+            with _COUNTER_LOCK:
+                CACHEABLE_HITS[query.get("tag", "")] = CACHEABLE_HITS.get(query.get("tag", ""), 0) + 1
+            self._send(200, b"window.cached = true;", "text/javascript",
+                       cache_control="public, max-age=3600")
         elif path == "/status":
             self._send(int(query.get("code", "404")), page(BOX).encode())
         elif path == "/redirect":
