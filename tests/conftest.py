@@ -14,8 +14,23 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.servers import RedisServer, Running, WebhookReceiver, make_settings, run_server
+from tests.support.servers import (
+    SERVER_ERRORS,
+    RedisServer,
+    Running,
+    WebhookReceiver,
+    make_settings,
+    run_server,
+)
 from tests.support.site import Site, serve_site
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_errors() -> Iterator[None]:
+    """Across the whole suite, no test server answers a 500 that a test did not provoke on
+    purpose (tests/support/servers.SERVER_ERRORS)."""
+    yield
+    assert not SERVER_ERRORS, f"servers answered 5xx: {SERVER_ERRORS[:20]}"
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from tests.support.checks import assert_error
-from tests.support.servers import make_settings, run_server
+from tests.support.servers import SERVER_ERRORS, make_settings, run_server
 from tests.support.site import Site
 
 pytestmark = pytest.mark.asyncio
@@ -143,7 +143,7 @@ async def test_unknown_route_is_json_404(client):
 
 
 async def test_internal_error_has_request_id_and_no_traceback(server, site: Site, monkeypatch):
-    async def broken(opts):
+    async def broken(opts, owner=""):
         raise RuntimeError("secret at /srv/screenshotd/internal.py")
 
     monkeypatch.setattr(server.service, "capture", broken)
@@ -152,6 +152,7 @@ async def test_internal_error_has_request_id_and_no_traceback(server, site: Site
     body = assert_error(response, 500, "INTERNAL")
     assert len(body["request_id"]) == 16 and body["request_id"] in body["message"]
     assert "secret" not in response.text and "/srv" not in response.text
+    SERVER_ERRORS.remove("GET /screenshot: 500")  # provoked on purpose
 
 
 async def test_blocked_by_default(site: Site):

@@ -251,6 +251,34 @@ class Running:
         return self.app.state.service.pool
 
 
+#: Every 5xx a test server answered that is not one of the service's own "try again" or
+#: "the page crashed" answers (503, 502 RENDER_CRASHED): a 500 means a bug. The suite fails at
+#: its end if any is left here (tests/conftest.py); a test that provokes one on purpose takes
+#: it out.
+SERVER_ERRORS: list[str] = []
+
+
+class WatchServerErrors:
+    """ASGI middleware around a test server's app: notes each 500-class answer in
+    :data:`SERVER_ERRORS`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 500 \
+                    and message["status"] not in (502, 503):
+                SERVER_ERRORS.append(f"{scope['method']} {scope['path']}: {message['status']}")
+            await send(message)
+
+        await self.app(scope, receive, watched)
+
+
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "allow_private_hosts": ("127.0.0.1",),
@@ -271,7 +299,8 @@ async def run_server(settings: Settings, resolver: Resolver | None = None) -> As
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(WatchServerErrors(app), log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 60
