@@ -29,13 +29,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from screenshotd import errors
 from screenshotd.blocking.lists import RequestFilter
-from screenshotd.browser import scripts, steps
+from screenshotd.browser import reset, scripts, steps
 from screenshotd.browser.lease import crashed
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
@@ -81,6 +81,7 @@ async def capture(
     channel: Channel | None = None,
     request_filter: RequestFilter | None = None,
     emulated: set[str] | None = None,
+    media_session: CDPSession | None = None,
 ) -> RawCapture:
     """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context.
 
@@ -89,12 +90,13 @@ async def capture(
     refused (a redirect, a script or a meta refresh), the capture is that refusal's error.
     ``request_filter`` decides the page's requests and counts what it blocked. ``emulated``
     collects what was changed of the page's emulation (the lease's record, for page mode's
-    reset).
+    reset). ``media_session`` is a kept page's own DevTools session: its media is emulated
+    through it (see :func:`screenshotd.browser.reset.keep`).
     """
     deadline = Deadline(opts.timeout or 30000)
     if page is None:
         page = await context.new_page()
-    await _emulate(context, page, opts, set() if emulated is None else emulated)
+    await _emulate(context, page, opts, set() if emulated is None else emulated, media_session)
     await steps.before_load(context, page, opts, request_filter)
     response = await _load(page, opts, deadline, channel)
     html = None
@@ -132,7 +134,7 @@ async def capture(
 
 
 async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions,
-                   emulated: set[str]) -> None:
+                   emulated: set[str], media_session: CDPSession | None = None) -> None:
     """Set the page's emulation for ``opts``, and name in ``emulated`` what was changed."""
     assert opts.width and opts.height
     if (opts.width, opts.height) != (1280, 800):
@@ -142,11 +144,15 @@ async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions,
         # A new page already has screen media, a light scheme and no motion preference; but
         # printing to PDF uses print media unless screen is asked for explicitly.
         emulated.add("media")
-        await page.emulate_media(
-            media=opts.media_type,
-            color_scheme="dark" if opts.dark_mode else "light",
-            reduced_motion="reduce" if opts.reduced_motion else "no-preference",
-        )
+        if media_session is not None:
+            await reset.emulate_media(media_session, opts.media_type, bool(opts.dark_mode),
+                                      bool(opts.reduced_motion))
+        else:
+            await page.emulate_media(
+                media=opts.media_type,
+                color_scheme="dark" if opts.dark_mode else "light",
+                reduced_motion="reduce" if opts.reduced_motion else "no-preference",
+            )
     if opts.headers:
         emulated.add("headers")
         await page.set_extra_http_headers(opts.headers)

@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 from screenshotd import errors
@@ -85,6 +85,13 @@ class Lease:
     #: What the capture changed of the page's emulation (``viewport``, ``media``, ``headers``,
     #: ``geolocation``): in page mode, what the reset must undo besides the page's own state.
     emulated: set[str] = field(default_factory=set)
+
+    @property
+    def media_session(self) -> CDPSession | None:
+        """A kept page's own DevTools session, through which its media must be emulated (page
+        mode; :func:`screenshotd.browser.reset.keep` says why); None for a fresh context."""
+        resident = self._owner.resident if self._owner is not None else None
+        return resident.session if resident is not None else None
 
     @property
     def blocked_requests(self) -> int:

@@ -350,7 +350,7 @@ class BrowserPool:
                 try:
                     owned.watch(await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S))
                     if self.isolation == "page":
-                        keep(owned)
+                        await asyncio.wait_for(keep(owned), CONTEXT_TIMEOUT_S)
                 except BaseException:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)

@@ -16,6 +16,9 @@ capture is seen by the next. Between captures the page goes to ``about:blank`` a
   which; a page cannot grant itself a permission);
 - what the egress channel recorded (refusals and blocked requests are counted per capture).
 
+The reset goes through a DevTools session the kept page has for as long as it is kept (made
+in :func:`keep`), not one opened and closed each time: three round trips fewer per capture.
+
 What stays shared is the renderer process and its memory: a page that exploits the renderer
 could see what a later page renders in it. So page mode is for one tenant's own captures, never
 for a service whose users do not trust each other. A capture that sets context-level options
@@ -27,7 +30,6 @@ it gets a fresh context, as in the default mode.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,10 +43,12 @@ RESET_TIMEOUT_S = 5.0
 
 
 class Resident:
-    """A kept page's memory of where its frames went: the origins whose storage to clear."""
+    """A kept page's memory of where its frames went (the origins whose storage to clear), and
+    the DevTools session of its own that resets it, open as long as the page is kept."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, session: CDPSession) -> None:
         self.page = page
+        self.session = session
         self.origins: set[str] = set()
         page.on("framenavigated", self._navigated)
 
@@ -62,12 +66,30 @@ def _origin(url: str) -> str:
     return ""
 
 
-def keep(owned: PoolContext) -> Resident:
-    """Make ``owned`` (a warm context with its page) a kept one."""
+async def keep(owned: PoolContext) -> Resident:
+    """Make ``owned`` (a warm context with its page) a kept one, with its own DevTools session.
+
+    A second session on a page makes Chromium drop the emulated media that Playwright's session
+    set, at the next navigation: so a kept page's media is emulated through this session
+    (:func:`emulate_media`), never through Playwright's."""
     assert owned.page is not None
-    resident = Resident(owned.page)
+    session = await owned.context.new_cdp_session(owned.page)
+    await session.send("DOMStorage.enable")
+    resident = Resident(owned.page, session)
     owned.resident = resident
     return resident
+
+
+async def emulate_media(session: CDPSession, media: str | None, dark: bool | None,
+                        reduced_motion: bool | None) -> None:
+    """Set (or with all None, clear) a kept page's emulated media type and preferences."""
+    features = []
+    if dark is not None:
+        features.append({"name": "prefers-color-scheme", "value": "dark" if dark else "light"})
+    if reduced_motion is not None:
+        features.append({"name": "prefers-reduced-motion",
+                         "value": "reduce" if reduced_motion else "no-preference"})
+    await session.send("Emulation.setEmulatedMedia", {"media": media or "", "features": features})
 
 
 class NotResettable(Exception):
@@ -88,18 +110,10 @@ async def reset(owned: PoolContext, emulated: set[str]) -> None:
     elsewhere) cannot be proven clean, and is not kept."""
     resident = owned.resident
     assert resident is not None and owned.page is not None
-    page, context = owned.page, owned.context
     if owned.dead:
         raise NotResettable("the page crashed or was closed")
     async with asyncio.timeout(RESET_TIMEOUT_S):
-        # A session of its own, detached again before the next capture: a second DevTools
-        # session on a page makes Chromium drop its emulated media on the next navigation.
-        session = await context.new_cdp_session(page)
-        try:
-            await _clear(owned, resident, session, emulated)
-        finally:
-            with contextlib.suppress(Exception):
-                await session.detach()
+        await _clear(owned, resident, resident.session, emulated)
     owned.refused_schemes = 0
     if owned.channel is not None:
         owned.channel.forget()
@@ -117,7 +131,6 @@ async def _clear(owned: PoolContext, resident: Resident, session: CDPSession,
         raise NotResettable(f"the page left {sorted(left)[0]} during the capture")
     origins = sorted(resident.origins)
     if origins:  # session storage, while its frames are there
-        await session.send("DOMStorage.enable")
         await asyncio.gather(*(session.send("DOMStorage.clear", {"storageId": {
             "securityOrigin": origin, "isLocalStorage": False}}) for origin in origins))
     # The page's scripts stop here, so nothing writes again what is cleared after this.
@@ -134,7 +147,7 @@ async def _clear(owned: PoolContext, resident: Resident, session: CDPSession,
     if "headers" in emulated:
         undo.append(page.set_extra_http_headers({}))
     if "media" in emulated:
-        undo.append(page.emulate_media(media="null", color_scheme="null", reduced_motion="null"))
+        undo.append(emulate_media(session, None, None, None))
     if "viewport" in emulated:
         undo.append(page.set_viewport_size(BASE_CONTEXT_OPTIONS["viewport"]))
     await asyncio.gather(*undo)

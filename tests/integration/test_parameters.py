@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from urllib.parse import quote
 
 import pypdf
 import pytest
@@ -177,6 +178,18 @@ async def test_pdf_with_paper_options(client, site: Site):
                            pdf_landscape="true", pdf_paper_format="letter")
     box = pypdf.PdfReader(io.BytesIO(landscape.content)).pages[0].mediabox
     assert abs(float(box.width) - 792) <= 2 and abs(float(box.height) - 612) <= 2
+
+
+async def test_a_pdf_uses_the_media_type_asked_for(client, site: Site):
+    """Print media unless screen is asked for, capture after capture (in page mode, on the same
+    kept page, whose media is emulated through its own DevTools session)."""
+    html = ("<!doctype html><style>@media print { p::after { content: 'PRINTMEDIA'; } }"
+            "@media screen { p::after { content: 'SCREENMEDIA'; } }</style><p>x</p>")
+    for n, media in enumerate(("screen", "print", "screen")):
+        response = await shot(client, url=site.url(f"/serve?pdfmedia={n}&html=" + quote(html)),
+                              format="pdf", media_type=media)
+        text = pypdf.PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+        assert f"{media.upper()}MEDIA" in text, (media, text)
 
 
 async def test_pdf_print_background(client, site: Site):
