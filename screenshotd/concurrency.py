@@ -261,9 +261,13 @@ class BoundedSlots:
         """The Retry-After of a request refused for a wait of ``expected`` seconds: when the
         backlog will have shrunk enough to take it, and no earlier than one hold time per slot
         after the request refused before it. The surplus of a burst is told to come back one
-        after another, not all at the same second, so each is taken when it returns."""
+        after another, not all at the same second, so each is taken when it returns.
+
+        Never later than ``expected`` itself, when everything now ahead of it is done: refused
+        requests that never come back (a flood) do not push the next one's time out without
+        end."""
         now = time.monotonic()
-        retry_at = max(now + expected - self.wait_s, self._promised)
+        retry_at = min(max(now + expected - self.wait_s, self._promised), now + expected)
         self._promised = retry_at + self.hold_s / self.slots
         return max(1, math.ceil(retry_at - now))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 
@@ -205,3 +206,23 @@ async def test_a_waiter_that_gives_up_leaves_no_slot_behind():
     assert slots.in_use == 0 and slots.waiting == 0
     await slots.acquire("d")
     assert slots.held_by("d") == 1
+
+
+async def test_a_flood_of_refusals_does_not_push_retry_after_out_without_end():
+    """Ten thousand refused requests that never come back: the next one is still told to
+    return no later than the wait ahead of it."""
+    slots = BoundedSlots(2, waiting=None, wait_s=1.0, what="test slot", typical_hold_s=1.0)
+    await slots.acquire()
+    await slots.acquire()
+    waiters = [asyncio.create_task(slots.acquire()) for _ in range(2)]
+    await asyncio.sleep(0)
+    tickets = []
+    for _ in range(10_000):
+        with pytest.raises(errors.PoolExhausted) as refused:
+            await slots.acquire()
+        tickets.append(refused.value.retry_after)
+    expected = slots.expected_wait()  # 1.5 s: two waiting and itself, per two slots
+    assert max(tickets) <= math.ceil(expected) and tickets[0] == 1
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
