@@ -99,29 +99,22 @@ async def capture(
     await _emulate(context, page, opts, set() if emulated is None else emulated, media_session)
     await steps.before_load(context, page, opts, request_filter)
     response = await _load(page, opts, deadline, channel)
-    html = None
-    try:
-        await _prepare(page, opts, deadline, max_height, request_filter)
-        if opts.reads_page:
-            html = await steps.read_html(page)
-        data, kind, truncated = await _shoot(page, opts, max_height, deadline)
-    except PlaywrightError as exc:
-        if not _navigated_away(exc):
-            raise
-        # The page sent itself elsewhere (a script, a meta refresh) while it was being
-        # prepared. Let the new document load, then prepare and capture that one.
-        await _new_document(page, deadline, channel)
+    for attempt in (1, 2):
         try:
             await _prepare(page, opts, deadline, max_height, request_filter)
-            if opts.reads_page:
-                html = await steps.read_html(page)
+            html = await steps.read_html(page) if opts.reads_page else None
             data, kind, truncated = await _shoot(page, opts, max_height, deadline)
-        except PlaywrightError as again:
-            if not _navigated_away(again):
+            break
+        except PlaywrightError as exc:
+            if not _navigated_away(exc):
                 raise
-            raise errors.NavigationFailed(
-                "the page kept navigating away while it was being captured (a page that "
-                "reloads or redirects itself without end)") from None
+            if attempt == 2:
+                raise errors.NavigationFailed(
+                    "the page kept navigating away while it was being captured (a page that "
+                    "reloads or redirects itself without end)") from None
+            # The page sent itself elsewhere (a script, a meta refresh) while it was being
+            # prepared. Let the new document load, then prepare and capture that one.
+            await _new_document(page, deadline, channel)
     _check_document(page, channel)
     return RawCapture(
         data=data,
