@@ -151,6 +151,10 @@ class FairQueue(Generic[T]):
         return owner, item
 
 
+#: How far past its expected wait a refused request may be told to come back, in queue
+#: timeouts (the default queue timeout of 60 s: at most ten minutes).
+RETRY_HORIZON = 10
+
 #: The most requests that may wait for a slot when no hard cap is set: each costs a coroutine
 #: and a socket, not a browser, so thousands are fine.
 MAX_WAITERS = 5000
@@ -263,11 +267,13 @@ class BoundedSlots:
         after the request refused before it. The surplus of a burst is told to come back one
         after another, not all at the same second, so each is taken when it returns.
 
-        Never later than ``expected`` itself, when everything now ahead of it is done: refused
+        Never later than :data:`RETRY_HORIZON` queue timeouts past ``expected``: refused
         requests that never come back (a flood) do not push the next one's time out without
-        end."""
+        end. (A horizon of one queue timeout is too short: the spacing of an ordinary burst
+        reaches past it, and those sent back to the horizon all at once overflow it again.)"""
         now = time.monotonic()
-        retry_at = min(max(now + expected - self.wait_s, self._promised), now + expected)
+        horizon = now + expected + RETRY_HORIZON * self.wait_s
+        retry_at = min(max(now + expected - self.wait_s, self._promised), horizon)
         self._promised = retry_at + self.hold_s / self.slots
         return max(1, math.ceil(retry_at - now))
 
