@@ -55,6 +55,10 @@ class Generation:
     warm: deque[PoolContext] = field(default_factory=deque)
     #: Page mode: kept pages lent to a capture or being reset, which come back to ``warm``.
     lent: int = 0
+    #: Page mode: kept pages being reset after their capture (their slot already free), and
+    #: the event that says one came back (or was given up on).
+    resetting: int = 0
+    returned: asyncio.Event = field(default_factory=asyncio.Event)
     captures: int = 0
     leases: int = 0
     alive: bool = True

@@ -97,7 +97,10 @@ class BrowserPool:
         self.executable_path = executable_path
         self.slots = slots
         self.recycle_after = recycle_after
-        self.warm_target = slots if warm_contexts is None else warm_contexts
+        #: Warm contexts (page mode: kept pages) to keep ready. Page mode keeps one spare,
+        #: so that a capture need not wait for the last one's page to be reset.
+        self.warm_target = (slots + (isolation == "page") if warm_contexts is None
+                            else warm_contexts)
         self.extra_args = extra_args
         #: Every request Chromium makes goes through this proxy, when it is given.
         self.egress = egress
@@ -223,17 +226,19 @@ class BrowserPool:
                 raise
             finally:
                 self._slots.observe(time.monotonic() - begun)
+                # The slot goes back now: the next capture does not wait for this one's page
+                # to be reset, or its context to close; both happen in the background.
+                self._slots.release(owner)
                 if kept and not spoiled:
-                    # Page mode: the slot goes back once its page is reset and kept, so the
-                    # next capture finds it.
-                    self._spawn(self._keep_or_close(generation, owned, lease.emulated, owner))
+                    # Page mode: the page is reset, then kept for another capture. Until it
+                    # is, the spare kept page (warm_target is one more than the slots) serves.
+                    generation.resetting += 1
+                    self._spawn(self._keep_or_close(generation, owned, lease.emulated))
                 else:
-                    # The slot goes back now: the next capture does not wait for this one's
-                    # context to close, which happens in the background. A page that ran out
-                    # of time may still be running a script: it is closed, never kept.
+                    # A page that ran out of time may still be running a script: it is
+                    # closed, never kept.
                     if kept:
                         generation.lent -= 1
-                    self._slots.release(owner)
                     self.closing += 1
                     self._spawn(self._finish(generation, context))
         finally:
@@ -242,14 +247,24 @@ class BrowserPool:
 
     async def _context_for(self, generation: Generation, options: Mapping[str, Any],
                            warm_ok: bool = True) -> PoolContext:
-        while not options and generation.warm and warm_ok:
-            # The refill happens when this lease ends (_finish), not now: creating a context
-            # and its renderer competes with this capture for the CPU. Each free slot still
-            # has a warm context, since each lease in flight took exactly one.
-            owned = generation.warm.popleft()
-            if not owned.dead:
-                return owned
-            self._spawn(self._discard(generation, owned))  # its renderer died while it waited
+        deadline = time.monotonic() + RESET_TIMEOUT_S + 1
+        while not options and warm_ok:
+            while generation.warm:
+                # The refill happens when this lease ends (_finish), not now: creating a
+                # context and its renderer competes with this capture for the CPU. Each free
+                # slot still has a warm context, since each lease in flight took exactly one.
+                owned = generation.warm.popleft()
+                if not owned.dead:
+                    return owned
+                self._spawn(self._discard(generation, owned))  # its renderer died waiting
+            # Page mode: a kept page being reset comes back in milliseconds, where a new
+            # context costs a renderer's start.
+            left = deadline - time.monotonic()
+            if self.isolation != "page" or not generation.resetting or left <= 0:
+                break
+            generation.returned.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(generation.returned.wait(), left)
         kwargs = context_kwargs(options)
         if options.get("stealth") and "user_agent" not in kwargs:
             kwargs["user_agent"] = headful_user_agent(generation.browser.version)
@@ -270,10 +285,10 @@ class BrowserPool:
         return owned
 
     async def _keep_or_close(self, generation: Generation, owned: PoolContext,
-                             emulated: set[str], owner: str) -> None:
-        """Page mode, after a capture on a kept page: reset it and keep it for the next one;
-        a page that cannot be reset (it crashed, the browser died, a step hung) is closed and
-        its place refilled with a fresh one. Releases the slot either way."""
+                             emulated: set[str]) -> None:
+        """Page mode, after a capture on a kept page (its slot already free): reset it and
+        keep it for the next one; a page that cannot be reset (it crashed, the browser died, a
+        step hung) is closed and its place refilled with a fresh one."""
         # In a task of its own, waited for with a bound: a DevTools call to a page whose
         # renderer died can hang without noticing cancellation, and the slot must come back.
         resetting = asyncio.ensure_future(reset(owned, emulated))
@@ -282,19 +297,19 @@ class BrowserPool:
         failure = (resetting.exception() if done and not resetting.cancelled()
                    else TimeoutError("the reset did not finish"))
         generation.lent -= 1
+        generation.resetting -= 1
         if not done:
             resetting.cancel()
         if failure is not None:
             log.info("kept page not reset (%s); a fresh one replaces it",
                      str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__)
-        else:
-            if generation.alive and not generation.retiring and self._state is PoolState.OPEN:
-                self.resets += 1
-                generation.warm.append(owned)
-                generation.leases -= 1
-                self._slots.release(owner)
-                return
-        self._slots.release(owner)
+        elif generation.alive and not generation.retiring and self._state is PoolState.OPEN:
+            self.resets += 1
+            generation.warm.append(owned)
+            generation.leases -= 1
+            generation.returned.set()
+            return
+        generation.returned.set()  # a capture waiting for this page makes its own
         self.closing += 1
         await self._finish(generation, owned.context)
 

@@ -150,10 +150,10 @@ async def test_the_next_capture_gets_the_default_emulation(server: Running, site
         "found:;")
     await settled(pool)
     if pool.isolation == "page":
-        # both captures on the page that was kept, and reset after each; none made, and
-        # no more pages kept than there are slots
+        # both captures on pages that were kept, and reset after each; none made, and no
+        # more pages kept than the slots and their one spare
         assert pool.contexts_made == made and pool.stats()["resets"] >= 2
-        assert pool.stats()["warm_contexts"] == 1
+        assert pool.stats()["warm_contexts"] == pool.stats()["warm_target"] == 2
 
 
 def renderers_of(browser_pid: int) -> list[int]:
@@ -200,7 +200,7 @@ async def test_page_mode_recovers_a_slot_whose_page_crashed(site: Site):
         assert crashed.status_code == 502 and crashed.json()["error"] == "RENDER_CRASHED", \
             crashed.text
         deadline = asyncio.get_running_loop().time() + 10
-        while (pool.stats()["warm_contexts"] < 1 or pool.closing) and \
+        while (pool.stats()["warm_contexts"] < 2 or pool.closing) and \
                 asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         after = await server.client.get("/screenshot", params={
@@ -208,8 +208,8 @@ async def test_page_mode_recovers_a_slot_whose_page_crashed(site: Site):
         assert after.status_code == 200 and after.json()["width"] == 1280
         assert pool.contexts_made > made  # a fresh page took the crashed one's place
         await settled(pool)
-        # one kept page for the one slot: the fresh one, reset after its capture
-        assert pool.stats()["warm_contexts"] == 1 and pool.connected
+        # two kept pages for the one slot (the spare): one fresh, in the crashed one's place
+        assert pool.stats()["warm_contexts"] == 2 and pool.connected
 
 
 @pytest.mark.parametrize("isolation", ["context", "page"])

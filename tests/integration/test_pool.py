@@ -245,3 +245,59 @@ async def test_no_browser_or_zombie_left_after_shutdown(site: Site):
         await asyncio.sleep(0.05)
     assert pid not in chromium_processes()
     assert zombie_children() == []
+
+
+async def settle(pool: BrowserPool) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        stats = pool.stats()
+        if stats["warm_contexts"] >= stats["warm_target"] and not stats["refilling"]:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the pool did not settle: {pool.stats()}")
+
+
+async def use(pool: BrowserPool, site: Site, n: int) -> None:
+    """``n`` captures one after another, each on the page its lease lends."""
+    for i in range(n):
+        async with pool.acquire() as lease:
+            assert lease.page is not None
+            await lease.page.goto(site.url(f"/pages/basic?kept={i}"))
+
+
+async def test_page_mode_keeps_a_spare_page_and_frees_the_slot_before_the_reset(site: Site):
+    """Page mode: one slot has two kept pages, so a capture never waits for the previous one's
+    reset; the slot is free the moment a capture ends, while its page is still being reset."""
+    settings = Settings(browser_max_concurrent=1)
+    pool = BrowserPool(executable_path=settings.resolve_chromium(), slots=1, isolation="page")
+    await pool.open()
+    try:
+        await settle(pool)
+        assert pool.stats()["warm_target"] == 2 and pool.stats()["warm_contexts"] == 2
+        made = pool.contexts_made
+        async with pool.acquire() as lease:
+            await lease.page.goto(site.url("/pages/basic?first"))
+        # the slot is back, its page is not yet: it is being reset
+        assert pool.stats()["available"] == 1 and pool.stats()["warm_contexts"] == 1
+        await use(pool, site, 6)
+        await settle(pool)
+        assert pool.contexts_made == made and pool.resets == 7
+    finally:
+        await pool.close()
+
+
+async def test_page_mode_waits_for_a_page_being_reset_rather_than_make_one(site: Site):
+    """With no spare (one kept page for one slot), the next capture takes the page when its
+    reset ends, in milliseconds, instead of starting a new context and renderer."""
+    settings = Settings(browser_max_concurrent=1)
+    pool = BrowserPool(executable_path=settings.resolve_chromium(), slots=1, isolation="page",
+                       warm_contexts=1)
+    await pool.open()
+    try:
+        await settle(pool)
+        made = pool.contexts_made
+        await use(pool, site, 6)
+        await settle(pool)
+        assert pool.contexts_made == made and pool.resets == 6
+    finally:
+        await pool.close()
