@@ -45,6 +45,11 @@ BASE_ARGS = (
     # A hostile page's JavaScript may not take more than 1 GB of heap: past it the renderer
     # dies (502 RENDER_CRASHED) long before a slot's worth of pages could exhaust the machine.
     "--js-flags=--max-old-space-size=1024",
+    # Each frame is drawn only once every compositor stage (raster included) has finished,
+    # instead of pipelined over the next frames: a screenshot then takes 16 ms instead of 30
+    # for a 1280x800 viewport, and never shows tiles still to be rastered. Animated pages
+    # still run at 60 frames a second (benchmarks/RESULTS.md).
+    "--run-all-compositor-stages-before-draw",
     # No back-forward cache and no new document host per navigation (RenderDocument): nothing
     # here goes back, and page mode's reset navigates each kept page to about:blank and on,
     # which with them cost a quarter of its throughput (benchmarks/RESULTS.md).

@@ -42,6 +42,10 @@ class PoolContext:
     channel: Channel | None
     page: Page | None = None
     refused_schemes: int = 0
+    #: A DevTools session of the service's own on ``page``, opened when a warm context is made
+    #: (off the capture path): the capture emulates media and takes a plain viewport shot
+    #: through it. None for a context made to order.
+    session: CDPSession | None = None
     #: Page mode: what the kept page needs to be reset (:mod:`screenshotd.browser.reset`).
     resident: Resident | None = None
     #: Set when its page's renderer dies (see :meth:`watch`).
@@ -87,11 +91,11 @@ class Lease:
     emulated: set[str] = field(default_factory=set)
 
     @property
-    def media_session(self) -> CDPSession | None:
-        """A kept page's own DevTools session, through which its media must be emulated (page
-        mode; :func:`screenshotd.browser.reset.keep` says why); None for a fresh context."""
-        resident = self._owner.resident if self._owner is not None else None
-        return resident.session if resident is not None else None
+    def session(self) -> CDPSession | None:
+        """The warm page's own DevTools session (:attr:`PoolContext.session`), through which
+        its media must be emulated (:func:`screenshotd.browser.reset.keep` says why); None
+        for a context made to order."""
+        return self._owner.session if self._owner is not None else None
 
     @property
     def blocked_requests(self) -> int:

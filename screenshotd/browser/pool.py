@@ -59,7 +59,7 @@ from screenshotd.browser.generations import (
     Generations,
 )
 from screenshotd.browser.lease import Lease, PoolContext
-from screenshotd.browser.reset import RESET_TIMEOUT_S, keep, reset
+from screenshotd.browser.reset import RESET_TIMEOUT_S, attach, keep, reset
 from screenshotd.concurrency import BoundedSlots
 from screenshotd.net.proxy import EgressProxy
 
@@ -364,6 +364,7 @@ class BrowserPool:
                 context = owned.context
                 try:
                     owned.watch(await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S))
+                    await asyncio.wait_for(attach(owned), CONTEXT_TIMEOUT_S)
                     if self.isolation == "page":
                         await asyncio.wait_for(keep(owned), CONTEXT_TIMEOUT_S)
                 except BaseException:

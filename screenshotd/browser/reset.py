@@ -66,14 +66,22 @@ def _origin(url: str) -> str:
     return ""
 
 
-async def keep(owned: PoolContext) -> Resident:
-    """Make ``owned`` (a warm context with its page) a kept one, with its own DevTools session.
+async def attach(owned: PoolContext) -> CDPSession:
+    """Open the service's own DevTools session on a warm context's page
+    (:attr:`~screenshotd.browser.lease.PoolContext.session`).
 
     A second session on a page makes Chromium drop the emulated media that Playwright's session
-    set, at the next navigation: so a kept page's media is emulated through this session
-    (:func:`emulate_media`), never through Playwright's."""
+    set, at the next navigation: so the media of a page with this session is emulated through
+    it (:func:`emulate_media`), never through Playwright's."""
     assert owned.page is not None
-    session = await owned.context.new_cdp_session(owned.page)
+    owned.session = await owned.context.new_cdp_session(owned.page)
+    return owned.session
+
+
+async def keep(owned: PoolContext) -> Resident:
+    """Make ``owned`` (a warm context with its page and session) a kept one."""
+    assert owned.page is not None
+    session = owned.session or await attach(owned)
     await session.send("DOMStorage.enable")
     resident = Resident(owned.page, session)
     owned.resident = resident

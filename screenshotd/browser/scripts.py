@@ -9,17 +9,27 @@ css => {
 }
 """
 
-# Anti-flicker snippets hide the page until an A/B-testing or analytics script arrives, and show
-# it after a timeout of their own. A capture taken before then would be blank, so their known
-# forms are undone: the style elements ChartBeat, VWO and Adobe Target insert, and Google
-# Optimize's class. Nothing else the page hides is touched.
-UNHIDE = """
-() => {
+# Run just before the shot. Anti-flicker snippets hide the page until an A/B-testing or
+# analytics script arrives, and show it after a timeout of their own. A capture taken before
+# then would be blank, so their known forms are undone: the style elements ChartBeat, VWO and
+# Adobe Target insert, and Google Optimize's class. Nothing else the page hides is touched.
+# Then the text caret is hidden (a blinking caret makes two shots of one page differ), and the
+# web fonts are waited for, within the budget.
+READY = """
+async budget => {
   for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
     const el = document.getElementById(id);
     if (el && el.tagName === 'STYLE') el.remove();
   }
-  document.documentElement.classList.remove('async-hide');
+  if (document.documentElement) document.documentElement.classList.remove('async-hide');
+  try {
+    const caret = new CSSStyleSheet();
+    caret.replaceSync('*, *::before, *::after { caret-color: transparent !important; }');
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, caret];
+  } catch (e) { /* a document without style sheets has no caret to hide */ }
+  if (document.fonts) {
+    await Promise.race([document.fonts.ready, new Promise(r => setTimeout(r, budget))]);
+  }
 }
 """
 

@@ -347,7 +347,7 @@ class ScreenshotService:
                     lease.run(capture_mod.capture(
                         lease.context, opts, max_height=self.settings.max_full_page_height,
                         page=lease.page, channel=lease.channel, request_filter=request_filter,
-                        emulated=lease.emulated, media_session=lease.media_session,
+                        emulated=lease.emulated, session=lease.session,
                     )),
                     hard_limit,
                 )

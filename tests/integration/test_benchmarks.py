@@ -19,8 +19,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_saturation  # noqa: E402  (a script beside the tests, not a package)
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture(scope="module")
 async def server():
@@ -28,6 +26,7 @@ async def server():
         yield running
 
 
+@pytest.mark.asyncio
 async def test_a_round_of_unique_urls_is_all_rendered(server: Running, site: Site):
     urls = bench_saturation.page_urls(site.base, "small", 6, "bench-test")
     assert len(set(urls)) == 6
@@ -35,6 +34,7 @@ async def test_a_round_of_unique_urls_is_all_rendered(server: Running, site: Sit
     assert result["ok"] == 6 and result["seconds"] > 0
 
 
+@pytest.mark.asyncio
 async def test_a_round_that_shares_captures_is_refused(server: Running, site: Site):
     same = [site.url("/pages/basic?bench=shared")] * 3
     with pytest.raises(RuntimeError, match="did not render every capture"):

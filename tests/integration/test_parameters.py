@@ -77,6 +77,22 @@ async def test_html_is_rendered(client):
     assert near(rgb_at(img, 640, 400), BLUE)
 
 
+CARET = ("<body style='margin:0'><input id=i autofocus style='font-size:300px;width:1200px;"
+         "border:0;outline:0;caret-color:rgb(255,0,0)'>"
+         "<script>i.focus()</script></body>")
+
+
+@pytest.mark.parametrize("extra", [{}, {"full_page": "true"}, {"format": "jpeg"}],
+                         ids=["viewport", "full_page", "jpeg"])
+async def test_the_text_caret_is_hidden(client, extra):
+    """A focused field's caret blinks, so two shots of one page would differ: it is hidden.
+    (Several shots: the very first page a browser shows may not have the focus yet.)"""
+    for _ in range(3):
+        img = (await image(client, html=CARET, **extra)).convert("RGB")
+        reds = sum(1 for r, g, b in img.get_flattened_data() if r > 200 and g < 80 and b < 80)
+        assert reds == 0
+
+
 async def test_html_base64_is_rendered(client):
     html = "<body style='margin:0;background:rgb(0,255,0)'></body>"
     encoded = base64.urlsafe_b64encode(html.encode()).decode().rstrip("=")
