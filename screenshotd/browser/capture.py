@@ -15,7 +15,9 @@ The steps, in order:
    web fonts settle; well-known anti-flicker snippets that would keep the page hidden are undone;
    ``redact``; the page's HTML is read when content or metadata is asked for;
 5. the screenshot (or PDF): the element for ``selector``, the clip rectangle, or the viewport or
-   full page with its height capped.
+   full page with its height capped. A plain viewport shot of a warm page is one DevTools call
+   on the page's own session. Just before it, the text caret is hidden and web fonts are
+   waited for (bounded).
 
 Playwright's errors are translated here, at the boundary: timeouts while the page gets ready are
 ``TIMEOUT``, ``net::ERR_*`` is ``NAVIGATION_FAILED``, a selector that never appears is

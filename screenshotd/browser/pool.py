@@ -8,9 +8,11 @@ The pool knows nothing of HTTP. It owns Chromium's whole life:
   raised at once, with a ``retry_after`` of the seconds until one could
   (:class:`~screenshotd.concurrency.BoundedSlots`). ``queue_size`` is an optional hard cap.
 - **Warm contexts.** Every capture gets a fresh browser context, so no cookie or storage leaks
-  between requests. A few contexts with the default options, each with a blank page open, are
-  created ahead of time; taking one costs nothing, and a background task refills them. Requests with context-level options
-  (user agent, locale, time zone, scale, mobile) get a context made for them. A used context is
+  between requests. A few contexts with the default options, each with a blank page and a
+  DevTools session of the service's own open, are created ahead of time; taking one costs
+  nothing, and a background task refills them. In page mode they are the kept pages: one per
+  slot, and a spare. Requests with context-level options (user agent, locale, time zone,
+  scale, mobile) get a context made for them. A used context is
   closed, never reused; its slot is freed at once, and the close runs in the background.
 - **Generations** (:mod:`screenshotd.browser.generations`). Each launched Chromium is a generation.
   After ``recycle_after`` captures a new one is launched in the background while the old one
