@@ -25,6 +25,7 @@ class and turns any of them into the single JSON shape of the spec::
     │   ├── RateLimited          429 RATE_LIMITED
     │   ├── PoolExhausted        503 POOL_EXHAUSTED
     │   ├── BrowserCrashed       503 BROWSER_CRASHED
+    │   ├── StorageUnavailable   503 STORAGE_UNAVAILABLE (the result store failed or is slow)
     │   └── ShuttingDown         503 SHUTDOWN
     └── InternalError            500 INTERNAL
 
@@ -158,6 +159,14 @@ class BrowserCrashed(RetryableError):
 
     status = 503
     code = "BROWSER_CRASHED"
+
+
+class StorageUnavailable(RetryableError):
+    """The result store (``STORAGE_TYPE``) failed or did not answer in time. A capture never
+    fails for it (it answers with ``storage_error``); reading a stored result does."""
+
+    status = 503
+    code = "STORAGE_UNAVAILABLE"
 
 
 class ShuttingDown(RetryableError):

@@ -116,6 +116,22 @@ def _secret(raw: str) -> str:
     return value
 
 
+def _http_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
 def _port(raw: str) -> int:
     return _int(0, 65535)(raw)
 
@@ -216,6 +232,27 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SIGNING_SECRET", "", _secret,
             "Enables signed capture URLs (&signature=, see `screenshotd sign`); 16+ characters."),
+    Setting("STORAGE_TYPE", "none", _choice("none", "local", "s3"),
+            "Where results are kept beyond the cache: none, local (LOCAL_STORAGE_PATH) or s3."),
+    Setting("SAVE_TO_DISK", "false", _bool, "Shorthand for STORAGE_TYPE=local."),
+    Setting("LOCAL_STORAGE_PATH", "./storage", _str, "The directory of STORAGE_TYPE=local."),
+    Setting("S3_BUCKET", "", _str, "The bucket of STORAGE_TYPE=s3 (it must exist)."),
+    Setting("S3_ENDPOINT", "", _http_url,
+            "An S3-compatible endpoint (MinIO, R2, SeaweedFS); empty: AWS for S3_REGION."),
+    Setting("S3_REGION", "us-east-1", _str, "The bucket's region."),
+    Setting("S3_ACCESS_KEY", "", _str, "The S3 access key id; empty: the usual AWS sources."),
+    Setting("S3_SECRET_KEY", "", _str, "The S3 secret access key."),
+    Setting("S3_PREFIX", "", _str, "A key prefix inside the bucket."),
+    Setting("S3_PUBLIC_BASE_URL", "", _http_url,
+            "A CDN or public base in front of the bucket; results then carry storage_url."),
+    Setting("S3_PRESIGNED_LINKS", "false", _bool,
+            "signed_url is an S3 presigned URL instead of one signed with SIGNING_SECRET."),
+    Setting("RESULT_RETENTION_SECONDS", "604800", _int(60),
+            "Stored results are deleted after this (7 days)."),
+    Setting("STORAGE_REQUIRED", "true", _bool,
+            "A store that does not work stops the start; false: start degraded, and recover."),
+    Setting("STORAGE_TIMEOUT_SECONDS", "10", _float(0.5, 120),
+            "The most any one call to the result store may take."),
     Setting(
         "LOG_LEVEL", "info", _choice("critical", "error", "warning", "info", "debug"),
         "Log level.",
@@ -255,6 +292,20 @@ class Settings:
     diff_max_pixels: int = 50_000_000
     shutdown_grace_seconds: float = 10.0
     signing_secret: str = field(default="", repr=False)
+    storage_type: str = "none"
+    save_to_disk: bool = False
+    local_storage_path: str = "./storage"
+    s3_bucket: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str = field(default="", repr=False)
+    s3_secret_key: str = field(default="", repr=False)
+    s3_prefix: str = ""
+    s3_public_base_url: str = ""
+    s3_presigned_links: bool = False
+    result_retention_seconds: int = 604800
+    storage_required: bool = True
+    storage_timeout_seconds: float = 10.0
     log_level: str = "info"
     log_format: str = "text"
     metrics_require_key: bool = False
@@ -284,7 +335,25 @@ class Settings:
         unknown = set(values) - known
         if unknown:
             raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Settings that only make sense together; raises :class:`SettingsError`."""
+        if self.storage_kind == "s3" and not self.s3_bucket:
+            raise SettingsError("S3_BUCKET: needed with STORAGE_TYPE=s3")
+        if self.storage_kind == "s3" and bool(self.s3_access_key) != bool(self.s3_secret_key):
+            raise SettingsError("S3_SECRET_KEY: S3_ACCESS_KEY and S3_SECRET_KEY go together")
+        if self.s3_presigned_links and self.storage_kind != "s3":
+            raise SettingsError("S3_PRESIGNED_LINKS: needs STORAGE_TYPE=s3")
+
+    @property
+    def storage_kind(self) -> str:
+        """``STORAGE_TYPE``, with ``SAVE_TO_DISK=true`` read as ``local``."""
+        if self.storage_type == "none" and self.save_to_disk:
+            return "local"
+        return self.storage_type
 
     @property
     def queue_size(self) -> int | None:

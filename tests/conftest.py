@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.s3 import S3Server
 from tests.support.servers import (
     SERVER_ERRORS,
     RedisServer,
@@ -57,6 +58,26 @@ def own_redis() -> Iterator[RedisServer]:
     """A redis-server for one test, which it may kill, pause and restart."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One real S3 server (SeaweedFS) for the session, with a bucket and credentials."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_s3() -> Iterator[S3Server]:
+    """An S3 server for one test, which it may pause and resume."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
