@@ -24,6 +24,7 @@ class FakeService:
     event; one in ``failures`` raises; anything else returns a result of ``size`` bytes."""
 
     guard: Any = None
+    results: Any = None  # no result storage
 
     def __init__(self, size: int = 100) -> None:
         self.size = size

@@ -4,8 +4,8 @@
 
 - **Open paths** (``/health``, the playground ``/``, ``/docs``, ``/openapi.json``, ``/static/…``,
   and ``/metrics`` unless ``METRICS_REQUIRE_KEY``) need nothing and are not counted.
-- **A signed URL** (``GET /screenshot`` with ``signature=``, when ``SIGNING_SECRET`` is set) is
-  admitted by its signature (:mod:`~screenshotd.auth.signing`); a bad or expired one is 401.
+- **A signed URL** (``GET /screenshot`` with ``signature=``, or a signed link to a stored result,
+  ``GET /results/…``, when ``SIGNING_SECRET`` is set) is admitted by its signature (:mod:`~screenshotd.auth.signing`); a bad or expired one is 401.
 - **API keys** (``API_KEYS``): every other request must carry one, as ``X-Api-Key: <key>``,
   ``Authorization: Bearer <key>`` or ``?api_key=<key>``; otherwise 401 ``UNAUTHORIZED``. A key
   may be limited to some hosts (``k2:example.com|*.example.org``); a capture of another host
@@ -52,6 +52,10 @@ OPEN_PREFIX = "/static/"
 #: Query parameters whose values are secrets: masked wherever a URL is logged.
 _SECRET_IN_QUERY = re.compile(
     r"((?:^|[?&;])(?:api_key|webhook_secret|signature)=)[^&;#\s]*", re.IGNORECASE)
+
+#: Stored results (``GET /results/{id}/{output}``): a signed link opens one without a key.
+RESULTS_PREFIX = "/results/"
+
 
 def presented_key(scope: Scope) -> str | None:
     """The key a request carries: ``X-Api-Key``, ``Authorization: Bearer``, or ``?api_key=``."""
@@ -129,9 +133,16 @@ class Gatekeeper:
         if self.signer is not None and b"signature=" in query:
             pairs = query_pairs(query)
             if any(name == "signature" for name, _ in pairs):
-                if path != "/screenshot" or scope["method"] not in ("GET", "HEAD"):
-                    raise errors.Unauthorized("only GET /screenshot takes a signature")
-                self.signer.verify(pairs)
+                if scope["method"] not in ("GET", "HEAD") or not (
+                        path == "/screenshot" or path.startswith(RESULTS_PREFIX)):
+                    raise errors.Unauthorized(
+                        "only GET /screenshot and GET /results/… take a signature")
+                if path.startswith(RESULTS_PREFIX):
+                    # A signed link to a stored result signs its path, not a capture's query.
+                    self.signer.verify([*pairs, ("path", path)])
+                    scope.setdefault("state", {})["signed_path"] = path
+                else:
+                    self.signer.verify(pairs)
                 return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)
         if not self.keys.enabled:
             return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from screenshotd import errors
 from screenshotd.auth.callers import Caller
+from screenshotd.auth.signing import Signer
 from screenshotd.blocking import lists as blocking
 from screenshotd.browser import capture as capture_mod
 from screenshotd.browser.pool import BrowserPool
@@ -22,6 +23,7 @@ from screenshotd.concurrency import SingleFlight
 from screenshotd.content import extract
 from screenshotd.core.cache import Cache, Entry, make_cache
 from screenshotd.core.results import CaptureResult, StoredImage
+from screenshotd.core.storage import ResultStore, StoredResult
 from screenshotd.imaging import postprocess
 from screenshotd.net import egress
 from screenshotd.net.addresses import AddressPolicy, check_url_literal
@@ -97,6 +99,10 @@ class ScreenshotService:
         #: when the limits change: a lookup is the whole cost on the hot path.
         self._parsed: dict[bytes, CaptureOptions] = {}
         self._door_passed: dict[str, None] = {}
+        #: Where results are kept beyond the cache (``STORAGE_TYPE``); None: nowhere.
+        self.results: ResultStore | None = None
+        #: Signs links to stored results (``SIGNING_SECRET``).
+        self.signer = Signer(settings.signing_secret) if settings.signing_secret else None
 
     @classmethod
     def from_settings(
@@ -119,7 +125,11 @@ class ScreenshotService:
             isolation=settings.browser_isolation,
             per_owner=settings.per_caller_slots,
         )
-        return cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes), guard)
+        service = cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes),
+                      guard)
+        if settings.storage_kind != "none":
+            service.results = ResultStore(settings)
+        return service
 
     async def open(self) -> None:
         if self.blocklists is None:
@@ -127,6 +137,8 @@ class ScreenshotService:
                 self.blocklists = await asyncio.to_thread(blocking.load, self.list_sources)
             except blocking.ListError as exc:
                 raise SettingsError(f"ADBLOCK_LISTS: {exc}") from None
+        if self.results is not None:
+            await self.results.open()  # a store that does not work stops the start first
         await self.cache.open()
         try:
             if self.pool.egress is not None:
@@ -135,6 +147,8 @@ class ScreenshotService:
         except BaseException:
             await self._close_egress()
             await self.cache.close()
+            if self.results is not None:
+                await self.results.close()
             raise
 
     async def close(self) -> None:
@@ -144,6 +158,8 @@ class ScreenshotService:
         finally:
             await self._close_egress()
             await self.cache.close()
+            if self.results is not None:
+                await self.results.close()
 
     async def _close_egress(self) -> None:
         if self.pool.egress is not None:
@@ -165,11 +181,44 @@ class ScreenshotService:
         """Validate request parameters. ``memo``, a raw query string, keeps the result for
         :meth:`parsed`; only valid options are kept."""
         opts = CaptureOptions.parse(params, self.limits)
+        if opts.store or opts.signed_link:
+            self._check_storing(opts)
         if memo is not None and len(memo) <= PARSE_MEMO_MAX_QUERY:
             if len(self._parsed) >= PARSE_MEMO_ENTRIES:
                 self._parsed.clear()
             self._parsed[memo] = opts
         return opts
+
+    def _check_storing(self, opts: CaptureOptions) -> None:
+        field = "signed_link" if opts.signed_link else "store"
+        if self.results is None:
+            raise errors.ValidationError(
+                f"{field} needs result storage, which is off here (STORAGE_TYPE=none)",
+                field=field)
+        if opts.signed_link and self.signer is None and not self.results.presigned:
+            raise errors.ValidationError(
+                "signed_link needs SIGNING_SECRET (or S3_PRESIGNED_LINKS), which is not set "
+                "here", field="signed_link")
+
+    async def store(self, result: CaptureResult, owner: str, opts: CaptureOptions,
+                    base_url: str) -> dict[str, Any]:
+        """Keep a capture in the result storage for ``owner``; the links an answer gives
+        (:meth:`ResultStore.links`). Raises :class:`~screenshotd.core.storage.StorageError`."""
+        assert self.results is not None
+        record = await self.results.keep(result, owner, opts)
+        return await self.links(record, base_url, opts.signed_link_expires_in
+                                if opts.signed_link else None)
+
+    async def links(self, record: StoredResult, base_url: str,
+                    signed_for: int | None = None) -> dict[str, Any]:
+        """A stored result's links, with ``signed_url``s valid ``signed_for`` seconds."""
+        assert self.results is not None
+        links = self.results.links(record, base_url, signed_for,
+                                   None if self.results.presigned else self.signer)
+        if signed_for is not None and self.results.presigned:
+            for name, output in links["outputs"].items():
+                output["signed_url"] = await self.results.presign(record.id, name, signed_for)
+        return links
 
     def parsed(self, query_string: bytes) -> CaptureOptions | None:
         """Options parsed earlier from exactly this query string, if any."""
@@ -416,6 +465,8 @@ class ScreenshotService:
             },
             "cache": {**self.cache.health(), **{name: self.counts[name] for name in (
                 "hits", "misses", "not_modified", "captures", "coalesced")}},
+            "storage": (self.results.health() if self.results is not None
+                        else {"backend": "none", "state": "off"}),
         }
 
 

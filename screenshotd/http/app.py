@@ -25,7 +25,7 @@ from screenshotd.auth.signing import Signer
 from screenshotd.core.diffs import DiffService
 from screenshotd.core.jobs.manager import JobManager
 from screenshotd.core.service import ScreenshotService
-from screenshotd.http import diff_routes, job_routes, pages
+from screenshotd.http import diff_routes, job_routes, pages, result_routes
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
 from screenshotd.http.metrics import Metrics, job_states, metrics_endpoint
@@ -118,7 +118,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         # Inside CORS, so that a browser can read a 401 or a 429.
         middleware.append(Middleware(Gate, gatekeeper=gatekeeper))
     app = Starlette(
-        routes=[*routes, *job_routes.routes, *diff_routes.routes, *pages.routes,
+        routes=[*routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
+                *pages.routes,
                 Route("/metrics", metrics_endpoint, methods=["GET"])],
         middleware=middleware,
         lifespan=lifespan,

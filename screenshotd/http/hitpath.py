@@ -10,7 +10,7 @@ asks the service for the cached result and, when there is one, sends it with the
 route itself would send (:func:`~screenshotd.http.routes.cache_headers`).
 
 It only ever answers successes. Anything else (a query not seen before, a miss, a refusal,
-``response_type`` other than ``image``, ``download``, a CORS request carrying ``Origin``) goes
+``response_type`` other than ``image``, ``download``, ``store``, a CORS request carrying ``Origin``) goes
 on to the app unchanged, and the app's answer is the authority.
 """
 
@@ -94,7 +94,7 @@ class HitPath:
         service = scope["app"].state.service
         opts = service.parsed(scope["query_string"])
         if (opts is None or not opts.cache or opts.response_type != "image" or opts.download
-                or opts.async_):
+                or opts.async_ or opts.store or opts.signed_link):
             return None
         scope.setdefault("state", {})["target"] = opts.url
         if_none_match, cors = self._request_headers(scope)

@@ -56,7 +56,19 @@ async def screenshot(request: Request) -> Response:
             return not_modified(key, stored.ttl, stored.age)
     result = await service.screenshot(opts, who)
     url = image_url(request, result) if opts.response_type != "image" else None
-    return await render(result, opts, url)
+    kept = await store(request, service, result, opts, who) if opts.store or opts.signed_link \
+        else None
+    return await render(result, opts, url, kept)
+
+
+async def store(request: Request, service: ScreenshotService, result: CaptureResult,
+                opts: CaptureOptions, who: Caller) -> dict[str, Any]:
+    """``store=true``: keep the capture in the result storage. A store that fails does not
+    fail the capture: the answer says why in ``storage_error``."""
+    try:
+        return await service.store(result, who.id, opts, base_url(request))
+    except errors.StorageUnavailable as exc:
+        return {"storage_error": exc.message}
 
 
 def caller(request: Request) -> Caller:
@@ -226,14 +238,19 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def render(
-    result: CaptureResult, opts: CaptureOptions, image_url: str | None = None
+    result: CaptureResult, opts: CaptureOptions, image_url: str | None = None,
+    stored: dict[str, Any] | None = None,
 ) -> Response:
     headers = cache_headers(result)
+    if stored is not None:
+        headers.update(stored_result_headers(stored))
     if opts.response_type == "image":
         if opts.download:
             headers["Content-Disposition"] = f'attachment; filename="{download_name(opts)}"'
         return Response(result.data, media_type=result.content_type, headers=headers)
     body = describe(result, image_url)
+    if stored is not None:
+        body.update(stored_fields(stored))
     if opts.response_type == "json":
         return JSONResponse(body, headers=headers)
     payload = await in_thread_if_large(result.size, base64_json, body, result.data)
@@ -266,6 +283,31 @@ def describe(result: CaptureResult, image_url: str | None = None) -> dict[str, A
     }
 
 
+def stored_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored capture in a JSON answer: ``result_id``, ``result_url``, ``storage_url``,
+    ``signed_url`` (when asked) and ``outputs``; or ``storage_error``."""
+    if "storage_error" in stored:
+        return {"result_id": None, "storage_url": None, "storage_error": stored["storage_error"]}
+    shot = stored["outputs"]["screenshot"]
+    fields = {"result_id": stored["result_id"], "result_url": shot["result_url"],
+              "storage_url": shot["storage_url"], "expires_at": iso(stored["expires_at"]),
+              "outputs": stored["outputs"]}
+    if "signed_url" in shot:
+        fields["signed_url"] = shot["signed_url"]
+    return fields
+
+
+def stored_result_headers(stored: dict[str, Any]) -> dict[str, str]:
+    """A stored capture answered as bytes: where it is kept, or why it is not."""
+    if "storage_error" in stored:
+        return {"X-Storage-Error": stored["storage_error"][:200]}
+    shot = stored["outputs"]["screenshot"]
+    headers = {"X-Result-Id": stored["result_id"], "X-Result-Url": shot["result_url"]}
+    if "signed_url" in shot:
+        headers["X-Signed-Url"] = shot["signed_url"]
+    return headers
+
+
 def download_name(opts: CaptureOptions) -> str:
     """A safe file name made from the URL: ``example.com-docs.png``."""
     if opts.url:
@@ -283,7 +325,8 @@ async def health(request: Request) -> Response:
     report["jobs"] = request.app.state.jobs.health()
     report["diff"] = request.app.state.diffs.health()
     report["auth"] = request.app.state.gatekeeper.health()
-    ok = report["browser"]["connected"] and report["cache"]["state"] == "ok"
+    ok = (report["browser"]["connected"] and report["cache"]["state"] == "ok"
+          and report["storage"]["state"] in ("ok", "off"))
     report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
     return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)
 

@@ -1,7 +1,7 @@
 """DeliveryOptions: how a capture is answered, never what it looks like.
 
-``response_type``, ``cache``, ``cache_ttl``, ``async``, ``webhook_url``, ``webhook_secret`` and
-``download`` change the answer (its shape, whether it waits, where it is sent) but not the
+``response_type``, ``cache``, ``cache_ttl``, ``async``, ``webhook_url``, ``webhook_secret``,
+``download``, ``store``, ``signed_link`` and ``signed_link_expires_in`` change the answer (its shape, whether it waits, where it is sent) but not the
 image, so they are never part of the cache key: a capture asked for as JSON and the same capture
 asked for as bytes share one entry and one ETag.
 :class:`~screenshotd.params.capture.CaptureOptions` is these and the keyed
@@ -37,6 +37,14 @@ class DeliveryOptions(BaseModel):
     webhook_secret: Annotated[str, Field(max_length=1024)] | None = Field(
         default=None, description="Signs the webhook (HMAC-SHA256).")
     download: Bool = Field(default=False, description="Content-Disposition: attachment.")
+    store: Bool = Field(
+        default=False, description="Keep the result in the result storage (STORAGE_TYPE); "
+        "always on for jobs and batch items when storage is on.")
+    signed_link: Bool = Field(
+        default=False, description="Add signed_url: a link to the stored result that anyone "
+        "may open until it expires (implies store; needs SIGNING_SECRET).")
+    signed_link_expires_in: Annotated[int, Field(ge=60, le=604_800)] = Field(
+        default=3600, description="Seconds the signed_url works.")
 
     @pydantic.model_validator(mode="after")
     def _check_webhook(self) -> DeliveryOptions:

@@ -59,6 +59,8 @@ POOL_PATIENCE_S = 600.0
 CANCEL_WAIT_S = 5.0
 WEBHOOK_DRAIN_S = 10.0
 SWEEP_EVERY_S = 30.0
+#: Pauses between a job's attempts to store its result, when the store fails.
+STORE_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class JobManager:
@@ -318,6 +320,8 @@ class JobManager:
         started = time.monotonic()
         try:
             result = await self._capture(job.opts, job.owner)
+            if self.service.results is not None:
+                await self._store(job, result)
         except errors.ScreenshotError as exc:
             self._finish(job, JobState.FAILED, error=exc)
         except Exception:
@@ -327,6 +331,24 @@ class JobManager:
         else:
             self._finish(job, JobState.COMPLETED, result=result)
         self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * (time.monotonic() - started)
+
+    async def _store(self, job: Job, result: CaptureResult) -> None:
+        """Keep a job's result in the result storage, retrying with backoff. When the store
+        stays down, the job completes with its result in memory, as without storage, and
+        says why in ``storage_error``."""
+        assert job.opts is not None
+        for attempt, pause in enumerate((*STORE_BACKOFF_S, None)):
+            try:
+                job.stored = await self.service.store(result, job.owner, job.opts, job.base_url)
+                job.storage_error = None
+                return
+            except errors.StorageUnavailable as exc:
+                job.storage_error = exc.message
+                if pause is None or self.state != "open":
+                    log.warning("job %s: result not stored after %d attempts: %s",
+                                job.id, attempt + 1, exc.message)
+                    return
+                await asyncio.sleep(pause)
 
     async def _capture(self, opts: CaptureOptions, owner: str) -> CaptureResult:
         """A capture through the service; a full pool or one crash is waited out and retried.

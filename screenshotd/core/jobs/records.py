@@ -17,6 +17,7 @@ from typing import Any
 from screenshotd import errors
 from screenshotd.core.jobs.webhooks import Delivery
 from screenshotd.core.results import CaptureResult
+from screenshotd.core.storage import CONTENT_TYPES
 from screenshotd.params.capture import CaptureOptions
 
 
@@ -62,6 +63,10 @@ class Job:
     webhook: Delivery | None = None
     cancel_requested: bool = False
     forgotten: bool = False
+    #: The result's links in the result storage (``STORAGE_TYPE``), once stored, and why it
+    #: is not stored when the store failed.
+    stored: dict[str, Any] | None = None
+    storage_error: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -88,6 +93,51 @@ class Job:
     def status_url(self) -> str:
         return f"{self.base_url}/jobs/{self.id}"
 
+    @property
+    def result_url(self) -> str | None:
+        """Where the result is: in the result storage once stored (it outlives the job, the
+        cache and the process), else the job's own ``/result``."""
+        if self.stored is not None:
+            url: str = self.stored["outputs"]["screenshot"]["result_url"]
+            return url
+        return f"{self.status_url}/result" if self.result is not None else None
+
+    def outputs(self) -> dict[str, Any] | None:
+        """Each output (``screenshot``, the content under its format's name, ``metadata``):
+        its content type, size, ``result_url`` and ``storage_url``."""
+        result = self.result
+        if result is None:
+            return None
+        if self.stored is not None:
+            return {name: {key: info[key] for key in (
+                "content_type", "size", "result_url", "storage_url", "signed_url") if key in info}
+                for name, info in self.stored["outputs"].items()}
+        outputs: dict[str, Any] = {"screenshot": {
+            "content_type": result.content_type, "size": result.size,
+            "result_url": f"{self.status_url}/result/screenshot", "storage_url": None}}
+        if result.content is not None:
+            assert self.opts is not None
+            outputs[self.opts.content_format] = {
+                "content_type": CONTENT_TYPES[self.opts.content_format],
+                "size": len(result.content.encode("utf-8")),
+                "result_url": f"{self.status_url}/result/content", "storage_url": None}
+        if result.metadata is not None:
+            outputs["metadata"] = {
+                "content_type": CONTENT_TYPES["metadata"], "size": None,
+                "result_url": f"{self.status_url}/result/metadata", "storage_url": None}
+        return outputs
+
+    def storage_json(self) -> dict[str, Any]:
+        """``result_id``, ``storage_url`` and ``signed_url`` of a stored result, or its
+        ``storage_error``; nothing when storage is off."""
+        if self.stored is not None:
+            shot = self.stored["outputs"]["screenshot"]
+            return {"result_id": self.stored["result_id"], "storage_url": shot["storage_url"],
+                    **({"signed_url": shot["signed_url"]} if "signed_url" in shot else {})}
+        if self.storage_error is not None:
+            return {"result_id": None, "storage_url": None, "storage_error": self.storage_error}
+        return {}
+
     def error_json(self) -> dict[str, Any] | None:
         """``{"code", "message"}`` (and ``field`` for a validation error), or None."""
         if self.error is None:
@@ -109,7 +159,7 @@ class Job:
             "completed_at": iso(self.completed_at),
             "expires_at": iso(self.expires_at),
             "status_url": self.status_url,
-            "result_url": f"{self.status_url}/result" if result is not None else None,
+            "result_url": self.result_url,
             "error": self.error_json(),
             "metadata": None if result is None else {
                 "width": result.width, "height": result.height, "format": result.format,
@@ -118,13 +168,8 @@ class Job:
                 "render_time_ms": result.render_time_ms, "truncated": result.truncated,
                 "blocked_requests": result.blocked_requests, "blocked": result.blocked,
             },
-            "outputs": None if result is None else {
-                "screenshot": f"{self.status_url}/result/screenshot",
-                "content": (f"{self.status_url}/result/content"
-                            if result.content is not None else None),
-                "metadata": (f"{self.status_url}/result/metadata"
-                             if result.metadata is not None else None),
-            },
+            "outputs": self.outputs(),
+            **self.storage_json(),
             "batch_id": self.batch_id,
             "webhook": None if self.webhook is None else self.webhook.to_json(iso),
         }
