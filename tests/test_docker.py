@@ -50,3 +50,18 @@ def test_compose_runs_it_with_redis_shm_and_healthchecks():
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert app["init"] is False  # tini is the image's init; README says why
     assert "3000:3000" in app["ports"]
+
+
+def test_compose_has_an_s3_profile_wired_to_the_storage_settings():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    app, minio = compose["services"]["screenshotd"], compose["services"]["minio"]
+    bucket = compose["services"]["minio-bucket"]
+    assert minio["profiles"] == ["s3"] and bucket["profiles"] == ["s3"]
+    assert "profiles" not in app and "minio" not in app["depends_on"]  # off by default
+    assert app["environment"]["S3_ENDPOINT"] == "${S3_ENDPOINT:-http://minio:9000}"
+    assert app["environment"]["STORAGE_TYPE"] == "${STORAGE_TYPE:-none}"
+    # the same key pair on both sides, and the bucket made before it is used
+    assert minio["environment"]["MINIO_ROOT_USER"] == app["environment"]["S3_ACCESS_KEY"]
+    assert minio["environment"]["MINIO_ROOT_PASSWORD"] == app["environment"]["S3_SECRET_KEY"]
+    assert bucket["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "mc mb --ignore-existing" in bucket["entrypoint"][-1]

@@ -209,6 +209,11 @@ class ResultStore:
         hour = int((now + self.retention) // 3600) + 1  # the hour after the retention ends
         return f"{hour:x}-{secrets.token_urlsafe(16)}"
 
+    def object_name(self, result_id: str, output: str) -> str:
+        """The name of an output's object in the store (a batch's ``response_type=paths``):
+        its key in the bucket, or its path under ``LOCAL_STORAGE_PATH``."""
+        return self._path(result_id, output)
+
     def _path(self, result_id: str, name: str) -> str:
         hour, token = parse_id(result_id)
         return f"{self.prefix}results/{hour}/{token}/{name}"

@@ -193,6 +193,10 @@ async def create_batch(request: Request) -> Response:
     Synchronous by default (the answer waits for the items); ``async: true`` answers 202."""
     service = request.app.state.service
     parsed = parse_batch(await json_body(request), service.parse)
+    if parsed.response_type == "paths" and service.results is None:
+        raise errors.ValidationError(
+            "response_type=paths names objects in the result storage, which is off here "
+            "(STORAGE_TYPE=none)", field="response_type")
     batch = await _jobs(request).submit_batch(caller(request), parsed.items, base_url(request))
     if parsed.async_:
         body = {
@@ -210,7 +214,7 @@ async def create_batch(request: Request) -> Response:
         finally:
             for waiter in waiting:
                 waiter.cancel()
-    results = [_item(request, index, job, parsed.urls[index])
+    results = [_item(request, index, job, parsed.urls[index], parsed.response_type)
                for index, job in enumerate(batch.jobs)]
     body = {"batch_id": batch.id, "total": len(results),
             "succeeded": sum(r["ok"] for r in results),
@@ -220,15 +224,24 @@ async def create_batch(request: Request) -> Response:
     return Response(payload, media_type="application/json")
 
 
-def _item(request: Request, index: int, job: Job, given_url: str | None) -> dict[str, Any]:
+def _item(request: Request, index: int, job: Job, given_url: str | None,
+          response_type: str) -> dict[str, Any]:
     item: dict[str, Any] = {"index": index, "url": job.url or given_url, "ok": False,
                             "job_id": job.id, "status": job.status.value}
     if job.status is JobState.COMPLETED and job.result is not None:
         assert job.opts is not None
-        item.update(describe(job.result, image_url(request, job.result)))
-        item.update(ok=True, url=job.url, result_url=f"{job.status_url}/result")
-        if job.opts.response_type == "base64":
+        cached_url = image_url(request, job.result)
+        item.update(describe(job.result, cached_url))
+        item.update(ok=True, url=job.url, result_url=job.result_url, **job.storage_json())
+        if response_type == "base64":
             item["data"] = base64.b64encode(job.result.data).decode("ascii")
+        elif response_type == "image_urls":
+            # the stored result when there is one (it lasts), else the cache's copy
+            item["image_url"] = job.result_url if job.stored is not None else cached_url
+        elif response_type == "paths":
+            results = request.app.state.service.results
+            item["path"] = (results.object_name(job.stored["result_id"], "screenshot")
+                            if job.stored is not None and results is not None else None)
     elif job.error is not None:
         item["error"] = job.error_json()
     else:

@@ -5,8 +5,8 @@ Two forms, each with at most :data:`MAX_ITEMS` items::
     {"requests": [{...capture params...}, ...], ...shared params}
     {"urls": ["https://a.example", ...], ...shared params}
 
-Shared parameters apply to every item; an item's own parameters win over them. ``async`` belongs
-to the batch as a whole. A body of the wrong shape is one 400 for the batch. An item that does
+Shared parameters apply to every item; an item's own parameters win over them. ``async`` and
+``response_type`` (:data:`BATCH_RESPONSE_TYPES`) belong to the batch as a whole. A body of the wrong shape is one 400 for the batch. An item that does
 not validate is not: it becomes that item's error, so the other items still run and every item
 keeps its place in the answer.
 """
@@ -26,12 +26,19 @@ MAX_ITEMS = 50
 Item = CaptureOptions | errors.ScreenshotError
 
 
+#: What a synchronous batch answers for each item: ``base64`` (its description and bytes),
+#: ``json`` (the description alone), ``paths`` (the stored object's name in the result
+#: storage) or ``image_urls`` (a URL of the image).
+BATCH_RESPONSE_TYPES = ("base64", "json", "paths", "image_urls")
+
+
 @dataclass
 class BatchRequest:
     items: list[Item]
     #: The URL each item named, as given (for the answer of an item that did not validate).
     urls: list[str | None]
     async_: bool
+    response_type: str = "base64"
 
 
 def parse_batch(body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], CaptureOptions]
@@ -50,7 +57,13 @@ def parse_batch(body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], Ca
     if len(given) > MAX_ITEMS:
         raise errors.ValidationError(
             f"a batch has at most {MAX_ITEMS} items, this one has {len(given)}", field=form)
-    shared = {k: v for k, v in body.items() if k not in ("requests", "urls", "async")}
+    shared = {k: v for k, v in body.items()
+              if k not in ("requests", "urls", "async", "response_type")}
+    response_type = body.get("response_type", "base64")
+    if response_type not in BATCH_RESPONSE_TYPES:
+        raise errors.ValidationError(
+            f"a batch's response_type is one of {', '.join(BATCH_RESPONSE_TYPES)}, not "
+            f"{str(response_type)[:40]!r}", field="response_type")
     try:
         async_ = parse_bool(body.get("async", False))
     except ValueError:
@@ -64,9 +77,10 @@ def parse_batch(body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], Ca
             params = {**shared, "url": entry} if isinstance(entry, str) else None
         else:
             params = {**shared, **entry} if isinstance(entry, dict) else None
-            if params is not None and "async" in entry:
-                raise errors.ValidationError(
-                    "async is set for the whole batch, not per item", field=f"{where}.async")
+            for whole in ("async", "response_type"):
+                if params is not None and whole in entry:
+                    raise errors.ValidationError(f"{whole} is set for the whole batch, not per "
+                                                 "item", field=f"{where}.{whole}")
         if params is None:
             kind = "a string URL" if form == "urls" else "an object of capture parameters"
             items.append(errors.ValidationError(f"{where} must be {kind}", field=where))
@@ -78,4 +92,4 @@ def parse_batch(body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], Ca
             items.append(parse({**params, "async": async_}))
         except errors.ScreenshotError as exc:
             items.append(exc)
-    return BatchRequest(items, urls, async_)
+    return BatchRequest(items, urls, async_, response_type)

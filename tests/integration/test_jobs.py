@@ -353,6 +353,29 @@ async def test_an_async_batch_answers_202_and_is_followed_at_its_poll_url(client
     assert [j["metadata"]["format"] for j in status["jobs"]] == ["png", "jpeg"]
 
 
+async def test_a_batch_answers_in_the_response_type_asked_for(client, site: Site):
+    urls = [site.url(f"/pages/basic?rtype={n}") for n in range(2)]
+    default = (await client.post("/batch", json={"urls": urls})).json()["results"]
+    for item in default:  # base64 is the default: the bytes are in the answer
+        image = await client.get(item["result_url"])
+        assert base64.b64decode(item["data"]) == image.content
+    described = (await client.post("/batch", json={"urls": urls, "cache": False,
+                                                   "response_type": "json"})).json()
+    assert all(item["ok"] and "data" not in item for item in described["results"])
+    linked = (await client.post("/batch", json={"urls": urls, "response_type": "image_urls"}))
+    for item in linked.json()["results"]:
+        assert "data" not in item and "/images/" in item["image_url"]
+        assert (await client.get(item["image_url"])).status_code == 200
+    # paths name objects in the result storage, which this server does not have
+    assert_error(await client.post("/batch", json={"urls": urls, "response_type": "paths"}),
+                 400, "VALIDATION_ERROR", field="response_type")
+    assert_error(await client.post("/batch", json={"urls": urls, "response_type": "image"}),
+                 400, "VALIDATION_ERROR", field="response_type")
+    assert_error(await client.post("/batch", json={"requests": [
+        {"url": urls[0], "response_type": "json"}]}), 400, "VALIDATION_ERROR",
+        field="requests[0].response_type")
+
+
 async def test_a_malformed_batch_is_one_400(client):
     assert_error(await client.post("/batch", json={"urls": []}), 400, "VALIDATION_ERROR",
                  field="urls")

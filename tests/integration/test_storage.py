@@ -363,3 +363,21 @@ async def test_a_store_that_goes_away(own_s3: S3Server, site: Site):
         stored_path = "/" + job["result_url"].split("/", 3)[3]
         assert (await server.client.get(stored_path)).status_code == 200
         assert (await server.client.get("/health")).json()["storage"]["state"] == "ok"
+
+
+async def test_a_batch_names_its_stored_objects(tmp_path: Path, site: Site):
+    root = tmp_path / "r"
+    settings = make_settings(storage_type="local", local_storage_path=str(root))
+    async with run_server(settings) as server:
+        urls = [site.url(f"/pages/basic?paths={n}") for n in range(3)]
+        body = (await server.client.post("/batch", json={
+            "urls": urls, "response_type": "paths"})).json()
+        for item in body["results"]:
+            assert item["ok"] and item["result_id"] and "data" not in item
+            stored = root / item["path"]
+            image = await server.client.get(item["result_url"])
+            assert image.status_code == 200 and stored.read_bytes() == image.content
+        linked = (await server.client.post("/batch", json={
+            "urls": urls, "response_type": "image_urls", "cache": False})).json()
+        for item in linked["results"]:
+            assert "/results/" in item["image_url"] and item["image_url"] == item["result_url"]
