@@ -63,6 +63,9 @@ RECORD = "record.json"
 #: The content type of each output that is not the image itself.
 CONTENT_TYPES = {"markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
                  "text": "text/plain; charset=utf-8", "metadata": "application/json"}
+#: Bytes of recently stored or read outputs kept in memory, so that reading a result just
+#: made (an <img> of a signed link, a job's result_url) does not go to the store.
+RECENT_BYTES = 64 * 1024 * 1024
 #: Objects the sweeper deletes at most per run; the rest wait for the next run.
 SWEEP_BATCH = 1000
 SWEEP_EVERY_S = 300.0
@@ -157,6 +160,9 @@ class ResultStore:
         self.last_error = ""
         self.counts = {"stored": 0, "stored_bytes": 0, "read": 0, "swept": 0, "failures": 0}
         self._records: LRUCache[str, StoredResult] = LRUCache(maxsize=4096)
+        #: Recently stored or read outputs, by object path. Stored objects never change (every
+        #: result has a new name), so a copy in memory is never stale.
+        self._recent: LRUCache[str, bytes] = LRUCache(maxsize=RECENT_BYTES, getsizeof=len)
         self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -229,7 +235,9 @@ class ResultStore:
         for name, (data, content_type) in outputs.items():
             if name not in OUTPUTS:
                 raise ValueError(f"unknown output {name!r}")
-            await self._call(obstore.put_async(self.store, self._path(result_id, name), data))
+            path = self._path(result_id, name)
+            await self._call(obstore.put_async(self.store, path, data))
+            self._remember(path, data)
             described[name] = {"content_type": content_type, "size": len(data),
                                "etag": hashlib.sha256(data).hexdigest()[:32]}
         record = StoredResult(result_id, owner, now, now + self.retention, described, summary)
@@ -259,10 +267,19 @@ class ResultStore:
 
     async def read(self, result_id: str, output: str) -> bytes | None:
         """An output's bytes, or None when the store has none."""
-        data = await self._read(self._path(result_id, output))
+        path = self._path(result_id, output)
+        data = self._recent.get(path)
+        if data is None:
+            data = await self._read(path)
+            if data is not None:
+                self._remember(path, data)
         if data is not None:
             self.counts["read"] += 1
         return data
+
+    def _remember(self, path: str, data: bytes) -> None:
+        if len(data) <= RECENT_BYTES // 16:
+            self._recent[path] = data
 
     async def _read(self, path: str) -> bytes | None:
         try:
@@ -345,6 +362,7 @@ class ResultStore:
                 await self._call(obstore.delete_async(self.store, paths))
                 for path in paths:
                     self._records.pop(_result_of(path), None)
+                    self._recent.pop(path, None)
             deleted += len(paths)
             if deleted >= limit:
                 break
