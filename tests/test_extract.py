@@ -76,8 +76,9 @@ def test_corpus_titles_and_markdown_from_the_source():
     problems = []
     for name in corpus_pages():
         source = (CORPUS / name / "source.html").read_text("utf-8", errors="replace")
-        content, meta = extract_page(source, f"https://corpus.example/{name}/", 200,
-                                     "markdown", True)
+        contents, meta = extract_page(source, f"https://corpus.example/{name}/", 200,
+                                      ["markdown"], True)
+        content = contents.get("markdown")
         assert content is not None and meta is not None
         expected = json.loads((CORPUS / name / "expected-metadata.json").read_text())
         if expected.get("title"):
@@ -184,3 +185,14 @@ def test_metadata_urls_are_absolute_and_favicon_falls_back():
     shortcut = '<html><head><link rel="shortcut icon" href="/f.ico"></head></html>'
     assert extract_metadata(shortcut, "https://x.example/", 200)["favicon"] == \
         "https://x.example/f.ico"
+
+
+def test_one_parse_gives_every_format_asked_for():
+    source = ("<html><head><title>Tea</title></head><body><nav>menu</nav><article><h1>Tea</h1>"
+              "<p>Green <b>tea</b> is <a href='/more'>good</a>.</p></article></body></html>")
+    contents, meta = extract_page(source, "https://tea.example/", 200,
+                                  ["markdown", "html", "text"], True)
+    assert meta is not None and meta["title"] == "Tea"
+    assert contents["markdown"].startswith("# Tea") and "**tea**" in contents["markdown"]
+    assert "<b>tea</b>" in contents["html"] and 'href="https://tea.example/more"' in contents["html"]
+    assert "Green tea is good." in contents["text"] and "<" not in contents["text"]

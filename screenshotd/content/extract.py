@@ -62,16 +62,18 @@ def parse(html: str) -> BeautifulSoup:
 
 
 def extract_page(html: str, page_url: str | None, http_status: int | None,
-                 content_format: str | None, metadata: bool
-                 ) -> tuple[str | None, dict[str, Any] | None]:
-    """Content (when ``content_format`` is given) and metadata (when asked), from one parse."""
+                 content_formats: list[str], metadata: bool
+                 ) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """Content in each of ``content_formats``, and metadata (when asked), from the page's HTML.
+    Extraction changes the parsed page, so each format after the first parses it again."""
     soup = parse(html)
     meta = extract_metadata(soup, page_url, http_status) if metadata else None
-    content = None
-    if content_format is not None:
-        content = extract_content(soup, page_url, content_format,
-                                  meta["title"] if meta is not None else None)
-    return content, meta
+    contents: dict[str, str] = {}
+    for index, content_format in enumerate(content_formats):
+        page = soup if index == 0 else parse(html)
+        contents[content_format] = extract_content(page, page_url, content_format,
+                                                   meta["title"] if meta is not None else None)
+    return contents, meta
 
 
 def extract_content(page: str | BeautifulSoup, base_url: str | None,
@@ -238,9 +240,28 @@ def _keep_safe_attributes(root: Tag) -> None:
             tag.attrs = {k: v for k, v in tag.attrs.items() if k in _SAFE_ATTRIBUTES}
 
 
+#: Elements that start a line of their own in plain text; inline ones (``b``, ``a``, ``span``)
+#: stay within their line.
+_LINE_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt",
+    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+    "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tr", "ul",
+})
+
+
 def _text(block: Tag) -> str:
+    """The block as plain text: a line per paragraph, heading, list item or row (``block`` is
+    changed in place)."""
+    for tag in block.find_all(True):
+        if tag.name == "br":
+            tag.replace_with("\n")
+        elif tag.name in _LINE_BLOCKS:
+            tag.insert_before("\n")
+            tag.insert_after("\n")
+        elif tag.name in ("td", "th"):
+            tag.insert_after(" ")
     lines = []
-    for line in block.get_text("\n").splitlines():
+    for line in block.get_text("").splitlines():
         line = _SPACES.sub(" ", line).strip()
         if line:
             lines.append(line)

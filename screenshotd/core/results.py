@@ -50,6 +50,8 @@ class CaptureResult:
     blocked: dict[str, int] = field(default_factory=dict)
     #: extract_content's text, and metadata's fields, when asked for.
     content: str | None = None
+    #: The page's content in every format extracted (``extract_content``'s and ``outputs``').
+    contents: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] | None = None
     cached: bool = False
     #: Seconds the result stays cached, and whether it was stored (``image_url`` needs both).

@@ -413,11 +413,12 @@ class ScreenshotService:
             )
         else:
             output = postprocess.finish(raw.data, raw.kind, opts, expected)
-        content = metadata = None
+        contents: dict[str, str] = {}
+        metadata = None
         if raw.html is not None:
-            content, metadata = await asyncio.to_thread(
+            contents, metadata = await asyncio.to_thread(
                 extract.extract_page, raw.html, raw.final_url, raw.http_status,
-                opts.content_format if opts.extract_content else None, opts.metadata)
+                opts.content_formats, opts.wants_metadata)
         blocked = dict(request_filter.blocked) if request_filter is not None else {}
         if lease.blocked_requests:
             blocked["guard"] = lease.blocked_requests
@@ -435,7 +436,8 @@ class ScreenshotService:
             http_status=raw.http_status,
             blocked_requests=sum(blocked.values()),
             blocked=blocked,
-            content=content,
+            content=contents.get(opts.content_format) if opts.extract_content else None,
+            contents=contents,
             metadata=metadata,
         )
 

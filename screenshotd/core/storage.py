@@ -63,6 +63,10 @@ RECORD = "record.json"
 #: The content type of each output that is not the image itself.
 CONTENT_TYPES = {"markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
                  "text": "text/plain; charset=utf-8", "metadata": "application/json"}
+#: Headers of a page's own markup (or anything stored) served from the service's origin: it
+#: is never run as a page of this origin, and never sniffed into something else.
+SANDBOXED = {"Content-Security-Policy": "sandbox; default-src 'none'",
+             "X-Content-Type-Options": "nosniff"}
 #: Bytes of recently stored or read outputs kept in memory, so that reading a result just
 #: made (an <img> of a signed link, a job's result_url) does not go to the store.
 RECENT_BYTES = 64 * 1024 * 1024
@@ -304,11 +308,11 @@ class ResultStore:
         return str(url)
 
     async def keep(self, result: CaptureResult, owner: str, opts: CaptureOptions) -> StoredResult:
-        """Store a capture: its image (or PDF), and its content and metadata when it has them."""
+        """Store a capture: its image (or PDF), its content in each format extracted, and its
+        metadata, when it has them."""
         outputs: dict[str, tuple[bytes, str]] = {"screenshot": (result.data, result.content_type)}
-        if result.content is not None:
-            outputs[opts.content_format] = (result.content.encode("utf-8"),
-                                            CONTENT_TYPES[opts.content_format])
+        for content_format, text in result.contents.items():
+            outputs[content_format] = (text.encode("utf-8"), CONTENT_TYPES[content_format])
         if result.metadata is not None:
             outputs["metadata"] = (json.dumps(result.metadata, ensure_ascii=False).encode(),
                                    CONTENT_TYPES["metadata"])

@@ -24,6 +24,7 @@ from screenshotd import errors
 from screenshotd.core.jobs.manager import JobManager
 from screenshotd.core.jobs.records import Job, JobState, wait_finished
 from screenshotd.core.results import CaptureResult
+from screenshotd.core.storage import CONTENT_TYPES, SANDBOXED
 from screenshotd.http.routes import (
     base_url,
     caller,
@@ -81,11 +82,10 @@ async def job_result(request: Request) -> Response:
     return await render(result, job.opts, image_url(request, result))
 
 
+#: A job's outputs, and what asks for each (``content`` is ``extract_content``'s format).
 OUTPUTS = {"screenshot": None, "content": "extract_content=true",
+           "markdown": "outputs=markdown", "html": "outputs=html", "text": "outputs=text",
            "metadata": "metadata=true"}
-
-CONTENT_TYPES = {"markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
-                 "text": "text/plain; charset=utf-8"}
 
 
 async def job_output(request: Request) -> Response:
@@ -94,20 +94,20 @@ async def job_output(request: Request) -> Response:
     job = _job(request)
     output = request.path_params["output"]
     if output not in OUTPUTS:
-        raise errors.NotFound(f"no output {output[:64]!r}: use screenshot, content or metadata")
+        raise errors.NotFound(f"no output {output[:64]!r}: use one of {', '.join(OUTPUTS)}")
     result = finished_result(job)
     if output == "screenshot":
         return Response(result.data, media_type=result.content_type)
     if output == "metadata" and result.metadata is not None:
         return JSONResponse(result.metadata)
-    if output == "content" and result.content is not None:
-        assert job.opts is not None
+    assert job.opts is not None
+    content_format = job.opts.content_format if output == "content" else output
+    text = result.contents.get(content_format) if (
+        output != "content" or job.opts.extract_content) else None
+    if text is not None:
         # The page's own markup, served from this origin: never run as a page here.
-        return Response(result.content, headers={
-            "Content-Type": CONTENT_TYPES[job.opts.content_format],
-            "Content-Security-Policy": "sandbox; default-src 'none'",
-            "X-Content-Type-Options": "nosniff",
-        })
+        return Response(text, headers={"Content-Type": CONTENT_TYPES[content_format],
+                                       **SANDBOXED})
     raise errors.NotFound(f"job {job.id} did not ask for {output} ({OUTPUTS[output]})")
 
 

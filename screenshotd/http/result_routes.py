@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.core.storage import OUTPUTS, parse_id
+from screenshotd.core.storage import OUTPUTS, SANDBOXED, parse_id
 from screenshotd.http.routes import _service, caller, etag_matches
 
 #: The longest a client may keep a stored result without asking again.
@@ -41,7 +41,8 @@ async def stored_result(request: Request) -> Response:
         raise missing
     info = record.outputs[output]
     max_age = max(0, min(MAX_AGE_S, int(record.expires_at - time.time())))
-    headers = {"ETag": f'"{info["etag"]}"', "Cache-Control": f"private, max-age={max_age}"}
+    headers = {"ETag": f'"{info["etag"]}"', "Cache-Control": f"private, max-age={max_age}",
+               **SANDBOXED}
     if etag_matches(request.headers.get("if-none-match"), info["etag"]):
         return Response(status_code=304, headers=headers)
     data = await results.read(result_id, output)

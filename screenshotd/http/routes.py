@@ -279,6 +279,8 @@ def describe(result: CaptureResult, image_url: str | None = None) -> dict[str, A
         "blocked_requests": result.blocked_requests,
         "blocked": result.blocked,
         **({"content": result.content} if result.content is not None else {}),
+        **({"contents": result.contents} if result.contents and (
+            result.content is None or len(result.contents) > 1) else {}),
         **({"metadata": result.metadata} if result.metadata is not None else {}),
     }
 

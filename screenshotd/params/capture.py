@@ -63,7 +63,12 @@ from screenshotd.params.values import (
     check_url,
     decode_html_base64,
     parse_json,
+    parse_list,
 )
+
+#: What ``outputs`` may name: the image, the page's main content in each format, metadata.
+OUTPUT_NAMES = ("screenshot", "markdown", "html", "text", "metadata")
+OutputName = Literal["screenshot", "markdown", "html", "text", "metadata"]
 
 #: Bumped whenever the bytes a given set of options produces may change, so that old cache
 #: entries are never served for new code.
@@ -209,6 +214,19 @@ class RenderOptions(BaseModel):
     content_format: Literal["markdown", "html", "text"] = Field(
         default="markdown", description="markdown, html or text.")
     metadata: Bool = Field(default=False, description="Add the page's metadata.")
+    outputs: Annotated[list[OutputName], BeforeValidator(parse_list),
+                       Field(min_length=1, max_length=len(OUTPUT_NAMES))] | None = Field(
+        default=None, description="What one page load gives: screenshot, markdown, html, text "
+        "and metadata, any of them (the screenshot is always taken). For jobs, each is listed "
+        "in the job's outputs.")
+
+    @pydantic.field_validator("outputs")
+    @classmethod
+    def _distinct_outputs(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            twice = next(name for name in value if value.count(name) > 1)
+            raise PydanticCustomError("outputs", "{name} is listed twice", {"name": twice})
+        return value
 
     _device: Device = PrivateAttr(default_factory=lambda: PRESETS["desktop"])
     #: The cache key, computed once at the end of validation (a hit needs it at once). Options
@@ -340,9 +358,23 @@ class RenderOptions(BaseModel):
         return self.block_cookie_banners or bool(self.local_storage) or self.blocks_requests
 
     @property
+    def content_formats(self) -> list[str]:
+        """The formats of the page's content to extract: ``content_format`` with
+        ``extract_content``, and those ``outputs`` names."""
+        formats: list[str] = [self.content_format] if self.extract_content else []
+        for name in self.outputs or ():
+            if name in ("markdown", "html", "text") and name not in formats:
+                formats.append(name)
+        return formats
+
+    @property
+    def wants_metadata(self) -> bool:
+        return self.metadata or "metadata" in (self.outputs or ())
+
+    @property
     def reads_page(self) -> bool:
         """Whether the capture keeps the page's HTML (for content or metadata)."""
-        return self.extract_content or self.metadata
+        return bool(self.content_formats) or self.wants_metadata
 
     def cache_key(self) -> str:
         """SHA-256 over the options that change the output, plus a format version."""
@@ -353,6 +385,8 @@ class RenderOptions(BaseModel):
         payload["_v"] = CACHE_FORMAT_VERSION
         if self.format not in ("jpeg", "webp"):
             payload.pop("quality")
+        if self.outputs is None:
+            payload.pop("outputs")  # keys made before outputs existed stay the same
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -140,7 +140,7 @@ async def test_jobs_fill_their_content_and_metadata_outputs(server: Running, sit
             break
         await asyncio.sleep(0.1)
     assert job["status"] == "completed", job
-    assert job["outputs"]["html"]["result_url"].endswith("/result/content")
+    assert job["outputs"]["html"]["result_url"].endswith("/result/html")
     content = await server.client.get(f"{job_url}/result/content")
     assert content.headers["content-type"] == "text/html; charset=utf-8"
     assert "sandbox" in content.headers["content-security-policy"]

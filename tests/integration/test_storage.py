@@ -336,26 +336,32 @@ async def test_s3_presigned_links_open_with_a_plain_client(s3: S3Server, site: S
             assert unsigned.status_code == 403  # the bucket itself is not public
 
 
-async def test_a_store_that_goes_away(own_s3: S3Server, site: Site):
-    """S3 stops answering mid-run: captures still answer (with storage_error), /health says
-    degraded, a job retries and is stored once S3 is back, and /health recovers by itself."""
+@pytest.mark.parametrize("how", ["paused", "killed"])
+async def test_a_store_that_goes_away(own_s3: S3Server, site: Site, how: str):
+    """S3 stops answering mid-run (paused: calls hang until their timeout; killed: connections
+    are refused): captures still answer (with storage_error), /health says degraded, a job
+    retries and is stored once S3 is back, and /health recovers by itself."""
     env = own_s3.env()
     settings = make_settings(storage_type="s3", s3_bucket=env["S3_BUCKET"],
                              s3_endpoint=env["S3_ENDPOINT"], s3_access_key=env["S3_ACCESS_KEY"],
                              s3_secret_key=env["S3_SECRET_KEY"], storage_timeout_seconds=1.0)
     async with run_server(settings) as server:
-        own_s3.pause()
+        own_s3.pause() if how == "paused" else own_s3.kill()
         try:
             body = await stored_capture(server, site, "")
-            assert body["result_id"] is None and "did not answer" in body["storage_error"]
+            assert body["result_id"] is None and body["storage_error"].startswith(
+                "result storage did not answer" if how == "paused" else "result storage failed")
             health = (await server.client.get("/health")).json()
             assert health["status"] == "degraded" and health["storage"]["state"] == "degraded"
             submitted = (await server.client.post("/screenshot", json={
                 "url": site.url(f"/pages/basic?job={time.monotonic_ns()}"),
                 "async": True})).json()
-            await asyncio.sleep(1.5)  # the job's first attempts fail while S3 is paused
+            await asyncio.sleep(1.5)  # the job's first attempts fail while S3 is away
         finally:
-            own_s3.resume()
+            if how == "paused":
+                own_s3.resume()
+            else:
+                await asyncio.to_thread(own_s3.start)  # the same ports and data
         for _ in range(200):
             job = (await server.client.get(f"/jobs/{submitted['job_id']}")).json()
             if job["status"] not in ("queued", "processing"):
@@ -383,3 +389,66 @@ async def test_a_batch_names_its_stored_objects(tmp_path: Path, site: Site):
             "urls": urls, "response_type": "image_urls", "cache": False})).json()
         for item in linked["results"]:
             assert "/results/" in item["image_url"] and item["image_url"] == item["result_url"]
+
+
+ALL_OUTPUTS = ["screenshot", "markdown", "html", "text", "metadata"]
+CONTENT_TYPE_OF = {"screenshot": "image/png", "markdown": "text/markdown; charset=utf-8",
+                   "html": "text/html; charset=utf-8", "text": "text/plain; charset=utf-8",
+                   "metadata": "application/json"}
+
+
+def check_outputs(job: dict[str, Any], fetch: Any) -> None:
+    """Every output listed with its type and size, and served as listed."""
+    assert job["status"] == "completed", job
+    assert list(job["outputs"]) == ALL_OUTPUTS
+    for name, output in job["outputs"].items():
+        response = fetch(output["result_url"])
+        assert response.status_code == 200, (name, response.text)
+        assert response.headers["content-type"] == CONTENT_TYPE_OF[name] == output["content_type"]
+        if output["size"] is not None:
+            assert len(response.content) == output["size"]
+        if name in ("html", "markdown", "text"):  # the page's words, in each format
+            assert "hello" in response.text, name
+            assert response.headers["content-security-policy"].startswith("sandbox")
+    assert "<" not in fetch(job["outputs"]["text"]["result_url"]).text
+    assert fetch(job["outputs"]["text"]["result_url"]).text.strip() == "hello"
+    assert "<p>hello</p>" in fetch(job["outputs"]["html"]["result_url"]).text
+    assert "title" in fetch(job["outputs"]["metadata"]["result_url"]).json()
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["in memory", "stored"])
+async def test_outputs_gives_all_five_from_one_load(stored: bool, tmp_path: Path, site: Site):
+    settings = make_settings(**({"storage_type": "local",
+                                 "local_storage_path": str(tmp_path / "r")} if stored else {}))
+    async with run_server(settings) as server:
+        captures = server.service.counts["captures"]
+        submitted = (await server.client.post("/screenshot", json={
+            "url": site.url(f"/pages/basic?outputs={stored}"), "async": True,
+            "outputs": ALL_OUTPUTS})).json()
+        for _ in range(300):
+            job = (await server.client.get(f"/jobs/{submitted['job_id']}")).json()
+            if job["status"] not in ("queued", "processing"):
+                break
+            await asyncio.sleep(0.1)
+        assert server.service.counts["captures"] == captures + 1  # one page load
+        assert ("/results/" in job["result_url"]) is stored
+        responses = {}
+        for output in job["outputs"].values():
+            responses[output["result_url"]] = await server.client.get(output["result_url"])
+        check_outputs(job, responses.__getitem__)
+
+
+async def test_outputs_are_checked(client: Any, site: Site):
+    for outputs, message in ((["screenshot", "pdf"], "outputs"),
+                             (["markdown", "markdown"], "markdown is listed twice"),
+                             ([], "outputs")):
+        response = await client.post("/screenshot", json={"url": site.url("/pages/basic"),
+                                                         "outputs": outputs})
+        assert response.status_code == 400 and response.json()["field"] == "outputs", outputs
+        assert message in response.json()["message"]
+    by_query = await client.get("/screenshot", params={
+        "url": site.url("/pages/basic?q-outputs"), "outputs": "markdown,metadata",
+        "response_type": "json"})
+    assert by_query.status_code == 200
+    body = by_query.json()
+    assert body["contents"] == {"markdown": "hello"} and "title" in body["metadata"]

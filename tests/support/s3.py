@@ -105,6 +105,13 @@ class S3Server:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGCONT)
 
+    def kill(self) -> None:
+        """SIGKILL the server (its data stays, for :meth:`start` to come back to)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGCONT)

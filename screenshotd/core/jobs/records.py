@@ -115,12 +115,10 @@ class Job:
         outputs: dict[str, Any] = {"screenshot": {
             "content_type": result.content_type, "size": result.size,
             "result_url": f"{self.status_url}/result/screenshot", "storage_url": None}}
-        if result.content is not None:
-            assert self.opts is not None
-            outputs[self.opts.content_format] = {
-                "content_type": CONTENT_TYPES[self.opts.content_format],
-                "size": len(result.content.encode("utf-8")),
-                "result_url": f"{self.status_url}/result/content", "storage_url": None}
+        for content_format, text in result.contents.items():
+            outputs[content_format] = {
+                "content_type": CONTENT_TYPES[content_format], "size": len(text.encode("utf-8")),
+                "result_url": f"{self.status_url}/result/{content_format}", "storage_url": None}
         if result.metadata is not None:
             outputs["metadata"] = {
                 "content_type": CONTENT_TYPES["metadata"], "size": None,
