@@ -174,6 +174,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_URL", "", _redis_url, "Redis for the cache and rate limits. Empty: in memory."),
     Setting("CACHE_TTL_SECONDS", "3600", _int(1), "Default lifetime of a cached capture."),
     Setting("CACHE_MAX_BYTES", "268435456", _int(0), "Bound of the in-memory cache, in bytes."),
+    Setting("CACHE_NEAR_MAX_BYTES", "67108864", _int(0),
+            "With REDIS_URL: hot entries also kept in this replica's memory, invalidated by "
+            "Redis when any replica changes them. 0 turns it off."),
     Setting("BROWSER_MAX_CONCURRENT", "3", _int(1, 64), "Pool slots: captures rendering at once."),
     Setting(
         "BROWSER_QUEUE_SIZE", "", _int(0, 10_000),
@@ -272,6 +275,7 @@ class Settings:
     redis_url: str = ""
     cache_ttl_seconds: int = 3600
     cache_max_bytes: int = 268435456
+    cache_near_max_bytes: int = 67108864
     browser_max_concurrent: int = 3
     browser_queue_size: int | None = None
     max_concurrent_per_caller: int | None = None

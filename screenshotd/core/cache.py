@@ -161,6 +161,143 @@ def redacted_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+class NearCache:
+    """Hot entries of the shared Redis cache, kept in this replica's memory (bounded in bytes)
+    and dropped when Redis says their keys changed (:class:`Tracker`).
+
+    Correctness rests on one rule: an entry read from Redis is kept only if no invalidation
+    arrived while it was being read (:attr:`generation` unchanged), since the invalidation of a
+    write that raced the read may come in on the tracking connection before the read's answer
+    does. While the tracking connection is down, nothing is kept or served (:attr:`live`).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: cachetools.LRUCache[str, Entry] = cachetools.LRUCache(
+            maxsize=max_bytes, getsizeof=lambda entry: entry.size)
+        #: Rises with every invalidation: a read that saw it change keeps nothing.
+        self.generation = 0
+        self.live = False
+        self.counts = {"hits": 0, "invalidations": 0, "flushes": 0}
+
+    def get(self, key: str) -> Entry | None:
+        if not self.live:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.stored_at + entry.ttl <= time.time():
+            self._entries.pop(key, None)
+            return None
+        self.counts["hits"] += 1
+        return entry
+
+    def keep(self, key: str, entry: Entry, generation: int) -> None:
+        """Keep an entry read (or written) when the generation was ``generation``."""
+        if self.live and generation == self.generation and entry.size <= self.max_bytes // 8:
+            self._entries[key] = entry
+
+    def invalidate(self, key: str) -> None:
+        self.generation += 1
+        self.counts["invalidations"] += 1
+        self._entries.pop(key, None)
+
+    def flush(self, live: bool) -> None:
+        """Forget everything (the tracking connection was lost, or Redis was flushed)."""
+        self.generation += 1
+        self.counts["flushes"] += 1
+        self._entries.clear()
+        self.live = live
+
+    def health(self) -> dict[str, Any]:
+        return {"live": self.live, "entries": len(self._entries),
+                "bytes": int(self._entries.currsize), "max_bytes": self.max_bytes,
+                **self.counts}
+
+
+class Tracker:
+    """Redis server-assisted client-side caching for a :class:`NearCache`: one connection of
+    its own with ``CLIENT TRACKING ON REDIRECT <itself> BCAST PREFIX <prefix>``, subscribed to
+    ``__redis__:invalidate``. Redis then names every key under the prefix that any client
+    changes, deletes or lets expire, and the near cache drops it. A lost connection empties
+    the near cache, which serves nothing until tracking is back."""
+
+    def __init__(self, url: str, prefix: str, near: NearCache, retry_s: float = 1.0) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.near = near
+        self.retry_s = retry_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="near-cache-tracker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.near.flush(live=False)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._track()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: forget, wait, reconnect
+                if self.near.live:
+                    log.warning("cache: near cache off until Redis tracking is back (%s)",
+                                f"{type(exc).__name__}: {exc}"[:200])
+            self.near.flush(live=False)
+            await asyncio.sleep(self.retry_s)
+
+    async def _track(self) -> None:
+        from redis.asyncio import Redis
+
+        # RESP2: invalidations then come as messages on __redis__:invalidate, which this same
+        # connection (the REDIRECT target) subscribes to. (Under RESP3, redis-py takes them as
+        # push messages of its own.)
+        client = Redis.from_url(self.url, protocol=2, socket_connect_timeout=2)
+        pubsub = client.pubsub()
+        try:
+            async with asyncio.timeout(5):
+                await pubsub.execute_command("CLIENT", "ID")
+                own_id = await pubsub.parse_response(block=True, timeout=2)
+                await pubsub.execute_command("CLIENT", "TRACKING", "ON", "REDIRECT", own_id,
+                                             "BCAST", "PREFIX", self.prefix)
+                reply = await pubsub.parse_response(block=True, timeout=2)
+                if reply not in (b"OK", "OK"):
+                    raise RuntimeError(f"CLIENT TRACKING answered {reply!r}"[:200])
+                await pubsub.subscribe(INVALIDATIONS)
+                confirmed = await pubsub.get_message(timeout=2)
+            if not confirmed or confirmed.get("type") != "subscribe":
+                raise RuntimeError(f"unexpected reply to SUBSCRIBE: {confirmed!r}"[:200])
+            self.near.flush(live=True)
+            while True:
+                message = await pubsub.get_message(timeout=30)
+                if message is None or message.get("type") != "message":
+                    continue
+                keys = message.get("data")
+                if keys is None:  # FLUSHDB / FLUSHALL: every key is gone
+                    self.near.flush(live=True)
+                    continue
+                for raw in keys if isinstance(keys, list) else [keys]:
+                    name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+                    if name.startswith(self.prefix):
+                        self.near.invalidate(name[len(self.prefix):].rsplit(":", 1)[0])
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await client.aclose()
+
+
+#: The channel Redis sends a tracking connection's invalidations to, under RESP2.
+INVALIDATIONS = "__redis__:invalidate"
+
+
 class RedisCache:
     """Redis (redis.asyncio): each entry is two keys with the same TTL, ``…:m`` (meta) and
     ``…:d`` (bytes), so a 304 reads a few hundred bytes and a hit reads both in one ``MGET``.
@@ -168,6 +305,10 @@ class RedisCache:
     Every call has a short timeout. A failure marks the backend degraded; while it is degraded
     requests skip Redis at once (no timeout paid per request) and a monitor task pings it every
     ``probe_interval`` seconds, so the backend recovers by itself when Redis returns.
+
+    With ``near_max_bytes``, hot entries are also kept in memory (:class:`NearCache`), and
+    Redis invalidates them when any replica changes them (:class:`Tracker`): a hit on this
+    replica then costs no round trip.
     """
 
     backend = "redis"
@@ -180,8 +321,11 @@ class RedisCache:
         probe_interval: float = 1.0,
         prefix: str = "screenshotd:capture:",
         max_connections: int = 64,
+        near_max_bytes: int = 0,
     ) -> None:
         self.url = url
+        self.near = NearCache(near_max_bytes) if near_max_bytes > 0 else None
+        self._tracker = Tracker(url, prefix, self.near) if self.near is not None else None
         self.op_timeout = op_timeout
         self.probe_interval = probe_interval
         self.prefix = prefix
@@ -219,8 +363,12 @@ class RedisCache:
             log.warning("cache: Redis at %s is unreachable (%s); captures go uncached until "
                         "it answers", redacted_url(self.url), self.last_error)
         self._monitor = asyncio.create_task(self._watch(), name="redis-cache-monitor")
+        if self._tracker is not None:
+            self._tracker.start()
 
     async def close(self) -> None:
+        if self._tracker is not None:
+            await self._tracker.stop()
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -239,14 +387,27 @@ class RedisCache:
         return f"{self.prefix}{key}:{part}"
 
     async def get(self, key: str) -> Entry | None:
+        near = self.near
+        if near is not None and self.state == "ok":
+            entry = near.get(key)
+            if entry is not None:
+                return entry
+        generation = near.generation if near is not None else 0
         # The size is not known before the read: allow for a large full-page capture.
         found = await self._call(lambda c: c.mget(self._key(key, "m"), self._key(key, "d")),
                                  extra_time=0.5)
         if not found or found[0] is None or found[1] is None:
             return None
-        return self._decode(key, found[0], found[1])
+        entry = self._decode(key, found[0], found[1])
+        if entry is not None and near is not None:
+            near.keep(key, entry, generation)
+        return entry
 
     async def head(self, key: str) -> Entry | None:
+        if self.near is not None and self.state == "ok":
+            entry = self.near.get(key)
+            if entry is not None:
+                return entry
         meta = await self._call(lambda c: c.get(self._key(key, "m")))
         return self._decode(key, meta, b"") if meta else None
 
@@ -301,6 +462,8 @@ class RedisCache:
         return True
 
     def _fail(self, exc: BaseException) -> None:
+        if self.near is not None:  # its invalidations may not have come through either
+            self.near.flush(live=self.near.live)
         self.failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__
         if self.state != "degraded":
@@ -326,11 +489,14 @@ class RedisCache:
             report["error"] = self.last_error
             if self.degraded_since is not None:
                 report["degraded_for_s"] = round(time.monotonic() - self.degraded_since, 1)
+        if self.near is not None:
+            report["near"] = self.near.health()
         return report
 
 
-def make_cache(redis_url: str, max_bytes: int) -> MemoryCache | RedisCache:
-    """The backend the settings ask for: Redis when ``REDIS_URL`` is set, else memory."""
+def make_cache(redis_url: str, max_bytes: int, near_max_bytes: int = 0) -> MemoryCache | RedisCache:
+    """The backend the settings ask for: Redis when ``REDIS_URL`` is set (with a near cache of
+    ``near_max_bytes``), else memory."""
     if redis_url:
-        return RedisCache(redis_url)
+        return RedisCache(redis_url, near_max_bytes=near_max_bytes)
     return MemoryCache(max_bytes)

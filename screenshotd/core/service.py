@@ -125,8 +125,9 @@ class ScreenshotService:
             isolation=settings.browser_isolation,
             per_owner=settings.per_caller_slots,
         )
-        service = cls(settings, pool, make_cache(settings.redis_url, settings.cache_max_bytes),
-                      guard)
+        cache = make_cache(settings.redis_url, settings.cache_max_bytes,
+                           settings.cache_near_max_bytes)
+        service = cls(settings, pool, cache, guard)
         if settings.storage_kind != "none":
             service.results = ResultStore(settings)
         return service

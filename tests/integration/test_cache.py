@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -329,7 +330,10 @@ async def test_redis_backend_hit_and_304(site: Site, redis_server: RedisServer):
 
 
 async def test_redis_killed_mid_run_then_restarted(site: Site, own_redis: RedisServer):
-    async with run_server(make_settings(redis_url=own_redis.url)) as srv:
+    # The Redis path itself: without the near cache, which would answer the hits below
+    # while Redis is paused (its own test is further down).
+    async with run_server(make_settings(redis_url=own_redis.url,
+                                        cache_near_max_bytes=0)) as srv:
         statuses: list[int] = []
 
         async def get(**params) -> httpx.Response:
@@ -383,3 +387,79 @@ async def test_counter_page_changes_on_every_load(client, site: Site):
     colours = [rgb_at(decode((await client.get("/screenshot", params={
         "url": url, "cache": "false"})).content), 5, 700) for _ in range(3)]
     assert [near(c, want) for c, want in zip(colours, (RED, GREEN, BLUE), strict=True)] == [True] * 3
+
+
+# --------------------------------------------------------------------------- the near cache
+
+
+async def near_of(srv: Running) -> dict[str, Any]:
+    return dict((await srv.client.get("/health")).json()["cache"]["near"])
+
+
+async def until_near_live(srv: Running, within: float = 15) -> None:
+    deadline = time.monotonic() + within
+    while not (await near_of(srv))["live"]:
+        assert time.monotonic() < deadline, await near_of(srv)
+        await asyncio.sleep(0.05)
+
+
+async def test_the_near_cache_serves_hits_and_hears_of_refreshes(site: Site,
+                                                                 redis_server: RedisServer):
+    """Two replicas on one Redis. B keeps a hit in memory; a refresh on A (cache=false, a page
+    that changes on every load) reaches B as an invalidation, after which B serves the new
+    capture, never the old one."""
+    settings = make_settings(redis_url=redis_server.url)
+    async with run_server(settings) as a, run_server(settings) as b:
+        await until_near_live(a)
+        await until_near_live(b)
+        url = unique(site, "/counter")
+        first = await a.client.get("/screenshot", params={"url": url})
+        assert first.headers["x-cache"] == "MISS"
+        from_redis = await b.client.get("/screenshot", params={"url": url})
+        assert from_redis.headers["x-cache"] == "HIT" and from_redis.content == first.content
+        hits = (await near_of(b))["hits"]
+        for _ in range(5):
+            again = await b.client.get("/screenshot", params={"url": url})
+            assert again.content == first.content
+        assert (await near_of(b))["hits"] == hits + 5  # from memory, no round trip
+        invalidations = (await near_of(b))["invalidations"]
+        refreshed = await a.client.get("/screenshot", params={"url": url, "cache": "false"})
+        assert refreshed.content != first.content
+        deadline = time.monotonic() + 5
+        while (await near_of(b))["invalidations"] == invalidations:
+            assert time.monotonic() < deadline, "the invalidation never reached B"
+            await asyncio.sleep(0.01)
+        for _ in range(3):  # after the invalidation: the new capture, from Redis then memory
+            after = await b.client.get("/screenshot", params={"url": url})
+            assert after.content == refreshed.content
+        # and a 304 on B for A's new ETag
+        revalidated = await b.client.get("/screenshot", params={"url": url}, headers={
+            "If-None-Match": refreshed.headers["etag"]})
+        assert revalidated.status_code == 304
+
+
+async def test_the_near_cache_empties_when_redis_goes_and_comes_back(site: Site,
+                                                                     own_redis: RedisServer):
+    async with run_server(make_settings(redis_url=own_redis.url)) as srv:
+        await until_near_live(srv)
+        url = unique(site)
+        await srv.client.get("/screenshot", params={"url": url})
+        await srv.client.get("/screenshot", params={"url": url})  # now in memory
+        assert (await near_of(srv))["entries"] >= 1
+        own_redis.kill()
+        deadline = time.monotonic() + 5
+        while (near := await near_of(srv))["live"] or near["entries"]:
+            assert time.monotonic() < deadline, near
+            await asyncio.sleep(0.05)
+        gone = await srv.client.get("/screenshot", params={"url": url})
+        assert gone.status_code == 200 and gone.headers["x-cache"] == "MISS"  # not from memory
+        own_redis.start()
+        await until_near_live(srv)
+        await wait_for_cache_state(srv, "ok")
+        assert (await srv.client.get("/screenshot", params={"url": url})).headers[
+            "x-cache"] == "MISS"  # the restarted Redis is empty
+        await srv.client.get("/screenshot", params={"url": url})
+        hits = (await near_of(srv))["hits"]
+        assert (await srv.client.get("/screenshot", params={"url": url})).headers[
+            "x-cache"] == "HIT"
+        assert (await near_of(srv))["hits"] == hits + 1
