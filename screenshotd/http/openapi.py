@@ -179,6 +179,17 @@ def _components() -> dict[str, Any]:
                     "result_url": {"type": ["string", "null"]},
                     "error": {"type": ["object", "null"]},
                     "metadata": {"type": ["object", "null"]},
+                    "outputs": {"type": ["object", "null"], "additionalProperties": {
+                        "type": "object", "properties": {
+                            "content_type": {"type": "string"},
+                            "size": {"type": ["integer", "null"]},
+                            "result_url": {"type": "string"},
+                            "storage_url": {"type": ["string", "null"]},
+                            "signed_url": {"type": "string"}}}},
+                    "result_id": {"type": ["string", "null"]},
+                    "storage_url": {"type": ["string", "null"]},
+                    "signed_url": {"type": "string"},
+                    "storage_error": {"type": "string"},
                 },
             },
             "JobList": {"type": "object", "required": ["jobs"],
@@ -200,6 +211,10 @@ def _components() -> dict[str, Any]:
                     "requests": {"type": "array", "minItems": 1, "maxItems": 50,
                                  "items": {"$ref": "#/components/schemas/CaptureRequest"}},
                     "async": {"type": "boolean"},
+                    "response_type": {"type": "string", "enum": [
+                        "base64", "json", "paths", "image_urls"], "default": "base64",
+                        "description": "For the whole batch: each item's data, its description "
+                                       "alone, its stored object's name, or an image URL."},
                 },
             },
             "Diff": {
@@ -352,13 +367,33 @@ def document() -> dict[str, Any]:
             "operationId": "jobOutput",
             "parameters": [_path_id("job_id"), {
                 "name": "output", "in": "path", "required": True,
-                "schema": {"type": "string", "enum": ["screenshot", "content", "metadata"]}}],
+                "schema": {"type": "string", "enum": [
+                    "screenshot", "content", "markdown", "html", "text", "metadata"]}}],
             "responses": {"200": {"description": "The output.", "content": {
                 **image_any["content"], "application/json": {"schema": _OBJECT},
                 "text/markdown": {"schema": {"type": "string"}},
                 "text/html": {"schema": {"type": "string"}},
                 "text/plain": {"schema": {"type": "string"}}}},
                 **_error_responses(409, 408, 422)}}},
+        "/results/{result_id}/{output}": {"get": {
+            "summary": "A stored result (STORAGE_TYPE): to its owner, or with a signed link",
+            "operationId": "storedResult",
+            "parameters": [
+                {"name": "result_id", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[0-9a-f]{1,10}-[A-Za-z0-9_-]{22}$"}},
+                {"name": "output", "in": "path", "required": True, "schema": {
+                    "type": "string",
+                    "enum": ["screenshot", "markdown", "html", "text", "metadata"]}},
+                {"name": "expires", "in": "query", "schema": {"type": "integer"},
+                 "description": "A signed link's expiry (Unix seconds)."},
+                {"name": "signature", "in": "query", "schema": {"type": "string"},
+                 "description": "A signed link's signature: no key is needed with it."}],
+            "responses": {"200": {"description": "The output.", "content": {
+                **image_any["content"], "application/json": {"schema": _OBJECT},
+                "text/markdown": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}}}},
+                "304": {"description": "Not modified."}, **_error_responses()}}},
         "/jobs/{job_id}/events": {"get": {
             "summary": "Server-Sent Events: connected, heartbeat, completed, failed, timeout",
             "operationId": "jobEvents", "parameters": [_path_id("job_id")],
