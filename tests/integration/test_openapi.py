@@ -101,13 +101,13 @@ async def test_the_playground_builds_the_url_and_shows_the_image(server: Running
 
 
 async def test_docs_render_every_operation_and_try_it_out_works_offline(server: Running):
-    """Real Chromium loads /docs (Swagger UI, served by the server itself), sees all 15
+    """Real Chromium loads /docs (Swagger UI, served by the server itself), sees all 16
     operations, and runs GET /health with "Try it out" against this server."""
     async with watched_page() as (page, requested):
         await page.goto(server.base + "/docs", wait_until="load")
         await page.wait_for_selector("body[data-rendered=true]", timeout=30_000)
         await page.wait_for_selector(".opblock", timeout=30_000)
-        assert await page.locator(".opblock").count() == 15
+        assert await page.locator(".opblock").count() == 16
         get_screenshot = page.locator(".opblock-get .opblock-summary-path[data-path='/screenshot']")
         assert await get_screenshot.count() == 1
         health = page.locator(".opblock-get:has(.opblock-summary-path[data-path='/health'])")
