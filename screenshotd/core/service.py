@@ -21,9 +21,10 @@ from screenshotd.browser import capture as capture_mod
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.concurrency import SingleFlight
 from screenshotd.content import extract
+from screenshotd.core import keeping
 from screenshotd.core.cache import Cache, Entry, make_cache
 from screenshotd.core.results import CaptureResult, StoredImage
-from screenshotd.core.storage import ResultStore, StoredResult
+from screenshotd.core.storage import ResultStore
 from screenshotd.imaging import postprocess
 from screenshotd.net import egress
 from screenshotd.net.addresses import AddressPolicy, check_url_literal
@@ -191,35 +192,14 @@ class ScreenshotService:
         return opts
 
     def _check_storing(self, opts: CaptureOptions) -> None:
-        field = "signed_link" if opts.signed_link else "store"
-        if self.results is None:
-            raise errors.ValidationError(
-                f"{field} needs result storage, which is off here (STORAGE_TYPE=none)",
-                field=field)
-        if opts.signed_link and self.signer is None and not self.results.presigned:
-            raise errors.ValidationError(
-                "signed_link needs SIGNING_SECRET (or S3_PRESIGNED_LINKS), which is not set "
-                "here", field="signed_link")
+        keeping.check(opts, self.results, self.signer)
 
     async def store(self, result: CaptureResult, owner: str, opts: CaptureOptions,
                     base_url: str) -> dict[str, Any]:
         """Keep a capture in the result storage for ``owner``; the links an answer gives
-        (:meth:`ResultStore.links`). Raises :class:`~screenshotd.core.storage.StorageError`."""
+        (:mod:`~screenshotd.core.keeping`). Raises :class:`errors.StorageUnavailable`."""
         assert self.results is not None
-        record = await self.results.keep(result, owner, opts)
-        return await self.links(record, base_url, opts.signed_link_expires_in
-                                if opts.signed_link else None)
-
-    async def links(self, record: StoredResult, base_url: str,
-                    signed_for: int | None = None) -> dict[str, Any]:
-        """A stored result's links, with ``signed_url``s valid ``signed_for`` seconds."""
-        assert self.results is not None
-        links = self.results.links(record, base_url, signed_for,
-                                   None if self.results.presigned else self.signer)
-        if signed_for is not None and self.results.presigned:
-            for name, output in links["outputs"].items():
-                output["signed_url"] = await self.results.presign(record.id, name, signed_for)
-        return links
+        return await keeping.store(self.results, self.signer, result, owner, opts, base_url)
 
     def parsed(self, query_string: bytes) -> CaptureOptions | None:
         """Options parsed earlier from exactly this query string, if any."""

@@ -49,9 +49,6 @@ from cachetools import LRUCache
 from obstore.exceptions import NotFoundError
 
 from screenshotd import errors
-from screenshotd.auth.signing import Signer
-from screenshotd.core.results import CaptureResult
-from screenshotd.params.capture import CaptureOptions
 from screenshotd.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -125,7 +122,10 @@ def open_store(settings: Settings) -> Any:
     if kind == "local":
         return LocalStore(prefix=Path(settings.local_storage_path).resolve(), mkdir=True)
     if kind == "s3":
-        timeout = f"{max(1, int(settings.storage_timeout_seconds))}s"
+        # The client's own timeout is only a backstop, past the deadline every call
+        # gets (ResultStore._call), so that the deadline, and its message, is the one that
+        # fires.
+        timeout = f"{int(settings.storage_timeout_seconds) + 2}s"
         options: dict[str, Any] = {"timeout": timeout, "connect_timeout": timeout}
         if settings.s3_endpoint.startswith("http://"):
             options["allow_http"] = True
@@ -306,38 +306,6 @@ class ResultStore:
         url = await self._call(obstore.sign_async(
             self.store, "GET", self._path(result_id, output), timedelta(seconds=expires_in)))
         return str(url)
-
-    async def keep(self, result: CaptureResult, owner: str, opts: CaptureOptions) -> StoredResult:
-        """Store a capture: its image (or PDF), its content in each format extracted, and its
-        metadata, when it has them."""
-        outputs: dict[str, tuple[bytes, str]] = {"screenshot": (result.data, result.content_type)}
-        for content_format, text in result.contents.items():
-            outputs[content_format] = (text.encode("utf-8"), CONTENT_TYPES[content_format])
-        if result.metadata is not None:
-            outputs["metadata"] = (json.dumps(result.metadata, ensure_ascii=False).encode(),
-                                   CONTENT_TYPES["metadata"])
-        summary = {"url": result.url, "final_url": result.final_url, "format": result.format,
-                   "width": result.width, "height": result.height,
-                   "full_page": opts.full_page, "cache_key": result.cache_key}
-        return await self.save(owner, outputs, summary)
-
-    def links(self, record: StoredResult, base_url: str, signed_for: int | None = None,
-              signer: Signer | None = None) -> dict[str, Any]:
-        """What an answer says of a stored result: its id, and per output its ``result_url``
-        (for its owner), ``storage_url`` (``S3_PUBLIC_BASE_URL``) and, with ``signed_for``
-        seconds and a ``signer``, a ``signed_url`` anyone may open (presigned URLs come from
-        :meth:`presign`, which the caller awaits)."""
-        outputs = {}
-        for name, info in record.outputs.items():
-            path = f"/results/{record.id}/{name}"
-            entry = {**info, "result_url": base_url + path,
-                     "storage_url": self.public_url(record.id, name)}
-            if signed_for is not None and signer is not None:
-                expires = str(int(self.clock() + signed_for))
-                signature = signer.signature([("path", path), ("expires", expires)])
-                entry["signed_url"] = f"{base_url}{path}?expires={expires}&signature={signature}"
-            outputs[name] = entry
-        return {"result_id": record.id, "expires_at": record.expires_at, "outputs": outputs}
 
     # ------------------------------------------------------------------ retention
 
