@@ -78,6 +78,10 @@ class Blocked(ScreenshotError):
     status = 403
     code = "BLOCKED"
 
+    def naming(self, field: str) -> Blocked:
+        """This refusal, naming the parameter whose address was refused if it does not yet."""
+        return self if self.field is not None else Blocked(self.message, field=field)
+
 
 class DomainNotAllowed(ScreenshotError):
     """The API key is limited to some hosts (``API_KEYS=key:host|*.domain``), not this one."""

@@ -73,19 +73,26 @@ def _str(raw: str) -> str:
     return raw.strip()
 
 
-def _redis_url(raw: str) -> str:
+def _url(raw: str, schemes: tuple[str, ...]) -> Any:
+    """A URL's parts (``urlsplit``), or ValueError; ``schemes`` are the ones allowed."""
     from urllib.parse import urlsplit
 
-    value = raw.strip()
-    if not value:
-        return ""
     try:
-        parts = urlsplit(value)
+        parts = urlsplit(raw)
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError as exc:
         raise ValueError(f"not a valid URL: {exc}") from None
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"expected redis://, rediss:// or unix://, got {value.split(':')[0]!r}")
+    if parts.scheme not in schemes:
+        expected = ", ".join(f"{scheme}://" for scheme in schemes)
+        raise ValueError(f"expected {expected}, got {raw.split(':')[0]!r}")
+    return parts
+
+
+def _redis_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    parts = _url(value, ("redis", "rediss", "unix"))
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError("the URL names no host")
     return value
@@ -117,18 +124,12 @@ def _secret(raw: str) -> str:
 
 
 def _http_url(raw: str) -> str:
-    from urllib.parse import urlsplit
-
     value = raw.strip().rstrip("/")
     if not value:
         return ""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018  (raises on a bad port)
-    except ValueError as exc:
-        raise ValueError(f"not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    parts = _url(value, ("http", "https"))
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
     return value
 
 

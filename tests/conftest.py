@@ -63,21 +63,15 @@ def own_redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Server]:
     """One real S3 server (SeaweedFS) for the session, with a bucket and credentials."""
-    server = S3Server().start()
-    try:
+    with S3Server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def own_s3() -> Iterator[S3Server]:
-    """An S3 server for one test, which it may pause and resume."""
-    server = S3Server().start()
-    try:
+    """An S3 server for one test, which it may pause, kill and start again."""
+    with S3Server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

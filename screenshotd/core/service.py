@@ -60,15 +60,6 @@ class CaptureObserver(Protocol):
     def queue_waited(self, seconds: float) -> None: ...
 
 
-def _viewport_pixels(opts: CaptureOptions) -> tuple[int, int] | None:
-    """The device-pixel size of a plain viewport capture, or None for other kinds."""
-    if opts.full_page or opts.selector or opts.clip or opts.format == "pdf":
-        return None
-    assert opts.width and opts.height and opts.device_scale_factor
-    scale = opts.device_scale_factor
-    return round(opts.width * scale), round(opts.height * scale)
-
-
 class ScreenshotService:
     """Owns the capture road. ``pool`` must be open before :meth:`capture` is called."""
 
@@ -286,7 +277,7 @@ class ScreenshotService:
                 raise errors.Blocked(f"item {index} ({url[:200]}): {outcome.message}; "
                                      "nothing in this batch was run", field=name)
             if isinstance(outcome, errors.Blocked):
-                raise _named(outcome, name) from None
+                raise outcome.naming(name) from None
             if isinstance(outcome, BaseException):
                 raise outcome
 
@@ -299,7 +290,7 @@ class ScreenshotService:
         try:
             check_url_literal(url, self.policy)
         except errors.Blocked as exc:
-            raise _named(exc, "url") from None
+            raise exc.naming("url") from None
         if len(url) <= PARSE_MEMO_MAX_QUERY:
             if len(self._door_passed) >= PARSE_MEMO_ENTRIES:
                 self._door_passed.clear()
@@ -336,7 +327,7 @@ class ScreenshotService:
             try:
                 await self.guard.check_url(opts.url)
             except errors.Blocked as exc:
-                raise _named(exc, "url") from None
+                raise exc.naming("url") from None
 
     async def capture(self, opts: CaptureOptions, owner: str = "") -> CaptureResult:
         """Capture ``opts`` now, uncached: the door check, a pooled context, the page, the
@@ -386,7 +377,7 @@ class ScreenshotService:
                     f"the capture did not finish within its timeout ({timeout_ms} ms); the page "
                     "was stopped", field="timeout"
                 ) from None
-        expected = _viewport_pixels(opts)
+        expected = postprocess.viewport_pixels(opts)
         size = postprocess.image_size(raw.data) if raw.kind != "pdf" else None
         if postprocess.needs_pixels(opts, raw.kind, size, expected):
             output = await asyncio.to_thread(
@@ -452,7 +443,3 @@ class ScreenshotService:
                         else {"backend": "none", "state": "off"}),
         }
 
-
-def _named(exc: errors.Blocked, field: str) -> errors.Blocked:
-    """``exc``, naming the parameter whose address was refused when it does not yet."""
-    return exc if exc.field is not None else errors.Blocked(exc.message, field=field)

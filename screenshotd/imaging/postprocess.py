@@ -31,6 +31,15 @@ class Output:
 VIEWPORT_SLACK_PX = 2
 
 
+def viewport_pixels(opts: RenderOptions) -> tuple[int, int] | None:
+    """The device-pixel size of a plain viewport capture, or None for other kinds."""
+    if opts.full_page or opts.selector or opts.clip or opts.format == "pdf":
+        return None
+    assert opts.width and opts.height and opts.device_scale_factor
+    scale = opts.device_scale_factor
+    return round(opts.width * scale), round(opts.height * scale)
+
+
 def needs_pixels(opts: RenderOptions, kind: str, size: tuple[int, int] | None = None,
                  expected: tuple[int, int] | None = None) -> bool:
     """Whether Chromium's bytes must be decoded: a resize, a format Chromium cannot write, or

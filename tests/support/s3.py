@@ -112,6 +112,12 @@ class S3Server:
         self.proc.wait(10)
         self.log.close()
 
+    def __enter__(self) -> S3Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGCONT)
