@@ -325,10 +325,16 @@ class ResultStore:
                 continue
             paths: list[str] = []
             stream = obstore.list(self.store, f"{hour_prefix.rstrip('/')}/", chunk_size=200)
-            async for chunk in stream:
-                paths.extend(meta["path"] for meta in chunk)
-                if len(paths) >= limit - deleted:
-                    break
+            try:
+                async with asyncio.timeout(self.timeout):  # a listing is bounded like a call
+                    async for chunk in stream:
+                        paths.extend(meta["path"] for meta in chunk)
+                        if len(paths) >= limit - deleted:
+                            break
+            except TimeoutError:
+                self._failed(f"a listing took over {self.timeout:g} s")
+                raise StorageError(
+                    f"result storage did not list within {self.timeout:g} s") from None
             paths = paths[: limit - deleted]
             if paths:
                 await self._call(obstore.delete_async(self.store, paths))
