@@ -173,6 +173,14 @@ class StorageUnavailable(RetryableError):
     code = "STORAGE_UNAVAILABLE"
 
 
+class JobsUnavailable(RetryableError):
+    """The job backend (Redis, with ``JOB_BACKEND=redis``) cannot be reached: no job can be
+    submitted or read now. Synchronous captures do not need it."""
+
+    status = 503
+    code = "JOBS_UNAVAILABLE"
+
+
 class ShuttingDown(RetryableError):
     """The server is stopping: no new work is taken, and unfinished jobs fail with this code."""
 

@@ -63,7 +63,8 @@ def _choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
         if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+            named = ", ".join(c for c in choices if c) + (" or empty" if "" in choices else "")
+            raise ValueError(f"expected one of {named}, got {raw!r}")
         return value
 
     return parse
@@ -219,6 +220,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADBLOCK_LISTS", "", _csv,
             "Filter lists for block_ads/block_trackers: builtin, or [ads:|trackers:]file-or-URL "
             "(EasyList syntax); empty means the built-in lists."),
+    Setting("JOB_BACKEND", "", _choice("", "memory", "redis"),
+            "Where jobs, batches, their queue and events live: memory, or redis (shared by every "
+            "replica on REDIS_URL). Empty: redis when REDIS_URL is set, else memory."),
+    Setting("JOB_CLAIM_TIMEOUT_SECONDS", "30", _float(0.5, 3600),
+            "With JOB_BACKEND=redis: a job whose replica stopped answering is taken over by "
+            "another after this."),
     Setting("JOB_TTL_SECONDS", "3600", _int(1), "How long finished jobs are kept."),
     Setting("MAX_PENDING_JOBS", "10", _int(1), "Queued or running jobs per key (or IP)."),
     Setting("MAX_QUEUED_JOBS", "1000", _int(1), "Jobs queued in total, for every caller; past it, 503."),
@@ -290,6 +297,8 @@ class Settings:
     allow_private_hosts: tuple[str, ...] = ()
     chromium_path: str = ""
     adblock_lists: tuple[str, ...] = ()
+    job_backend: str = ""
+    job_claim_timeout_seconds: float = 30.0
     job_ttl_seconds: int = 3600
     max_pending_jobs: int = 10
     max_queued_jobs: int = 1000
@@ -352,6 +361,13 @@ class Settings:
             raise SettingsError("S3_SECRET_KEY: S3_ACCESS_KEY and S3_SECRET_KEY go together")
         if self.s3_presigned_links and self.storage_kind != "s3":
             raise SettingsError("S3_PRESIGNED_LINKS: needs STORAGE_TYPE=s3")
+        if self.job_backend == "redis" and not self.redis_url:
+            raise SettingsError("JOB_BACKEND: redis needs REDIS_URL")
+
+    @property
+    def jobs_kind(self) -> str:
+        """``JOB_BACKEND``, empty read as redis when ``REDIS_URL`` is set, else memory."""
+        return self.job_backend or ("redis" if self.redis_url else "memory")
 
     @property
     def storage_kind(self) -> str:

@@ -23,12 +23,12 @@ from screenshotd.auth.gatekeeper import Gate, Gatekeeper, mask_access_log
 from screenshotd.auth.ratelimit import make_limiter
 from screenshotd.auth.signing import Signer
 from screenshotd.core.diffs import DiffService
-from screenshotd.core.jobs.manager import JobManager
+from screenshotd.core.jobs.backends import make_jobs
 from screenshotd.core.service import ScreenshotService
 from screenshotd.http import diff_routes, job_routes, pages, result_routes
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
-from screenshotd.http.metrics import Metrics, job_states, metrics_endpoint
+from screenshotd.http.metrics import Metrics, metrics_endpoint
 from screenshotd.http.routes import routes
 from screenshotd.net.egress import Resolver
 from screenshotd.settings import MIN_SECRET_LENGTH, Settings, SettingsError
@@ -54,16 +54,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         metrics_open=not (settings.metrics_require_key and keys.enabled),
     )
     service = ScreenshotService.from_settings(settings, resolver)
-    jobs = JobManager(
-        service,
-        workers=settings.browser_max_concurrent,
-        ttl=settings.job_ttl_seconds,
-        max_pending=settings.max_pending_jobs,
-        max_queued=settings.max_queued_jobs,
-        max_bytes=settings.job_max_bytes,
-        grace=settings.shutdown_grace_seconds,
-        per_owner=settings.per_caller_slots,
-    )
+    jobs = make_jobs(settings, service)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -142,7 +133,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             "cache": service.counts, "pool": service.pool.stats(),
             "browser": {"connected": service.pool.connected, "restarts": service.pool.restarts,
                         "recycles": service.pool.recycles},
-            "jobs": jobs.counts, "job_states": job_states(jobs),
+            "jobs": jobs.counts, "job_states": jobs.state_counts(),
+            "replicas": jobs.health().get("replicas"),
             "webhooks": jobs.webhooks.counts, "rate_limited": gatekeeper.rate_limited,
             "responses": responses,
         }

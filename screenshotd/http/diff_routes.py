@@ -107,7 +107,7 @@ async def _side(request: Request, kind: str, value: Any, opts: CaptureOptions | 
         data = await in_thread_if_large(size, _upload_bytes, kind, value)
         return Side(data, kind, {"source": "upload", "bytes": None})
     if kind.startswith("job_id"):
-        return _from_result(request, kind, _job_result(request, kind, value),
+        return _from_result(request, kind, await _job_result(request, kind, value),
                             {"source": "job", "job_id": value})
     image = await _keyed_image(request, kind, value)
     return _image_side(kind, image.data, image.format, {
@@ -155,10 +155,10 @@ def _upload_bytes(kind: str, value: Any) -> bytes:
         raise errors.ValidationError(f"{kind} is not valid base64", field=kind) from None
 
 
-def _job_result(request: Request, kind: str, job_id: Any) -> CaptureResult:
+async def _job_result(request: Request, kind: str, job_id: Any) -> CaptureResult:
     if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
         raise errors.ValidationError(f"{kind} is not a job id", field=kind)
-    job = request.app.state.jobs.get(caller(request).id, job_id)
+    job = await request.app.state.jobs.fetch(caller(request).id, job_id)
     try:
         return finished_result(job)
     except errors.ScreenshotError as exc:

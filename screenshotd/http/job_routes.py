@@ -7,7 +7,6 @@ Every handler acts for :func:`~screenshotd.http.routes.caller`: another caller's
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import json
@@ -21,8 +20,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from screenshotd import errors
-from screenshotd.core.jobs.manager import JobManager
-from screenshotd.core.jobs.records import Job, JobState, wait_finished
+from screenshotd.core.jobs.backends import Jobs
+from screenshotd.core.jobs.records import Job, JobState
 from screenshotd.core.results import CaptureResult
 from screenshotd.core.storage import CONTENT_TYPES, SANDBOXED
 from screenshotd.http.routes import (
@@ -47,20 +46,20 @@ PER_PAGE_DEFAULT, PER_PAGE_MAX = 20, 100
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
-def _jobs(request: Request) -> JobManager:
-    jobs: JobManager = request.app.state.jobs
+def _jobs(request: Request) -> Jobs:
+    jobs: Jobs = request.app.state.jobs
     return jobs
 
 
-def _job(request: Request) -> Job:
+async def _job(request: Request) -> Job:
     job_id = request.path_params["job_id"]
     if not _ID.fullmatch(job_id):
         raise errors.NotFound(f"{job_id[:64]!r} is not a job id")
-    return _jobs(request).get(caller(request).id, job_id)
+    return await _jobs(request).fetch(caller(request).id, job_id)
 
 
 async def job_status(request: Request) -> Response:
-    return JSONResponse(_job(request).to_json())
+    return JSONResponse((await _job(request)).to_json())
 
 
 def finished_result(job: Job) -> CaptureResult:
@@ -76,7 +75,7 @@ def finished_result(job: Job) -> CaptureResult:
 
 async def job_result(request: Request) -> Response:
     """The result as the job asked for it: the bytes, or base64 or metadata JSON."""
-    job = _job(request)
+    job = await _job(request)
     result = finished_result(job)
     assert job.opts is not None
     return await render(result, job.opts, image_url(request, result))
@@ -91,7 +90,7 @@ OUTPUTS = {"screenshot": None, "content": "extract_content=true",
 async def job_output(request: Request) -> Response:
     """One output of a finished job: ``screenshot`` (always the bytes), ``content`` or
     ``metadata`` (when the job asked for them)."""
-    job = _job(request)
+    job = await _job(request)
     output = request.path_params["output"]
     if output not in OUTPUTS:
         raise errors.NotFound(f"no output {output[:64]!r}: use one of {', '.join(OUTPUTS)}")
@@ -112,7 +111,7 @@ async def job_output(request: Request) -> Response:
 
 
 async def cancel_job(request: Request) -> Response:
-    job = _job(request)
+    job = await _job(request)
     job = await _jobs(request).cancel(caller(request).id, job.id)
     return JSONResponse(job.to_json())
 
@@ -135,7 +134,7 @@ async def list_jobs(request: Request) -> Response:
                                          field="status") from None
     page = _bounded_int(params, "page", 1, 1, 1_000_000)
     per_page = _bounded_int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
-    jobs, total = _jobs(request).list_jobs(caller(request).id, status, page, per_page)
+    jobs, total = await _jobs(request).fetch_jobs(caller(request).id, status, page, per_page)
     return JSONResponse({
         "jobs": [job.to_json() for job in jobs],
         "page": page,
@@ -161,14 +160,14 @@ async def job_events(request: Request) -> Response:
     """Server-Sent Events: ``connected``, a ``heartbeat`` every 2 s, then ``completed`` or
     ``failed`` (a cancelled job is ``failed`` with status ``cancelled``) with the job JSON, or
     ``timeout`` after 60 s."""
-    job = _job(request)
+    job = await _job(request)
     return StreamingResponse(
-        _events(job), media_type="text/event-stream",
+        _events(_jobs(request), job), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(job: Job) -> AsyncIterator[str]:
+async def _events(jobs: Jobs, job: Job) -> AsyncIterator[str]:
     yield _event("connected", {"job_id": job.id, "status": job.status.value})
     deadline = time.monotonic() + EVENTS_TIMEOUT_S
     while not job.finished:
@@ -176,7 +175,8 @@ async def _events(job: Job) -> AsyncIterator[str]:
         if left <= 0:
             yield _event("timeout", {"job_id": job.id, "status": job.status.value})
             return
-        if not await wait_finished(job, min(HEARTBEAT_S, left)) and left > HEARTBEAT_S:
+        job = await jobs.wait(job, min(HEARTBEAT_S, left))
+        if not job.finished and left > HEARTBEAT_S:
             yield _event("heartbeat", {"job_id": job.id, "status": job.status.value})
     yield _event("completed" if job.status is JobState.COMPLETED else "failed", job.to_json())
 
@@ -207,19 +207,13 @@ async def create_batch(request: Request) -> Response:
             "poll_url": f"{base_url(request)}/batch/{batch.id}",
         }
         return JSONResponse(body, status_code=202)
-    waiting = [asyncio.ensure_future(job.done.wait()) for job in batch.jobs if not job.finished]
-    if waiting:
-        try:
-            await asyncio.wait(waiting, timeout=SYNC_BATCH_WAIT_S)
-        finally:
-            for waiter in waiting:
-                waiter.cancel()
+    done = await _jobs(request).wait_all(batch.jobs, SYNC_BATCH_WAIT_S)
     results = [_item(request, index, job, parsed.urls[index], parsed.response_type)
-               for index, job in enumerate(batch.jobs)]
+               for index, job in enumerate(done)]
     body = {"batch_id": batch.id, "total": len(results),
             "succeeded": sum(r["ok"] for r in results),
             "failed": sum(not r["ok"] for r in results), "results": results}
-    size = sum(job.result.size for job in batch.jobs if job.result is not None)
+    size = sum(job.result.size for job in done if job.result is not None)
     payload = await in_thread_if_large(size, _dumps, body)
     return Response(payload, media_type="application/json")
 
@@ -259,7 +253,7 @@ async def batch_status(request: Request) -> Response:
     batch_id = request.path_params["batch_id"]
     if not _ID.fullmatch(batch_id):
         raise errors.NotFound(f"{batch_id[:64]!r} is not a batch id")
-    return JSONResponse(_jobs(request).get_batch(caller(request).id, batch_id).to_json())
+    return JSONResponse((await _jobs(request).fetch_batch(caller(request).id, batch_id)).to_json())
 
 
 routes = [

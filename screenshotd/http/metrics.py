@@ -13,7 +13,6 @@ Two kinds of figure:
 
 from __future__ import annotations
 
-from collections import Counter as CounterDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -131,6 +130,21 @@ class StateCollector(Collector):
         yield ended
         yield CounterMetricFamily("screenshotd_jobs_submitted", "Jobs submitted.",
                                   value=state["jobs"].get("submitted", 0))
+        yield CounterMetricFamily(
+            "screenshotd_job_claims", "Jobs this replica took from the queue to run.",
+            value=state["jobs"].get("claims", 0))
+        yield CounterMetricFamily(
+            "screenshotd_job_takeovers",
+            "Jobs this replica put back in the queue for a replica that stopped answering.",
+            value=state["jobs"].get("takeovers", 0))
+        yield CounterMetricFamily(
+            "screenshotd_jobs_handed_back",
+            "Running jobs this replica gave back to the queue when it stopped.",
+            value=state["jobs"].get("handed_back", 0))
+        if state.get("replicas") is not None:
+            yield GaugeMetricFamily("screenshotd_replicas_alive",
+                                    "Replicas whose heartbeat this replica sees in Redis.",
+                                    value=len(state["replicas"]))
         hooks = CounterMetricFamily("screenshotd_webhook_deliveries",
                                     "Webhook deliveries by outcome (after their retries).",
                                     labels=["outcome"])
@@ -149,12 +163,6 @@ class StateCollector(Collector):
         for (method, route, status), count in sorted(state["responses"].items()):
             responses.add_metric([method, route, str(status)], count)
         yield responses
-
-
-def job_states(jobs: Any) -> dict[str, int]:
-    counts = CounterDict(job.status.value for job in jobs.all_jobs())
-    return {state: counts.get(state, 0)
-            for state in ("queued", "processing", "completed", "failed", "cancelled")}
 
 
 async def metrics_endpoint(request: Request) -> Response:

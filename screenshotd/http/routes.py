@@ -324,12 +324,13 @@ def download_name(opts: CaptureOptions) -> str:
 async def health(request: Request) -> Response:
     service = _service(request)
     report = service.health()
-    report["jobs"] = request.app.state.jobs.health()
+    jobs = report["jobs"] = request.app.state.jobs.health()
     report["diff"] = request.app.state.diffs.health()
     report["auth"] = request.app.state.gatekeeper.health()
     ok = (report["browser"]["connected"] and report["cache"]["state"] == "ok"
-          and report["storage"]["state"] in ("ok", "off"))
-    report = {"status": "ok" if ok else "degraded", "version": __version__, **report}
+          and report["storage"]["state"] in ("ok", "off") and jobs.get("redis", "ok") == "ok")
+    report = {"status": "ok" if ok else "degraded", "version": __version__,
+              "replica_id": jobs["replica_id"], "replicas": jobs["replicas"], **report}
     return JSONResponse(report, status_code=200 if report["pool"]["state"] == "open" else 503)
 
 

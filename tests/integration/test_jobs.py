@@ -1,4 +1,9 @@
-"""Async jobs, webhooks, events and batch against real Chromium and a real webhook receiver."""
+"""Async jobs, webhooks, events and batch against real Chromium and a real webhook receiver.
+
+Every test here runs twice: with the memory job backend, and with ``JOB_BACKEND=redis`` on a
+real ``redis-server`` (each server its own database). Many replicas on one Redis are in
+tests/integration/test_replicas.py.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,11 +23,54 @@ import pytest
 from screenshotd.http import job_routes
 from tests.support.checks import assert_error, assert_not_visible, decode, near, rgb_at
 from tests.support.pages import RED
-from tests.support.servers import Running, WebhookReceiver, free_port, make_settings, run_server
+from tests.support.servers import (
+    RedisServer,
+    Running,
+    WebhookReceiver,
+    free_port,
+    make_settings,
+    run_server,
+)
 from tests.support.site import Site
 
 JOB_KEYS = {"id", "status", "url", "created_at", "started_at", "completed_at", "expires_at",
             "result_url", "error", "metadata"}
+
+
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def settings_for(backend: str, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Settings for a test server on this module's job backend; with redis, each server gets
+    a fresh database of the session's ``redis-server``."""
+    redis: RedisServer | None = (
+        request.getfixturevalue("redis_server") if backend == "redis" else None)
+
+    def settings(**overrides: Any) -> Any:
+        if redis is None:
+            return make_settings(job_backend="memory", **overrides)
+        import redis as redis_py
+
+        url = f"redis://127.0.0.1:{redis.port}/{next(_DATABASES) % 16}"
+        with redis_py.Redis.from_url(url) as direct:
+            direct.flushdb()
+        return make_settings(job_backend="redis", redis_url=url, job_claim_timeout_seconds=5,
+                             **overrides)
+
+    return settings
+
+
+@pytest.fixture(scope="module")
+async def server(settings_for: Callable[..., Any]) -> AsyncIterator[Running]:
+    """This module's own server (3 slots), on the backend of the run."""
+    async with run_server(settings_for()) as running:
+        yield running
 
 
 async def submit(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
@@ -164,7 +214,16 @@ async def test_listing_pages_and_filters(client, site: Site):
                  field="sort")
 
 
-async def test_jobs_expire_after_job_ttl(server: Running, site: Site):
+async def test_jobs_expire_after_job_ttl(server: Running, site: Site, backend: str,
+                                         settings_for: Callable[..., Any]):
+    if backend == "redis":  # Redis keeps time itself: a server whose jobs last one second
+        async with run_server(settings_for(job_ttl_seconds=1)) as brief:
+            job = await finished(brief.client, (await submit(
+                brief.client, url=site.url("/pages/basic?ttl=2")))["job_id"])
+            await asyncio.sleep(1.5)
+            assert_error(await brief.client.get(f"/jobs/{job['id']}"), 404, "NOT_FOUND")
+            assert (await brief.client.get("/jobs")).json()["total"] == 0
+        return
     job = await finished(server.client, (await submit(server.client,
                                                       url=site.url("/pages/basic?ttl=1")))["job_id"])
     jobs = server.app.state.jobs
@@ -387,9 +446,9 @@ async def test_a_malformed_batch_is_one_400(client):
 
 
 @pytest.fixture(scope="module")
-async def one_slot() -> Any:
+async def one_slot(settings_for: Callable[..., Any]) -> Any:
     """One slot and at most three pending submissions per caller."""
-    async with run_server(make_settings(browser_max_concurrent=1, max_pending_jobs=3)) as running:
+    async with run_server(settings_for(browser_max_concurrent=1, max_pending_jobs=3)) as running:
         yield running
 
 
@@ -446,7 +505,10 @@ async def test_the_pending_limit_answers_429(one_slot: Running, site: Site):
 
 
 async def test_shutdown_fails_unfinished_jobs_with_shutdown_and_fires_their_webhooks(
-        site: Site, receiver: WebhookReceiver):
+        site: Site, receiver: WebhookReceiver, backend: str):
+    if backend == "redis":
+        pytest.skip("with Redis a stopping server hands its jobs back instead: "
+                    "test_a_stopped_server_hands_its_jobs_to_the_next")
     settings = make_settings(browser_max_concurrent=1, shutdown_grace_seconds=1.0)
     async with run_server(settings) as running:
         client = running.client
@@ -466,3 +528,27 @@ async def test_shutdown_fails_unfinished_jobs_with_shutdown_and_fires_their_webh
         sent = by_id[job["job_id"]]
         assert sent["status"] == "failed" and sent["error"]["code"] == "SHUTDOWN"
     assert json.loads(receiver.to("/quick")[0].body)["status"] == "completed"
+
+
+async def test_a_stopped_server_hands_its_jobs_to_the_next(
+        site: Site, receiver: WebhookReceiver, backend: str, settings_for: Callable[..., Any]):
+    """With Redis, jobs outlive the server: what it did not finish, the next one does."""
+    if backend == "memory":
+        pytest.skip("in memory, jobs end with the process: see the SHUTDOWN test above")
+    settings = settings_for(browser_max_concurrent=1, shutdown_grace_seconds=0.5)
+    async with run_server(settings) as first:
+        slow = await submit(first.client, url=site.url("/slow?ms=3000&back=1"),
+                            webhook_url=receiver.url())
+        await until_status(first.client, slow["job_id"], "processing")
+        queued = await submit(first.client, url=site.url("/pages/basic?back=2"),
+                              webhook_url=receiver.url())
+        assert first.app.state.jobs.health()["handed_back"] == 0
+    assert first.app.state.jobs.health()["handed_back"] == 1
+    assert not receiver.to("/hook")
+    async with run_server(settings) as second:
+        for job in (slow, queued):
+            done = await finished(second.client, job["job_id"])
+            assert done["status"] == "completed", done
+        deliveries = await receiver.wait_for(2, within=10)
+    assert sorted(json.loads(d.body)["id"] for d in deliveries) == sorted(
+        [slow["job_id"], queued["job_id"]])

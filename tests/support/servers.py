@@ -184,13 +184,48 @@ def free_port() -> int:
 
 @dataclass
 class ServeProcess:
-    """``screenshotd serve`` in its own process (for tests that must see its real logs, or
-    that call it from blocking code). Its stderr goes to a file, so that a chatty server never
-    blocks on a full pipe."""
+    """``screenshotd serve`` in its own process (for tests that must see its real logs, that
+    call it from blocking code, or that kill it). Its stderr goes to a file, so that a chatty
+    server never blocks on a full pipe."""
 
     base: str
     proc: subprocess.Popen[bytes]
     log: Any
+
+    @classmethod
+    def spawn(cls, env: dict[str, str]) -> ServeProcess:
+        """Start it on a free port with ``env`` over the test's environment (and loopback
+        allowed); :meth:`wait_ready` waits for it."""
+        import tempfile
+
+        port = free_port()
+        full_env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", **env, "PORT": str(port)}
+        log = tempfile.TemporaryFile()
+        proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=full_env,
+                                stdout=subprocess.DEVNULL, stderr=log)
+        return cls(f"http://127.0.0.1:{port}", proc, log)
+
+    def wait_ready(self, within: float = 60) -> None:
+        """Wait until ``/health`` answers 200; a server that dies or hangs fails with its log."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"screenshotd serve did not start: {self.stop()[-2000:]}")
+            time.sleep(0.1)
+
+    def health(self) -> dict[str, Any]:
+        return httpx.get(f"{self.base}/health", timeout=10).json()  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        """SIGKILL: the process ends at once, with no chance to hand anything back."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def stop(self) -> str:
         """Stop it (SIGTERM) and return everything it wrote to stderr."""
@@ -204,34 +239,34 @@ class ServeProcess:
         self.log.seek(0)
         return self.log.read().decode("utf-8", "replace")
 
+    def close(self) -> None:
+        self.stop()
+        self.log.close()
+
 
 @contextlib.contextmanager
 def serve_process(env: dict[str, str]) -> Iterator[ServeProcess]:
     """Start ``screenshotd serve`` on a free port with ``env`` over the test's environment (and
     loopback allowed), and wait until ``/health`` answers 200."""
-    import tempfile
+    running = ServeProcess.spawn(env)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.close()
 
-    port = free_port()
-    full_env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", **env, "PORT": str(port)}
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=full_env,
-                                stdout=subprocess.DEVNULL, stderr=log)
-        running = ServeProcess(f"http://127.0.0.1:{port}", proc, log)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{running.base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"screenshotd serve did not start: {running.stop()[-2000:]}")
-                time.sleep(0.1)
-            yield running
-        finally:
-            running.stop()
+
+@contextlib.contextmanager
+def serve_processes(count: int, env: dict[str, str]) -> Iterator[list[ServeProcess]]:
+    """``count`` replicas of ``screenshotd serve`` with the same ``env``, started together."""
+    replicas = [ServeProcess.spawn(env) for _ in range(count)]
+    try:
+        for replica in replicas:
+            replica.wait_ready()
+        yield replicas
+    finally:
+        for replica in replicas:
+            replica.close()
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,8 @@ _COUNTERS: dict[str, int] = {}
 
 
 _COUNTER_LOCK = threading.Lock()
+#: Every GET the site answered, by path and query: how many times a page was loaded.
+LOADS: Counter[str] = Counter()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -44,6 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
+        with _COUNTER_LOCK:
+            LOADS[self.path] += 1
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         path = parts.path
         if path.startswith("/pages/") and path[7:] in PAGES:

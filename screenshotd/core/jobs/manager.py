@@ -44,7 +44,8 @@ from typing import Any
 from screenshotd import errors
 from screenshotd.auth.callers import Caller
 from screenshotd.concurrency import FairQueue
-from screenshotd.core.jobs.records import Batch, Job, JobState, new_id
+from screenshotd.core.jobs import road
+from screenshotd.core.jobs.records import Batch, Job, JobState, new_id, replica_name, wait_finished
 from screenshotd.core.jobs.table import JobTable
 from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
 from screenshotd.core.results import CaptureResult
@@ -53,14 +54,10 @@ from screenshotd.params.capture import CaptureOptions
 
 log = logging.getLogger(__name__)
 
-#: How long a job keeps trying when the pool is full of synchronous captures.
-POOL_PATIENCE_S = 600.0
 #: How long a cancelled running job may take to stop, and shutdown waits for webhooks.
 CANCEL_WAIT_S = 5.0
 WEBHOOK_DRAIN_S = 10.0
 SWEEP_EVERY_S = 30.0
-#: Pauses between a job's attempts to store its result, when the store fails.
-STORE_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class JobManager:
@@ -84,6 +81,7 @@ class JobManager:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.service = service
+        self.replica_id = replica_name()
         self.workers = workers
         #: The most workers one owner's jobs take while another owner's jobs wait.
         self.per_owner = per_owner
@@ -106,6 +104,11 @@ class JobManager:
         self._tasks: set[asyncio.Task[Any]] = set()  # workers and the sweeper
         self._deliveries: dict[asyncio.Task[None], Job] = {}
         self._drain: asyncio.Task[None] | None = None
+
+    backend = "memory"
+
+    def _open(self) -> bool:
+        return self.state == "open"
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -257,6 +260,38 @@ class JobManager:
         """A page of ``owner``'s jobs, newest first, and how many match in all."""
         return self._table.list_jobs(owner, status, page, per_page)
 
+    # The reading API both backends share (the routes use it); here nothing needs awaiting.
+
+    async def fetch(self, owner: str, job_id: str) -> Job:
+        return self.get(owner, job_id)
+
+    async def fetch_batch(self, owner: str, batch_id: str) -> Batch:
+        return self.get_batch(owner, batch_id)
+
+    async def fetch_jobs(self, owner: str, status: JobState | None, page: int,
+                         per_page: int) -> tuple[list[Job], int]:
+        return self.list_jobs(owner, status, page, per_page)
+
+    async def wait(self, job: Job, within: float) -> Job:
+        """``job`` once it finished, or as it is after ``within`` seconds."""
+        await wait_finished(job, within)
+        return job
+
+    async def wait_all(self, jobs: list[Job], within: float) -> list[Job]:
+        waiting = [asyncio.ensure_future(job.done.wait()) for job in jobs if not job.finished]
+        if waiting:
+            try:
+                await asyncio.wait(waiting, timeout=within)
+            finally:
+                for waiter in waiting:
+                    waiter.cancel()
+        return jobs
+
+    def state_counts(self) -> dict[str, int]:
+        """Jobs kept now, by state (for metrics)."""
+        counts = Counter(job.status.value for job in self._table.all_jobs())
+        return {state.value: counts.get(state.value, 0) for state in JobState}
+
     # ------------------------------------------------------------------ cancelling
 
     async def cancel(self, owner: str, job_id: str) -> Job:
@@ -319,9 +354,10 @@ class JobManager:
         assert job.opts is not None
         started = time.monotonic()
         try:
-            result = await self._capture(job.opts, job.owner)
+            result = await road.capture(self.service, job.opts, job.owner, self._open)
             if self.service.results is not None:
-                await self._store(job, result)
+                job.stored, job.storage_error = await road.store(
+                    self.service, result, job.owner, job.opts, job.base_url, job.id, self._open)
         except errors.ScreenshotError as exc:
             self._finish(job, JobState.FAILED, error=exc)
         except Exception:
@@ -331,44 +367,6 @@ class JobManager:
         else:
             self._finish(job, JobState.COMPLETED, result=result)
         self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * (time.monotonic() - started)
-
-    async def _store(self, job: Job, result: CaptureResult) -> None:
-        """Keep a job's result in the result storage, retrying with backoff. When the store
-        stays down, the job completes with its result in memory, as without storage, and
-        says why in ``storage_error``."""
-        assert job.opts is not None
-        for attempt, pause in enumerate((*STORE_BACKOFF_S, None)):
-            try:
-                job.stored = await self.service.store(result, job.owner, job.opts, job.base_url)
-                job.storage_error = None
-                return
-            except errors.StorageUnavailable as exc:
-                job.storage_error = exc.message
-                if pause is None or self.state != "open":
-                    log.warning("job %s: result not stored after %d attempts: %s",
-                                job.id, attempt + 1, exc.message)
-                    return
-                await asyncio.sleep(pause)
-
-    async def _capture(self, opts: CaptureOptions, owner: str) -> CaptureResult:
-        """A capture through the service; a full pool or one crash is waited out and retried.
-        The job was admitted and charged when it was submitted: it runs as its owner,
-        unmetered."""
-        caller = Caller(owner)  # no domains and no limiter: both were applied at submission
-        give_up = time.monotonic() + POOL_PATIENCE_S
-        crashed = False
-        while True:
-            try:
-                return await self.service.screenshot(opts, caller, detach=False)
-            except errors.PoolExhausted as exc:
-                if self.state != "open" or time.monotonic() + exc.retry_after > give_up:
-                    raise
-                await asyncio.sleep(exc.retry_after)
-            except errors.BrowserCrashed:
-                if crashed or self.state != "open":
-                    raise
-                crashed = True
-                await asyncio.sleep(1)
 
     def _finish(self, job: Job, status: JobState, *, result: CaptureResult | None = None,
                 error: errors.ScreenshotError | None = None) -> None:
@@ -417,7 +415,10 @@ class JobManager:
 
     def health(self) -> dict[str, Any]:
         return {
+            "backend": "memory",
             "state": self.state,
+            "replica_id": self.replica_id,
+            "replicas": [self.replica_id],
             "workers": self.workers,
             "queued": len(self._queue),
             "processing": self._processing,

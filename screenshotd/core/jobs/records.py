@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +40,12 @@ def iso(timestamp: float | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def replica_name() -> str:
+    """This process's name among replicas: the host name (a pod's name on Kubernetes), the
+    process id and a random tail."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def new_id() -> str:
