@@ -220,6 +220,8 @@ ERROR_CLASSES: tuple[type[ScreenshotError], ...] = (
     RateLimited,
     PoolExhausted,
     BrowserCrashed,
+    StorageUnavailable,
+    JobsUnavailable,
     ShuttingDown,
     InternalError,
 )
