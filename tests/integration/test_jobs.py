@@ -488,6 +488,41 @@ async def test_cancelling_a_job_leaves_a_synchronous_request_for_the_same_captur
     assert response.status_code == 200 and decode(response.content).size == (1280, 800)
 
 
+async def test_one_caller_s_many_jobs_do_not_delay_another_s_one(
+        site: Site, settings_for: Callable[..., Any]):
+    """Fair shares on one slot: a second caller's job runs after at most one more of the
+    first caller's six, not after all of them."""
+    async with run_server(settings_for(browser_max_concurrent=1, max_pending_jobs=10)) as one:
+        many = [await submit(one.client, url=site.url(f"/slow?ms=300&fair={n}"))
+                for n in range(6)]
+        await until_status(one.client, many[0]["job_id"], "processing")
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=one.base, transport=transport, timeout=60) as other:
+            mine = await finished(other, (await submit(other, url=site.url(
+                "/slow?ms=300&fair=other")))["job_id"])
+        theirs = [await finished(one.client, job["job_id"]) for job in many]
+    after = [job for job in theirs if job["started_at"] > mine["started_at"]]
+    assert mine["status"] == "completed" and len(after) >= 4, [j["started_at"] for j in theirs]
+
+
+async def test_the_queue_bound_answers_503(site: Site, settings_for: Callable[..., Any]):
+    """``MAX_QUEUED_JOBS`` counts the jobs waiting for every caller (in Redis: every replica)."""
+    settings = settings_for(browser_max_concurrent=1, max_queued_jobs=2, max_pending_jobs=10)
+    async with run_server(settings) as one:
+        running = await submit(one.client, url=site.url("/slow?ms=10000&bound=0"))
+        await until_status(one.client, running["job_id"], "processing")
+        waiting = [await submit(one.client, url=site.url(f"/pages/basic?bound={n}"))
+                   for n in (1, 2)]
+        response = await one.client.get("/screenshot", params={
+            "async": "true", "url": site.url("/pages/basic?bound=3")})
+        body = assert_error(response, 503, "POOL_EXHAUSTED")
+        assert "2 jobs wait" in body["message"] and int(response.headers["retry-after"]) >= 1
+        await one.client.delete(f"/jobs/{waiting[0]['job_id']}")
+        assert (await one.client.get("/screenshot", params={
+            "async": "true", "url": site.url("/pages/basic?bound=4")})).status_code == 202
+        await one.client.delete(f"/jobs/{running['job_id']}")
+
+
 async def test_the_pending_limit_answers_429(one_slot: Running, site: Site):
     client = one_slot.client
     ids = [(await submit(client, url=site.url(f"/slow?ms=10000&limit={n}")))["job_id"]

@@ -125,6 +125,10 @@ async def test_three_replicas_act_as_one(redis: RedisServer, site: Site):
             assert sum(claims) == 31 and sum(n > 0 for n in claims) >= 2, claims
             replicas = b.health()["replicas"]
             assert len(replicas) == 3 and b.health()["replica_id"] in replicas
+            async with httpx.AsyncClient(base_url=c.base, timeout=30) as client:
+                metrics = (await client.get("/metrics")).text
+            assert "screenshotd_replicas_alive 3.0" in metrics
+            assert f"screenshotd_job_claims_total {float(claims[2])}" in metrics
 
 
 async def test_a_killed_replica_s_job_is_taken_over_and_its_webhook_sent_once(

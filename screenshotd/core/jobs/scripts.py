@@ -51,7 +51,8 @@ for i = 0, count - 1 do
     local seq = redis.call('INCR', P .. 'seq')
     redis.call('HSET', key, 'seq', seq)
     redis.call('ZADD', P .. 'q:' .. owner, seq, id)
-    redis.call('ZADD', P .. 'owners', 'NX', redis.call('GET', P .. 'served') or 0, owner)
+    -- a caller new to the queue goes before those served last, after those who waited longer
+    redis.call('ZADD', P .. 'owners', 'NX', tonumber(redis.call('GET', P .. 'served') or '0') - 0.5, owner)
     redis.call('INCR', P .. 'queued')
     redis.call('XADD', P .. 'tickets', '*', 'job', id)
   else
@@ -61,6 +62,11 @@ end
 if queueing > 0 then
   redis.call('HINCRBY', P .. 'pending:' .. owner, unit, queueing)
 end
+-- the owner's index forgets ids older than any kept job could be (a day past the TTL)
+local index = P .. 'owner:' .. owner
+local newest = tonumber(ARGV[13 + (count - 1) * 4])
+redis.call('ZREMRANGEBYSCORE', index, '-inf', newest - (ttl + 86400) * 1000)
+redis.call('EXPIRE', index, ttl + 86400)
 if batch_id ~= '' then
   redis.call('HSET', P .. 'batch:' .. batch_id, 'owner', owner, 'record', batch_record)
   if queueing == 0 then redis.call('EXPIRE', P .. 'batch:' .. batch_id, ttl) end
