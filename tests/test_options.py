@@ -97,7 +97,7 @@ def test_the_key_covers_the_render_options_and_nothing_else():
     shared Redis outlive a deploy)."""
     assert set(DeliveryOptions.model_fields) == {
         "response_type", "cache", "cache_ttl", "async_", "webhook_url", "webhook_secret",
-        "download", "store", "signed_link", "signed_link_expires_in"}
+        "download", "store", "signed_link", "signed_link_expires_in", "client_metadata"}
     assert KEYED_FIELDS.isdisjoint(DeliveryOptions.model_fields)
     assert {"url", "full_page", "format", "block_ads", "actions"} <= KEYED_FIELDS
     assert CACHE_FORMAT_VERSION == 3 and parse(

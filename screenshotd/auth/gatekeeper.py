@@ -51,14 +51,16 @@ OPEN_PREFIX = "/static/"
 
 #: Query parameters whose values are secrets: masked wherever a URL is logged.
 _SECRET_IN_QUERY = re.compile(
-    r"((?:^|[?&;])(?:api_key|webhook_secret|signature)=)[^&;#\s]*", re.IGNORECASE)
+    r"((?:^|[?&;])(?:api_key|key|webhook_secret|signature)=)[^&;#\s]*", re.IGNORECASE)
 
 #: Stored results (``GET /results/{id}/{output}``): a signed link opens one without a key.
 RESULTS_PREFIX = "/results/"
 
 
 def presented_key(scope: Scope) -> str | None:
-    """The key a request carries: ``X-Api-Key``, ``Authorization: Bearer``, or ``?api_key=``."""
+    """The key a request carries: ``X-Api-Key``, ``Authorization: Bearer``, or ``?api_key=``;
+    on an event stream (``/jobs/{id}/events``) also ``?key=``, since a browser's
+    ``EventSource`` cannot send headers."""
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
         if name == b"x-api-key":
@@ -68,9 +70,10 @@ def presented_key(scope: Scope) -> str | None:
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
     query: bytes = scope.get("query_string", b"")
-    if b"api_key=" in query:
+    if b"key=" in query:
+        names = ("api_key", "key") if scope["path"].endswith("/events") else ("api_key",)
         for param, given in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-            if param == "api_key":
+            if param in names:
                 return given
     return None
 

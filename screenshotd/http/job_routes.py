@@ -22,6 +22,7 @@ from starlette.routing import Route
 from screenshotd import errors
 from screenshotd.core.jobs.backends import Jobs
 from screenshotd.core.jobs.records import Job, JobState
+from screenshotd.core.jobs.webhooks import Delivery
 from screenshotd.core.results import CaptureResult
 from screenshotd.core.storage import CONTENT_TYPES, SANDBOXED
 from screenshotd.http.routes import (
@@ -197,7 +198,15 @@ async def create_batch(request: Request) -> Response:
         raise errors.ValidationError(
             "response_type=paths names objects in the result storage, which is off here "
             "(STORAGE_TYPE=none)", field="response_type")
-    batch = await _jobs(request).submit_batch(caller(request), parsed.items, base_url(request))
+    callback = None
+    if parsed.callback_url is not None:
+        try:
+            await service.guard.check_url(parsed.callback_url)
+        except errors.Blocked as exc:
+            raise exc.naming("callback_url") from None
+        callback = Delivery(parsed.callback_url, parsed.callback_secret)
+    batch = await _jobs(request).submit_batch(caller(request), parsed.items, base_url(request),
+                                              callback)
     if parsed.async_:
         body = {
             "batch_id": batch.id,

@@ -16,6 +16,7 @@ from typing import Any
 from screenshotd import errors
 from screenshotd.params.capture import CaptureOptions
 from screenshotd.params.diff import DiffParams
+from screenshotd.params.names import other_spellings
 from screenshotd.version import __version__
 
 #: Capture options that take JSON in a query string (and structured JSON in a POST body).
@@ -48,12 +49,24 @@ def capture_body_schema() -> dict[str, Any]:
     """The JSON body of ``POST /screenshot``: the options model's own JSON schema."""
     schema = CaptureOptions.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
     schema.pop("$defs", None)
-    schema["properties"] = {name: _plain(prop) for name, prop in schema["properties"].items()}
+    schema["properties"] = {name: _with_aliases(name, _plain(prop))
+                            for name, prop in schema["properties"].items()}
     schema.pop("title", None)
     # One of url, html or html_base64 is required; the model checks it (and that only one is).
     schema["description"] = "Capture parameters. Give exactly one of url, html or html_base64."
     schema["anyOf"] = [{"required": [name]} for name in ("url", "html", "html_base64")]
     return schema
+
+
+def _with_aliases(name: str, prop: dict[str, Any]) -> dict[str, Any]:
+    """A property with the other names it may be given by (camelCase, the hosted APIs'
+    aliases), listed in ``x-aliases`` and in its description."""
+    aliases = other_spellings("async_" if name == "async" else name)
+    if not aliases:
+        return prop
+    also = "Also accepted as " + ", ".join(aliases) + "."
+    description = prop.get("description", "")
+    return {**prop, "description": f"{description} {also}".strip(), "x-aliases": aliases}
 
 
 def capture_defs() -> dict[str, Any]:
@@ -71,6 +84,7 @@ def query_parameters(exclude: frozenset[str] = frozenset()) -> list[dict[str, An
             continue
         schema = _plain(prop)
         description = schema.pop("description", "")
+        aliases = schema.pop("x-aliases", None)
         if name in _JSON_IN_QUERY:
             schema = {"type": "string"}
             description = (description + " As JSON in a query string.").strip()
@@ -83,7 +97,8 @@ def query_parameters(exclude: frozenset[str] = frozenset()) -> list[dict[str, An
             description = (description + f" In a query string at most {QUERY_STRING_MAX} "
                            "characters; longer in a POST body.").strip()
         params.append({"name": name, "in": "query", "required": False, "schema": schema,
-                       **({"description": description} if description else {})})
+                       **({"description": description} if description else {}),
+                       **({"x-aliases": aliases} if aliases else {})})
     return params
 
 

@@ -21,6 +21,7 @@ from screenshotd.core.jobs.records import iso
 from screenshotd.core.results import CaptureResult, StoredImage
 from screenshotd.core.service import ScreenshotService
 from screenshotd.params.capture import CaptureOptions
+from screenshotd.params.shapes import flatten
 from screenshotd.params.values import decode_json
 from screenshotd.version import __version__
 
@@ -44,7 +45,7 @@ async def screenshot(request: Request) -> Response:
         raw_query: bytes = request.scope["query_string"]
         opts = service.parsed(raw_query) or service.parse(query_params(request), memo=raw_query)
     else:
-        opts = service.parse(await json_body(request))
+        opts = service.parse(flatten(await json_body(request)))
     request.scope["state"]["target"] = opts.url
     who = caller(request)
     if opts.async_:

@@ -1,7 +1,8 @@
 """DeliveryOptions: how a capture is answered, never what it looks like.
 
 ``response_type``, ``cache``, ``cache_ttl``, ``async``, ``webhook_url``, ``webhook_secret``,
-``download``, ``store``, ``signed_link`` and ``signed_link_expires_in`` change the answer (its shape, whether it waits, where it is sent) but not the
+``download``, ``store``, ``signed_link``, ``signed_link_expires_in`` and ``client_metadata``
+change the answer (its shape, whether it waits, where it is sent) but not the
 image, so they are never part of the cache key: a capture asked for as JSON and the same capture
 asked for as bytes share one entry and one ETag.
 :class:`~screenshotd.params.capture.CaptureOptions` is these and the keyed
@@ -10,15 +11,17 @@ asked for as bytes share one entry and one ETag.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from screenshotd.params.values import MAX_URL_LENGTH, Bool, check_url
+from screenshotd.params.values import MAX_URL_LENGTH, Bool, check_url, parse_json
 
 ResponseType = Literal["image", "base64", "json"]
+MAX_CLIENT_METADATA = 1024
 
 
 class DeliveryOptions(BaseModel):
@@ -45,6 +48,23 @@ class DeliveryOptions(BaseModel):
         "may open until it expires (implies store; needs SIGNING_SECRET).")
     signed_link_expires_in: Annotated[int, Field(ge=60, le=604_800)] = Field(
         default=3600, description="Seconds the signed_url works.")
+    client_metadata: dict[str, Any] | None = Field(
+        default=None, description="Your own JSON object (at most 1 KB), echoed back on the "
+        "job and its webhook; the nested body's metadata object.")
+
+    @pydantic.field_validator("client_metadata", mode="before")
+    @classmethod
+    def _small_metadata(cls, value: Any) -> Any:
+        value = parse_json(value)
+        if value is not None:
+            if not isinstance(value, dict):
+                raise PydanticCustomError("client_metadata", "must be a JSON object")
+            size = len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+            if size > MAX_CLIENT_METADATA:
+                raise PydanticCustomError(
+                    "client_metadata", "is {size} bytes as JSON; at most {limit}",
+                    {"size": size, "limit": MAX_CLIENT_METADATA})
+        return value
 
     @pydantic.model_validator(mode="after")
     def _check_webhook(self) -> DeliveryOptions:

@@ -21,8 +21,8 @@ from pydantic_core import PydanticCustomError
 
 from screenshotd import errors
 from screenshotd.params.capture import KNOWN_PARAMS
-from screenshotd.params.names import NON_OPTION_PARAMS, translate
-from screenshotd.params.values import Bool, decode_json
+from screenshotd.params.names import NON_OPTION_PARAMS, snake_keys, translate
+from screenshotd.params.values import Bool, decode_json, parse_bool
 
 RGB = tuple[int, int, int]
 
@@ -31,6 +31,10 @@ SIDES = (
     ("image2", "job_id_2", "cache_key_2", "after"),
 )
 SOURCE_NAMES = frozenset(name for side in SIDES for name in side)
+#: Other APIs' names for a diff's parameters: the job ids as ``request_id_1``/``request_id_2``,
+#: and ``force`` (recompute the diff even when it is cached).
+DIFF_ALIASES = {"request_id_1": "job_id_1", "request_id_2": "job_id_2"}
+FORCE = "force"
 #: Capture parameters the diff sets itself.
 FIXED_CAPTURE = {"format": "png", "async": None, "url": "before and after",
                  "html": "before and after", "html_base64": "before and after",
@@ -115,7 +119,8 @@ class DiffParams(DiffOptions):
 
 #: The diff's own parameter names, and every name a diff request may use.
 DIFF_NAMES = frozenset(DiffParams.model_fields)
-ALL_NAMES = (KNOWN_PARAMS - NON_OPTION_PARAMS) | DIFF_NAMES | SOURCE_NAMES
+ALL_NAMES = (KNOWN_PARAMS - NON_OPTION_PARAMS) | DIFF_NAMES | SOURCE_NAMES | set(DIFF_ALIASES) | {
+    FORCE}
 RESPONSE_TYPES: tuple[str, ...] = get_args(DiffParams.model_fields["response_type"].annotation)
 
 
@@ -138,7 +143,20 @@ class DiffRequest:
 def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
     """Validate the diff's parameters. Capture parameters are kept for
     :func:`_capture_options`, which validates them with the pages' URLs."""
-    given = {k: v for k, v in params.items() if k not in NON_OPTION_PARAMS}
+    given = snake_keys({k: v for k, v in params.items() if k not in NON_OPTION_PARAMS},
+                       ALL_NAMES)
+    for alias, name in DIFF_ALIASES.items():
+        if alias in given:
+            if name in given:
+                raise errors.ValidationError(
+                    f"{alias} and {name} set the same image; give only one", field=alias)
+            given[name] = given.pop(alias)
+    force = False
+    if FORCE in given:
+        try:
+            force = parse_bool(given.pop(FORCE))
+        except ValueError:
+            raise errors.ValidationError("force must be true or false", field=FORCE) from None
     sources = (_source(given, SIDES[0]), _source(given, SIDES[1]))
     capture = {k: v for k, v in given.items() if k not in DIFF_NAMES | SOURCE_NAMES}
     for name in capture:
@@ -166,8 +184,8 @@ def parse_diff_request(params: Mapping[str, Any]) -> DiffRequest:
         capture["cache_ttl"] = diff.cache_ttl
     if "cache" in given:
         capture["cache"] = diff.cache
-    return DiffRequest(diff.pixelmatch(), sources, diff.response_type, diff.cache,
-                       diff.cache_ttl, diff.download, capture)
+    return DiffRequest(diff.pixelmatch(), sources, diff.response_type,
+                       diff.cache and not force, diff.cache_ttl, diff.download, capture)
 
 
 def _unknown(name: str) -> str:

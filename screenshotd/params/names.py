@@ -10,6 +10,7 @@ caller used. The known names themselves come from the model
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,13 +21,66 @@ from screenshotd import errors
 #: Names a request may carry that are not capture options (auth and URL signing).
 NON_OPTION_PARAMS = frozenset({"api_key", "signature", "expires"})
 
-#: Simple aliases: alias name -> canonical name.
+#: Simple aliases: alias name -> canonical name. The last four are the hosted APIs' names, so
+#: that their clients work unchanged.
 ALIASES: dict[str, str] = {
     "css": "styles",
     "js": "scripts",
     "block_cookies": "block_cookie_banners",
     "async": "async_",
+    "viewport_width": "width",
+    "viewport_height": "height",
+    "callback_url": "webhook_url",
+    "js_scenario": "scripts",
 }
+
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """``fullPage`` -> ``full_page``, ``htmlBase64`` -> ``html_base64``; a snake_case name is
+    returned as it is."""
+    if name.islower() or not any(c.isupper() for c in name):
+        return name
+    return _HUMP.sub("_", name).lower()
+
+
+def camel_case(name: str) -> str:
+    """``full_page`` -> ``fullPage``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def other_spellings(name: str) -> list[str]:
+    """Every other name a request may give option ``name`` by: its camelCase form, and each
+    alias with its camelCase form (``width``: ``viewport_width``, ``viewportWidth``)."""
+    names = [alias for alias, canonical in ALIASES.items() if canonical == name]
+    found = [camel_case(n) for n in [name, *names]] + names
+    return sorted({n for n in found if n != name and n != "async_"},
+                  key=lambda n: (n != camel_case(name), n))
+
+
+def known_spelling(name: str, known: frozenset[str] | set[str]) -> str:
+    """The snake_case name a camelCase ``name`` means, when that is a known name (or alias);
+    else ``name`` itself."""
+    snake = snake_case(name)
+    return snake if snake != name and (snake in known or snake in ALIASES) else name
+
+
+def snake_keys(params: Mapping[str, Any], known: frozenset[str] | set[str]) -> dict[str, Any]:
+    """``params`` with each camelCase name that means a known snake_case one renamed to it;
+    both spellings of one name at once is a 400 naming the camelCase one."""
+    renamed: dict[str, Any] = {}
+    for name, value in params.items():
+        snake = known_spelling(name, known)
+        if snake != name:
+            if snake in params:
+                raise errors.ValidationError(
+                    f"{name} and {snake} are the same parameter; give only one", field=name)
+            renamed[snake] = value
+        else:
+            renamed[name] = value
+    return renamed
 
 
 def canonical_names(params: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
@@ -42,7 +96,8 @@ def canonical_names(params: Mapping[str, Any], known: frozenset[str]) -> dict[st
         given[canonical] = name
         data[canonical] = value
 
-    for name, value in params.items():
+    for given_name, value in params.items():
+        name = known_spelling(given_name, known)
         if name in NON_OPTION_PARAMS:
             continue
         if name not in known:
@@ -50,15 +105,15 @@ def canonical_names(params: Mapping[str, Any], known: frozenset[str]) -> dict[st
         if name == "theme":
             if not isinstance(value, str) or value.lower() not in ("dark", "light"):
                 raise errors.ValidationError("theme must be dark or light", field="theme")
-            put(name, "dark_mode", value.lower() == "dark")
+            put(given_name, "dark_mode", value.lower() == "dark")
         elif name == "wait_for":
-            put(name, *wait_for_option(value))
+            put(given_name, *wait_for_option(value))
         elif name == "format" and isinstance(value, str) and value.lower() == "jpg":
-            put(name, "format", "jpeg")
+            put(given_name, "format", "jpeg")
         elif name == "wait_until" and value == "networkidle":
-            put(name, "wait_until", "networkidle0")
+            put(given_name, "wait_until", "networkidle0")
         else:
-            put(name, ALIASES.get(name, name), value)
+            put(given_name, ALIASES.get(name, name), value)
     return data
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from screenshotd.params.names import snake_case
 from screenshotd.params.values import Bool, Selector, parse_json
 
 #: Most local_storage entries, and the longest key and value.
@@ -88,9 +89,16 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 class Action(BaseModel):
-    """One scripted step of ``actions``, run in order before the capture."""
+    """One scripted step of ``actions``, run in order before the capture. The type may be
+    given in camelCase (``waitForSelector``), as other APIs name it."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @pydantic.field_validator("type", mode="before")
+    @classmethod
+    def _snake_type(cls, value: Any) -> Any:
+        return snake_case(value) if isinstance(value, str) else value
+
     type: Literal["wait_for_selector", "click", "type", "scroll", "wait", "hover", "press"]
     selector: Selector | None = None
     text: Annotated[str, Field(max_length=10_000)] | None = None

@@ -61,6 +61,20 @@ async def test_a_key_may_come_three_ways(keyed: Running, site: Site):
         assert response.status_code == 200, response.text
 
 
+async def test_an_event_stream_takes_the_key_as_key_for_eventsource(keyed: Running, site: Site):
+    """``EventSource`` cannot send headers: ``?key=`` works on a job's events, and nowhere else."""
+    async with httpx.AsyncClient(base_url=keyed.base, timeout=60) as anonymous:
+        started = await anonymous.get("/screenshot", params={
+            "url": site.url("/pages/basic?events=key"), "async": "true", "api_key": "alpha"})
+        job_id = started.json()["job_id"]
+        events = await anonymous.get(f"/jobs/{job_id}/events", params={"key": "alpha"})
+        assert events.status_code == 200 and "event: connected" in events.text
+        assert_error(await anonymous.get(f"/jobs/{job_id}/events", params={"key": "wrong"}),
+                     401, "UNAUTHORIZED")
+        assert_error(await anonymous.get(f"/jobs/{job_id}", params={"key": "alpha"}),
+                     401, "UNAUTHORIZED")
+
+
 async def test_a_cached_capture_needs_a_key_too(keyed: Running, site: Site):
     url = site.url("/pages/basic?auth=3")
     async with client_for(keyed, "alpha") as alpha:

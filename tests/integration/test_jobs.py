@@ -435,6 +435,49 @@ async def test_a_batch_answers_in_the_response_type_asked_for(client, site: Site
         field="requests[0].response_type")
 
 
+async def test_a_batch_callback_fires_once_after_the_last_item(client, site: Site,
+                                                                receiver: WebhookReceiver):
+    urls = [site.url(f"/slow?ms={300 * n}&callback={n}") for n in range(3)] + ["http://"]
+    response = await client.post("/batch", json={
+        "urls": urls, "async": True, "callbackUrl": receiver.url("/batch"),
+        "webhook_secret": "batch secret"})
+    assert response.status_code == 202, response.text
+    batch_id = response.json()["batch_id"]
+    [delivered] = await receiver.wait_for(1, path="/batch")
+    sent = json.loads(delivered.body)
+    assert sent["batch_id"] == batch_id and sent["status"] == "completed"
+    assert sent["counts"]["completed"] == 3 and sent["counts"]["failed"] == 1
+    assert all(job["status"] in ("completed", "failed") for job in sent["jobs"])
+    assert delivered.headers["webhook-id"] == f"msg_{batch_id}"
+    assert verify("batch secret", delivered)
+    await asyncio.sleep(1.0)
+    assert len(receiver.to("/batch")) == 1 and receiver.to("/hook") == []
+    status = (await client.get(f"/batch/{batch_id}")).json()
+    assert status["callback"]["state"] == "delivered"
+
+
+async def test_a_batch_callback_at_a_private_address_is_refused(client, site: Site):
+    response = await client.post("/batch", json={
+        "urls": [site.url("/pages/basic")], "callback_url": "http://10.0.0.1/hook"})
+    assert_error(response, 403, "BLOCKED", field="callback_url")
+
+
+async def test_a_nested_post_is_the_flat_capture_and_its_metadata_comes_back(
+        client, site: Site):
+    url = site.url("/pages/basic?shape=nested")
+    response = await client.post("/screenshot", json={
+        "url": url, "async": True, "output": {"format": "jpeg", "fullPage": True, "width": 640},
+        "metadata": {"order": 42}})
+    assert response.status_code == 202, response.text
+    job = await finished(client, response.json()["job_id"])
+    assert job["status"] == "completed" and job["client_metadata"] == {"order": 42}
+    assert job["metadata"]["format"] == "jpeg" and job["metadata"]["width"] == 640
+    flat = await client.get("/screenshot", params={
+        "url": url, "format": "jpg", "full_page": "true", "viewportWidth": "640"})
+    assert flat.status_code == 200 and flat.headers["x-cache"] == "HIT"
+    assert flat.headers["etag"].strip('"') == job["metadata"]["cache_key"]
+
+
 async def test_a_malformed_batch_is_one_400(client):
     assert_error(await client.post("/batch", json={"urls": []}), 400, "VALIDATION_ERROR",
                  field="urls")

@@ -133,14 +133,16 @@ class RedisJobManager:
 
     async def submit_batch(self, caller: Caller,
                            items: list[CaptureOptions | errors.ScreenshotError],
-                           base_url: str) -> Batch:
+                           base_url: str, callback: Delivery | None = None) -> Batch:
         pages = [item if isinstance(item, CaptureOptions) else None for item in items]
         await self.service.admit(caller, pages, batch=True)
         renders = sum(page is not None for page in pages)
         await self._room(caller.id, renders)
         if renders:
             await caller.charge(renders)
-        batch = Batch(new_id(), caller.id, base_url, self.clock())
+        batch = Batch(new_id(), caller.id, base_url, self.clock(), callback=callback)
+        if callback is not None:
+            callback.message_id = f"msg_{batch.id}"
         for item in items:
             if isinstance(item, CaptureOptions):
                 batch.jobs.append(self._new_job(caller.id, item, base_url, batch.id))
@@ -152,7 +154,8 @@ class RedisJobManager:
                 batch.jobs.append(job)
         record = json.dumps({"id": batch.id, "base_url": base_url, "created_at": batch.created_at,
                              "jobs": [job.id for job in batch.jobs]})
-        await self._submit(caller.id, batch.id, batch.jobs, batch.id, record)
+        hook = "" if callback is None else json.dumps(codec.delivery_to_json(callback))
+        await self._submit(caller.id, batch.id, batch.jobs, batch.id, record, hook)
         return batch
 
     def _new_job(self, owner: str, opts: CaptureOptions | None, base_url: str,
@@ -186,9 +189,9 @@ class RedisJobManager:
                 retry_after=max(1, math.ceil(self.replica.avg_job_s * waiting / max(1, self.workers))))
 
     async def _submit(self, owner: str, unit: str, jobs: list[Job], batch_id: str = "",
-                      batch_record: str = "") -> None:
+                      batch_record: str = "", batch_callback: str = "") -> None:
         args: list[Any] = [owner, unit, self.max_pending, self.max_queued, int(self.ttl),
-                           batch_id, batch_record, len(jobs)]
+                           batch_id, batch_record, len(jobs), batch_callback]
         for job in jobs:
             args += [job.id, codec.record(job), job.status.value, int(job.created_at * 1000)]
         answer = await self.store.call("submit", *args)

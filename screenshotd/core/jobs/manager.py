@@ -187,7 +187,7 @@ class JobManager:
 
     async def submit_batch(
         self, caller: Caller, items: list[CaptureOptions | errors.ScreenshotError],
-        base_url: str,
+        base_url: str, callback: Delivery | None = None,
     ) -> Batch:
         """Queue a batch (one submission for the pending limit). Every page and webhook URL
         goes through the service's door first, at once; one refused refuses the whole batch,
@@ -201,7 +201,9 @@ class JobManager:
             await caller.charge(renders)
             self._room(caller.id, units=1, jobs=renders)
         owner = caller.id
-        batch = Batch(new_id(), owner, base_url, self.clock())
+        batch = Batch(new_id(), owner, base_url, self.clock(), callback=callback)
+        if callback is not None:
+            callback.message_id = f"msg_{batch.id}"
         self._table.add_batch(batch)
         for item in items:
             if isinstance(item, CaptureOptions):
@@ -211,7 +213,8 @@ class JobManager:
             else:
                 job = self._new_job(owner, None, base_url, batch.id)
                 batch.jobs.append(job)
-                self._finish(job, JobState.FAILED, error=item)
+                self._finish(job, JobState.FAILED, error=item, last=False)
+        self._batch_done(batch)  # every item was invalid: nothing will finish later
         return batch
 
     def _room(self, owner: str, units: int, jobs: int) -> None:
@@ -369,7 +372,7 @@ class JobManager:
         self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * (time.monotonic() - started)
 
     def _finish(self, job: Job, status: JobState, *, result: CaptureResult | None = None,
-                error: errors.ScreenshotError | None = None) -> None:
+                error: errors.ScreenshotError | None = None, last: bool = True) -> None:
         if job.finished:
             return
         if job.status is JobState.PROCESSING:
@@ -392,12 +395,26 @@ class JobManager:
         if job.webhook is not None:
             sent = job.to_json()
             del sent["webhook"]  # the delivery's own state is not news to its receiver
-            body = json.dumps(sent, separators=(",", ":")).encode()
-            task = asyncio.create_task(self.webhooks.deliver(job.webhook, body),
-                                       name=f"webhook-{job.id[:12]}")
-            self._deliveries[task] = job
-            task.add_done_callback(self._delivered)
+            self._send(job.webhook, sent, job)
+        batch = self._table.batch_of(job)
         self._table.finished(job)
+        if batch is not None and last:
+            self._batch_done(batch)
+
+    def _batch_done(self, batch: Batch) -> None:
+        """A batch whose last item just finished: its ``callback_url`` gets the batch, once."""
+        if batch.callback is not None and batch.callback.state == "pending" and batch.finished:
+            sent = batch.to_json()
+            del sent["callback"]
+            self._send(batch.callback, sent, batch.jobs[-1])
+
+    def _send(self, delivery: Delivery, sent: dict[str, Any], job: Job) -> None:
+        delivery.state = "delivering"
+        body = json.dumps(sent, separators=(",", ":")).encode()
+        task = asyncio.create_task(self.webhooks.deliver(delivery, body),
+                                   name=f"webhook-{delivery.message_id[4:16]}")
+        self._deliveries[task] = job
+        task.add_done_callback(self._delivered)
 
     def _delivered(self, task: asyncio.Task[None]) -> None:
         self._deliveries.pop(task, None)

@@ -178,6 +178,8 @@ class Job:
             **self.storage_json(),
             "batch_id": self.batch_id,
             "webhook": None if self.webhook is None else self.webhook.to_json(iso),
+            **({"client_metadata": self.opts.client_metadata}
+               if self.opts is not None and self.opts.client_metadata is not None else {}),
         }
 
 
@@ -188,6 +190,8 @@ class Batch:
     base_url: str
     created_at: float
     jobs: list[Job] = field(default_factory=list)
+    #: ``callback_url``: the whole batch POSTed once, when its last item finishes.
+    callback: Delivery | None = None
 
     def counts(self) -> dict[str, int]:
         counts = {state.value: 0 for state in JobState}
@@ -209,6 +213,7 @@ class Batch:
             "poll_url": f"{self.base_url}/batch/{self.id}",
             "jobs": [job.to_json() if not job.forgotten else {"id": job.id, "status": "expired"}
                      for job in self.jobs],
+            **({"callback": self.callback.to_json(iso)} if self.callback is not None else {}),
         }
 
 

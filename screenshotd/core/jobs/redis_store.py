@@ -133,13 +133,16 @@ class RedisJobStore:
             raise errors.NotFound(f"no job {job_id[:64]}; it may have expired")
         return job
 
-    async def fetch_batch(self, owner: str, batch_id: str) -> Batch:
-        raw_owner, raw = await self.do(self.redis.hmget(
-            f"{PREFIX}batch:{batch_id}", ["owner", "record"]))
-        if raw is None or raw_owner.decode() != owner:
+    async def fetch_batch(self, owner: str | None, batch_id: str) -> Batch:
+        """``owner``'s batch (None: whoever owns it, for its callback), with its jobs."""
+        raw_owner, raw, hook = await self.do(self.redis.hmget(
+            f"{PREFIX}batch:{batch_id}", ["owner", "record", "callback"]))
+        if raw is None or (owner is not None and raw_owner.decode() != owner):
             raise errors.NotFound(f"no batch {batch_id[:64]}; it may have expired")
+        owner = raw_owner.decode()
         rec = json.loads(raw)
-        batch = Batch(rec["id"], owner, rec["base_url"], rec["created_at"])
+        batch = Batch(rec["id"], owner, rec["base_url"], rec["created_at"],
+                      callback=codec.delivery_from_json(json.loads(hook)) if hook else None)
         for job_id in rec["jobs"]:
             job = await self.load(job_id, owner, data=False)
             if job is None:

@@ -154,12 +154,12 @@ class Replica:
         entries = await self.store.redis.xpending_range(
             PREFIX + WEBHOOKS, HOOKS, "-", "+", 1000, consumername=self.replica_id)
         for entry in entries:
-            job_id = await self.store.redis.xrange(PREFIX + WEBHOOKS, entry["message_id"],
+            fields = await self.store.redis.xrange(PREFIX + WEBHOOKS, entry["message_id"],
                                               entry["message_id"])
             await self.store.redis.xack(PREFIX + WEBHOOKS, HOOKS, entry["message_id"])
             await self.store.redis.xdel(PREFIX + WEBHOOKS, entry["message_id"])
-            if job_id:
-                await self.store.redis.xadd(PREFIX + WEBHOOKS, job_id[0][1])
+            if fields:  # back in the stream, for another replica to deliver
+                await self.store.redis.xadd(PREFIX + WEBHOOKS, fields[0][1])
         await self.store.redis.delete(f"{PREFIX}replica:{self.replica_id}")
         await self.store.redis.zrem(PREFIX + "replicas", self.replica_id)
         for stream, group in ((TICKETS, WORKERS), (WEBHOOKS, HOOKS)):
@@ -354,7 +354,7 @@ class Replica:
             if values:
                 self.counts["webhook_takeovers"] += 1
                 await self._delivery_slots.acquire()
-                self._deliver_in_background(entry, values[0][1][b"job"].decode())
+                self._deliver_in_background(entry, values[0][1])
 
     async def _read_webhooks(self) -> None:
         from redis.exceptions import RedisError, ResponseError
@@ -383,10 +383,16 @@ class Replica:
                 self._delivery_slots.release()
                 continue
             entry, fields = reply[0][1][0]
-            self._deliver_in_background(entry, fields[b"job"].decode())
+            self._deliver_in_background(entry, fields)
 
-    def _deliver_in_background(self, entry: bytes, job_id: str) -> None:
-        task = asyncio.create_task(self._deliver(entry, job_id), name=f"webhook-{job_id[:12]}")
+    def _deliver_in_background(self, entry: bytes, fields: dict[bytes, bytes]) -> None:
+        """Deliver an entry of the ``webhooks`` stream: a job's (``job``) or a batch's
+        (``batch``, its ``callback_url``)."""
+        if b"batch" in fields:
+            coro = self._deliver_batch(entry, fields[b"batch"].decode())
+        else:
+            coro = self._deliver(entry, fields[b"job"].decode())
+        task = asyncio.create_task(coro, name=f"webhook-{entry.decode()}")
         self._deliveries[task] = entry
         task.add_done_callback(self._delivered)
 
@@ -407,5 +413,26 @@ class Replica:
             await self.webhooks.deliver(job.webhook, body)
             await self.store.do(self.store.redis.hset(f"{PREFIX}job:{job_id}", "webhook",
                                             json.dumps(codec.delivery_to_json(job.webhook))))
+        await self._done_with(entry)
+
+    async def _deliver_batch(self, entry: bytes, batch_id: str) -> None:
+        """Deliver a finished batch to its ``callback_url``, with the batch's one
+        ``webhook-id``."""
+        try:
+            batch = await self.store.fetch_batch(None, batch_id)
+        except errors.NotFound:
+            batch = None
+        if batch is not None and batch.callback is not None and batch.callback.state not in (
+                "delivered", "failed"):
+            sent = batch.to_json()
+            del sent["callback"]
+            body = json.dumps(sent, separators=(",", ":")).encode()
+            await self.webhooks.deliver(batch.callback, body)
+            await self.store.do(self.store.redis.hset(
+                f"{PREFIX}batch:{batch_id}", "callback",
+                json.dumps(codec.delivery_to_json(batch.callback))))
+        await self._done_with(entry)
+
+    async def _done_with(self, entry: bytes) -> None:
         await self.store.do(self.store.redis.xack(PREFIX + WEBHOOKS, HOOKS, entry))
         await self.store.do(self.store.redis.xdel(PREFIX + WEBHOOKS, entry))

@@ -13,7 +13,8 @@ sit in one slot of a Redis Cluster as well. The keys:
   slot reads one with ``XREADGROUP``, then :data:`PICK` chooses *which* job it runs, fairly
   across owners. The entry stays in the replica's pending list while the job runs: that is
   the claim. ``held`` (hash: ticket -> job) says which job a claim is for;
-- ``webhooks`` (stream, group ``hooks``): one entry per finished job with a webhook;
+- ``webhooks`` (stream, group ``hooks``): one entry per finished job with a webhook, and one
+  per finished batch with a ``callback_url`` (a batch's ``left`` counts its unfinished items);
 - ``results`` (zset: finished ids by finish time), ``weights`` (hash), ``bytes`` (count): the
   bound on the results kept in Redis;
 - ``replica:{id}`` (a heartbeat with a TTL), ``replicas`` (zset by last beat);
@@ -26,7 +27,8 @@ from __future__ import annotations
 PREFIX = "screenshotd:{jobs}:"
 
 #: ARGV: prefix, owner, unit, max_pending, max_queued, ttl, batch_id, batch_record, count,
-#: then per job: id, record, status (queued | failed), created (ms).
+#: batch_callback (a delivery's JSON, or empty), then per job: id, record, status
+#: (queued | failed), created (ms).
 #: Returns {"ok"} or {"pending", n} or {"queued", n}.
 SUBMIT = """
 local P, owner, unit = ARGV[1], ARGV[2], ARGV[3]
@@ -34,7 +36,7 @@ local max_pending, max_queued, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonum
 local batch_id, batch_record, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
 local queueing = 0
 for i = 0, count - 1 do
-  if ARGV[10 + i * 4 + 2] == 'queued' then queueing = queueing + 1 end
+  if ARGV[11 + i * 4 + 2] == 'queued' then queueing = queueing + 1 end
 end
 if queueing > 0 then
   local pending = redis.call('HLEN', P .. 'pending:' .. owner)
@@ -43,10 +45,10 @@ if queueing > 0 then
   if queued + queueing > max_queued then return {'queued', queued} end
 end
 for i = 0, count - 1 do
-  local id, rec, status = ARGV[10 + i * 4], ARGV[11 + i * 4], ARGV[12 + i * 4]
+  local id, rec, status = ARGV[11 + i * 4], ARGV[12 + i * 4], ARGV[13 + i * 4]
   local key = P .. 'job:' .. id
   redis.call('HSET', key, 'owner', owner, 'status', status, 'record', rec, 'attempts', 0)
-  redis.call('ZADD', P .. 'owner:' .. owner, tonumber(ARGV[13 + i * 4]), id)
+  redis.call('ZADD', P .. 'owner:' .. owner, tonumber(ARGV[14 + i * 4]), id)
   if status == 'queued' then
     local seq = redis.call('INCR', P .. 'seq')
     redis.call('HSET', key, 'seq', seq)
@@ -64,12 +66,18 @@ if queueing > 0 then
 end
 -- the owner's index forgets ids older than any kept job could be (a day past the TTL)
 local index = P .. 'owner:' .. owner
-local newest = tonumber(ARGV[13 + (count - 1) * 4])
+local newest = tonumber(ARGV[14 + (count - 1) * 4])
 redis.call('ZREMRANGEBYSCORE', index, '-inf', newest - (ttl + 86400) * 1000)
 redis.call('EXPIRE', index, ttl + 86400)
 if batch_id ~= '' then
-  redis.call('HSET', P .. 'batch:' .. batch_id, 'owner', owner, 'record', batch_record)
-  if queueing == 0 then redis.call('EXPIRE', P .. 'batch:' .. batch_id, ttl) end
+  local batch = P .. 'batch:' .. batch_id
+  redis.call('HSET', batch, 'owner', owner, 'record', batch_record, 'left', queueing)
+  if ARGV[10] ~= '' then
+    redis.call('HSET', batch, 'callback', ARGV[10])
+    -- every item was invalid: nothing will finish later, so the batch is done now
+    if queueing == 0 then redis.call('XADD', P .. 'webhooks', '*', 'batch', batch_id) end
+  end
+  if queueing == 0 then redis.call('EXPIRE', batch, ttl) end
 end
 return {'ok'}
 """
@@ -156,7 +164,14 @@ while total > max_bytes and redis.call('ZCARD', P .. 'results') > 1 do
   redis.call('DEL', P .. 'job:' .. oldest)
   redis.call('INCR', P .. 'evicted')
 end
-if ARGV[14] and ARGV[14] ~= '' then redis.call('EXPIRE', P .. 'batch:' .. ARGV[14], ttl) end
+if ARGV[14] ~= '' then
+  local batch = P .. 'batch:' .. ARGV[14]
+  redis.call('EXPIRE', batch, ttl)
+  -- the batch's last item: its callback_url gets the whole batch, once
+  if redis.call('HINCRBY', batch, 'left', -1) == 0 and redis.call('HEXISTS', batch, 'callback') == 1 then
+    redis.call('XADD', P .. 'webhooks', '*', 'batch', ARGV[14])
+  end
+end
 if ARGV[12] == '1' then redis.call('XADD', P .. 'webhooks', '*', 'job', id) end
 redis.call('PUBLISH', P .. 'events', id)
 return 1

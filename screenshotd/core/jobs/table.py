@@ -56,6 +56,9 @@ class JobTable:
             raise errors.NotFound(f"no job {job_id[:64]}; it may have expired")
         return job
 
+    def batch_of(self, job: Job) -> Batch | None:
+        return self._batches.get(job.batch_id) if job.batch_id is not None else None
+
     def get_batch(self, owner: str, batch_id: str) -> Batch:
         self.expire()
         batch = self._batches.get(batch_id)
