@@ -28,6 +28,7 @@ from screenshotd.core.service import ScreenshotService
 from screenshotd.http import diff_routes, job_routes, pages, result_routes
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
+from screenshotd.http.mcp import MCPEndpoint, RemoteMCP
 from screenshotd.http.metrics import Metrics, metrics_endpoint
 from screenshotd.http.routes import routes
 from screenshotd.net.egress import Resolver
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with app.state.mcp.run():  # /mcp's session manager
+                yield
         finally:
             try:
                 await jobs.close()  # needs the pool: running jobs get their grace period
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app = Starlette(
         routes=[*routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
                 *pages.routes,
+                Route("/mcp", MCPEndpoint(), methods=["GET", "POST", "DELETE"]),
                 Route("/metrics", metrics_endpoint, methods=["GET"])],
         middleware=middleware,
         lifespan=lifespan,
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.settings = settings
     app.state.service = service
     app.state.jobs = jobs
+    app.state.mcp = RemoteMCP(app)
     app.state.diffs = DiffService(service.cache, settings.diff_max_pixels)
     app.state.gatekeeper = gatekeeper
     metrics = app.state.metrics = Metrics()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.checks import decode, near, rgb_at
@@ -160,3 +161,66 @@ def test_a_remote_server_with_its_key(site: Site):
             assert refused["isError"] and "UNAUTHORIZED" in text_of(refused)
         finally:
             wrong.close()
+
+
+# --------------------------------------------------------------------------- /mcp
+
+
+async def remote_session(base: str, key: str | None, work: Any) -> Any:
+    """Run ``work(session)`` in an MCP client session over Streamable HTTP to ``base``/mcp."""
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=120) as http, \
+            streamable_http_client(f"{base}/mcp", http_client=http) as streams:
+        read, write = streams[0], streams[1]
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            return await work(session)
+
+
+def content_parts(result: Any) -> tuple[Any, dict[str, Any]]:
+    """The image of a tool result, decoded, and its JSON description."""
+    image = next(c for c in result.content if c.type == "image")
+    text = next(c for c in result.content if c.type == "text")
+    return decode(base64.b64decode(image.data)), json.loads(text.text)
+
+
+async def test_mcp_over_streamable_http_on_the_server_itself(site: Site):
+    """An MCP client from the mcp package, speaking Streamable HTTP to `/mcp` of a real
+    `screenshotd serve`: keys, domain lists and refusals as on the HTTP API."""
+    keys = "remote-key,narrow:example.org"
+    with serve_process({"API_KEYS": keys, "MAX_REQUESTS_PER_MINUTE": "0"}) as running:
+        async def capture(session: Any) -> Any:
+            listed = await session.list_tools()
+            names = {tool.name for tool in listed.tools}
+            assert {"screenshot", "batch_screenshot", "visual_diff", "check_job"} <= names
+            return await session.call_tool("screenshot", {
+                "url": site.url("/pages/basic?mcp=http"), "width": 500, "height": 300})
+
+        result = await remote_session(running.base, "remote-key", capture)
+        assert not result.is_error, result
+        image, described = content_parts(result)
+        assert image.size == (500, 300) and near(rgb_at(image, 20, 20), RED)
+        assert described["image_url"].startswith(running.base)
+
+        async def narrow(session: Any) -> Any:
+            return await session.call_tool("screenshot", {"url": site.url("/pages/basic")})
+
+        refused = await remote_session(running.base, "narrow", narrow)
+        assert refused.is_error and "DOMAIN_NOT_ALLOWED" in refused.content[0].text
+
+        initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "screenshotd-tests", "version": "1"}}}
+        for key in (None, "wrong-key"):  # refused at the door, before any MCP
+            with pytest.raises(Exception):  # the client cannot even initialize
+                await remote_session(running.base, key, narrow)
+            headers = {"Accept": "application/json, text/event-stream",
+                       **({"Authorization": f"Bearer {key}"} if key else {})}
+            async with httpx.AsyncClient(base_url=running.base) as raw:
+                answer = await raw.post("/mcp", json=initialize, headers=headers)
+            assert answer.status_code == 401 and answer.json()["error"] == "UNAUTHORIZED"
+            assert answer.headers["www-authenticate"].startswith("Bearer")
