@@ -216,8 +216,9 @@ async def test_mcp_over_streamable_http_on_the_server_itself(site: Site):
             "protocolVersion": "2025-06-18", "capabilities": {},
             "clientInfo": {"name": "screenshotd-tests", "version": "1"}}}
         for key in (None, "wrong-key"):  # refused at the door, before any MCP
-            with pytest.raises(Exception):  # the client cannot even initialize
+            with pytest.raises(ExceptionGroup) as failed:  # the client cannot even initialize
                 await remote_session(running.base, key, narrow)
+            assert "Server returned an error response" in repr(failed.value)
             headers = {"Accept": "application/json, text/event-stream",
                        **({"Authorization": f"Bearer {key}"} if key else {})}
             async with httpx.AsyncClient(base_url=running.base) as raw:
