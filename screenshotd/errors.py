@@ -153,6 +153,14 @@ class RateLimited(RetryableError):
     code = "RATE_LIMITED"
 
 
+class QuotaExceeded(RetryableError):
+    """A named key's ``monthly_quota`` of renders is used up; it renews with the month (UTC).
+    Cache hits still answer."""
+
+    status = 429
+    code = "QUOTA_EXCEEDED"
+
+
 class PoolExhausted(RetryableError):
     status = 503
     code = "POOL_EXHAUSTED"
@@ -218,6 +226,7 @@ ERROR_CLASSES: tuple[type[ScreenshotError], ...] = (
     RenderCrashed,
     NotReady,
     RateLimited,
+    QuotaExceeded,
     PoolExhausted,
     BrowserCrashed,
     StorageUnavailable,

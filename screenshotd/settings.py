@@ -173,6 +173,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("API_KEYS", "", _api_keys,
             "Comma-separated API keys; key:host|*.domain limits a key to those hosts. Empty means "
             "auth is off."),
+    Setting("API_KEYS_FILE", "", _str,
+            "A TOML file of named keys (SHA-256 only) with domains, rate limits, monthly quotas "
+            "and revocation; re-read when it changes. Beside API_KEYS."),
     Setting("REDIS_URL", "", _redis_url, "Redis for the cache and rate limits. Empty: in memory."),
     Setting("CACHE_TTL_SECONDS", "3600", _int(1), "Default lifetime of a cached capture."),
     Setting("CACHE_MAX_BYTES", "268435456", _int(0), "Bound of the in-memory cache, in bytes."),
@@ -280,6 +283,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_file: str = ""
     redis_url: str = ""
     cache_ttl_seconds: int = 3600
     cache_max_bytes: int = 268435456

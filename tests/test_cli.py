@@ -59,7 +59,7 @@ def test_shot_reports_errors_by_code(site: Site, tmp_path):
 def test_help_shows_examples_for_every_command():
     from screenshotd.cli.main import main
 
-    assert set(main.commands) == {"serve", "shot", "batch", "diff", "sign", "mcp"}
+    assert set(main.commands) == {"serve", "shot", "batch", "diff", "sign", "mcp", "keys"}
     for command in main.commands:
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "Examples:" in result.stdout, command

@@ -10,6 +10,9 @@ nowhere else.
   ``*.example.org`` any host under example.org. A limited caller may not render raw ``html``,
   which could load anything, and sees a stored capture only when it could have made it.
 - ``limiter`` meters its renders (:meth:`Caller.charge`); None means unmetered.
+- A named key (``API_KEYS_FILE``) also has a ``name`` (what ``/me`` and ``/metrics`` show), its
+  own ``rate_limit`` (instead of ``MAX_REQUESTS_PER_MINUTE``) and a monthly ``quota`` of
+  renders, counted by ``usage``.
 
 :data:`LOCAL` is the command line's caller: any host, no limit.
 """
@@ -19,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from screenshotd import errors
 from screenshotd.auth.ratelimit import RateLimiter
+from screenshotd.auth.usage import Usage, periods
 
 _HOST_PATTERN = re.compile(
     r"(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
@@ -41,6 +47,10 @@ class Caller:
     id: str
     domains: tuple[str, ...] | None = None
     limiter: RateLimiter | None = field(default=None, compare=False, repr=False)
+    name: str | None = None
+    rate_limit: int | None = None
+    quota: int | None = None
+    usage: Usage | None = field(default=None, compare=False, repr=False)
 
     def may_capture(self, host: str) -> bool:
         if self.domains is None:
@@ -76,22 +86,41 @@ class Caller:
                 field=field)
 
     async def charge(self, units: int = 1) -> None:
-        """Count ``units`` renders against this caller's rate limit, or refuse them with 429
-        ``RATE_LIMITED`` (and then they are not counted). Free without a limiter."""
+        """Count ``units`` renders against this caller's monthly quota and rate limit, or
+        refuse them with 429 ``QUOTA_EXCEEDED`` or ``RATE_LIMITED`` (and then they are not
+        counted). Free without either."""
+        what = "render" if units == 1 else f"{units} renders"
+        if self.usage is not None and self.name is not None:
+            if await self.usage.charge(self.name, units, self.quota) is None:
+                _, _, end = periods(time.time())
+                resets = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%d")
+                raise errors.QuotaExceeded(
+                    f"{what} would go over this key's monthly quota of {self.quota} renders "
+                    f"(cache hits are not counted); it renews on {resets} (UTC)",
+                    retry_after=max(1, int(end - time.time())))
         if self.limiter is None:
             return
-        retry_after = await self.limiter.hit(self.id, units)
+        retry_after = await self.limiter.hit(self.id, units, self.rate_limit)
         if retry_after:
-            what = "render" if units == 1 else f"{units} renders"
+            if self.usage is not None and self.name is not None:
+                await self.usage.refund(self.name, units)
+            limit = self.limiter.limit if self.rate_limit is None else self.rate_limit
             raise errors.RateLimited(
-                f"{what} would go over the limit of {self.limiter.limit} renders a minute "
+                f"{what} would go over the limit of {limit} renders a minute "
                 f"(cache hits are not counted); retry in {retry_after} s",
                 retry_after=retry_after)
+
+    def count_hit(self) -> None:
+        """A capture served from the cache, for this key's usage (no quota, no limit)."""
+        if self.usage is not None and self.name is not None:
+            self.usage.hit(self.name)
 
     def prepaid(self) -> Caller:
         """The same caller for work already charged (a queued job runs without a second
         charge)."""
-        return self if self.limiter is None else replace(self, limiter=None)
+        if self.limiter is None and self.usage is None:
+            return self
+        return replace(self, limiter=None, usage=None)
 
 
 #: The command line's caller: any host, never metered.
@@ -141,10 +170,13 @@ class KeyRing:
     def enabled(self) -> bool:
         return bool(self._keys)
 
-    def metered_by(self, limiter: RateLimiter | None) -> KeyRing:
-        """The same keys, their callers metered by ``limiter``."""
+    def metered_by(self, limiter: RateLimiter | None, usage: Usage | None = None) -> KeyRing:
+        """The same keys, their callers metered by ``limiter``, their use counted by ``usage``
+        under their key id."""
         ring = KeyRing(())
-        ring._keys = [(digest, replace(caller, limiter=limiter)) for digest, caller in self._keys]
+        ring._keys = [(digest, replace(caller, limiter=limiter, usage=usage,
+                                       name=caller.id.removeprefix("key:") if usage else None))
+                      for digest, caller in self._keys]
         return ring
 
     def identify(self, presented: str | None) -> Caller | None:

@@ -6,7 +6,8 @@
   and ``/metrics`` unless ``METRICS_REQUIRE_KEY``) need nothing and are not counted.
 - **A signed URL** (``GET /screenshot`` with ``signature=``, or a signed link to a stored result,
   ``GET /results/…``, when ``SIGNING_SECRET`` is set) is admitted by its signature (:mod:`~screenshotd.auth.signing`); a bad or expired one is 401.
-- **API keys** (``API_KEYS``): every other request must carry one, as ``X-Api-Key: <key>``,
+- **API keys** (``API_KEYS``, and the named keys of ``API_KEYS_FILE``, :mod:`~screenshotd.auth.accounts`):
+  every other request must carry one, as ``X-Api-Key: <key>``,
   ``Authorization: Bearer <key>`` or ``?api_key=<key>``; otherwise 401 ``UNAUTHORIZED``. A key
   may be limited to some hosts (``k2:example.com|*.example.org``); a capture of another host
   is 403 ``DOMAIN_NOT_ALLOWED``.
@@ -41,9 +42,11 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from screenshotd import errors
+from screenshotd.auth.accounts import Account, KeysFile
 from screenshotd.auth.callers import Caller, KeyRing
 from screenshotd.auth.ratelimit import RateLimiter
 from screenshotd.auth.signing import Signer, query_pairs
+from screenshotd.auth.usage import Usage
 
 #: Paths that need no key and are not counted: probes, and the pages that explain the API.
 OPEN_PATHS = frozenset({"/health", "/", "/docs", "/openapi.json", "/favicon.ico"})
@@ -87,11 +90,20 @@ class Gatekeeper:
     """Keys, signatures and rate limits, shared by :class:`Gate` and the hit path."""
 
     def __init__(self, keys: KeyRing, signer: Signer | None = None,
-                 limiter: RateLimiter | None = None, metrics_open: bool = True) -> None:
-        self.keys = keys.metered_by(limiter)
+                 limiter: RateLimiter | None = None, metrics_open: bool = True,
+                 keys_file: KeysFile | None = None, usage: Usage | None = None) -> None:
+        self.keys = keys.metered_by(limiter, usage)
+        self.keys_file = keys_file
+        self.usage = usage
         self.signer = signer
         self.limiter = limiter
         self.open_paths = OPEN_PATHS | ({"/metrics"} if metrics_open else set())
+        self._callers: dict[Account, Caller] = {}
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether every request but the open ones needs a key (API_KEYS or API_KEYS_FILE)."""
+        return self.keys.enabled or self.keys_file is not None
 
     @property
     def rate_limited(self) -> int:
@@ -101,7 +113,7 @@ class Gatekeeper:
     @property
     def active(self) -> bool:
         """Whether any request could be refused here."""
-        return self.keys.enabled or self.signer is not None or self.limiter is not None
+        return self.keys_required or self.signer is not None or self.limiter is not None
 
     def is_open(self, path: str) -> bool:
         return path in self.open_paths or path.startswith(OPEN_PREFIX)
@@ -147,9 +159,15 @@ class Gatekeeper:
                 else:
                     self.signer.verify(pairs)
                 return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)
-        if not self.keys.enabled:
+        if not self.keys_required:
             return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)
         presented = presented_key(scope)
+        if presented and self.keys_file is not None:
+            account = self.keys_file.identify(presented)
+            if account is not None:
+                if account.revoked:
+                    raise errors.Unauthorized(f"the API key {account.name!r} was revoked")
+                return self._account_caller(account)
         caller = self.keys.identify(presented)
         if caller is None:
             if presented is None:
@@ -158,13 +176,28 @@ class Gatekeeper:
             raise errors.Unauthorized("the API key is not valid")
         return caller
 
+    def _account_caller(self, account: Account) -> Caller:
+        """The caller of a named key, made once per version of its entry."""
+        caller = self._callers.get(account)
+        if caller is None:
+            if len(self._callers) > 2 * len(self.keys_file.accounts) + 64:  # type: ignore[union-attr]
+                self._callers.clear()  # entries of keys the file no longer has
+            caller = self._callers[account] = Caller(
+                f"key:{account.digest.hex()[:16]}", account.domains, self.limiter,
+                name=account.name, rate_limit=account.rate_limit_per_minute,
+                quota=account.monthly_quota, usage=self.usage)
+        return caller
+
     async def close(self) -> None:
         if self.limiter is not None:
             await self.limiter.close()
+        if self.usage is not None:
+            await self.usage.close()
 
     def health(self) -> dict[str, object]:
         return {
-            "api_keys": self.keys.enabled,
+            "api_keys": self.keys_required,
+            "keys_file": self.keys_file.health() if self.keys_file is not None else None,
             "signed_urls": self.signer is not None,
             "rate_limit": self.limiter.health() if self.limiter is not None else None,
         }

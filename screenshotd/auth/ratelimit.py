@@ -42,9 +42,13 @@ class RateLimiter(Protocol):
     #: Requests refused since the start.
     refused: int
 
-    async def hit(self, caller: str, units: int = 1) -> int:
+    async def hit(self, caller: str, units: int = 1, limit: int | None = None) -> int:
         """Count ``units`` of work; 0 when they are allowed, else the seconds until they
-        would be (and then they are not counted)."""
+        would be (and then they are not counted). ``limit`` replaces the limiter's own for
+        this caller (a named key's); 0 is no limit."""
+
+    async def used(self, caller: str) -> int:
+        """Units counted for ``caller`` in this window."""
 
     async def close(self) -> None: ...
 
@@ -67,17 +71,24 @@ class MemoryLimiter:
         self._counts: dict[str, int] = {}
         self.refused = 0
 
-    async def hit(self, caller: str, units: int = 1) -> int:
+    async def hit(self, caller: str, units: int = 1, limit: int | None = None) -> int:
+        limit = self.limit if limit is None else limit
+        if limit <= 0:
+            return 0
         window, left = _window(self.clock())
         if window != self._window:
             self._window = window
             self._counts = {}
         count = self._counts.get(caller, 0) + units
-        if count <= self.limit:
+        if count <= limit:
             self._counts[caller] = count
             return 0
         self.refused += 1
         return left
+
+    async def used(self, caller: str) -> int:
+        window, _ = _window(self.clock())
+        return self._counts.get(caller, 0) if window == self._window else 0
 
     async def close(self) -> None:
         self._counts = {}
@@ -107,7 +118,10 @@ class RedisLimiter:
         self._last_error_log = 0.0
         self._down_until = 0.0
 
-    async def hit(self, caller: str, units: int = 1) -> int:
+    async def hit(self, caller: str, units: int = 1, limit: int | None = None) -> int:
+        limit = self.limit if limit is None else limit
+        if limit <= 0:
+            return 0
         window, left = _window(self.clock())
         if window != self._window:
             self._window = window
@@ -133,10 +147,10 @@ class RedisLimiter:
                 log.warning("rate limiter: Redis failed (%s); requests go unlimited",
                             type(exc).__name__)
             return 0
-        if int(count) <= self.limit:
+        if int(count) <= limit:
             return 0
         self.refused += 1
-        if int(count) - units >= self.limit:
+        if int(count) - units >= limit:
             self._over.add(caller)  # full before this request: nothing more fits this minute
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
@@ -144,6 +158,14 @@ class RedisLimiter:
         except Exception:  # noqa: BLE001 - the count stays high until the window turns
             self.errors += 1
         return left
+
+    async def used(self, caller: str) -> int:
+        window, _ = _window(self.clock())
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                return int(await self._client.get(f"{self._prefix}{caller}:{window}") or 0)
+        except Exception:  # noqa: BLE001 - a report: unknown is 0
+            return 0
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -153,9 +175,10 @@ class RedisLimiter:
                 "errors": self.errors}
 
 
-def make_limiter(limit: int, redis_url: str) -> RateLimiter | None:
-    """The limiter the settings ask for: None when ``limit`` is 0 (off)."""
-    if limit <= 0:
+def make_limiter(limit: int, redis_url: str, per_key: bool = False) -> RateLimiter | None:
+    """The limiter the settings ask for: None when ``limit`` is 0 (off), unless keys may have
+    limits of their own (``per_key``: ``API_KEYS_FILE``)."""
+    if limit <= 0 and not per_key:
         return None
     if redis_url:
         return RedisLimiter(limit, redis_url)

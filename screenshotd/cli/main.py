@@ -419,3 +419,8 @@ def diff(before: Path, after: Path, output: Path | None, fail_over: float, as_js
                    + (f"; diff written to {output}" if output else ""))
     if stats["diff_percent"] > fail_over:
         sys.exit(1)
+
+
+from screenshotd.cli.keys import keys  # noqa: E402  (a group of its own module)
+
+main.add_command(keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -18,14 +19,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from screenshotd import errors
+from screenshotd.auth.accounts import KeysFile, KeysFileError
 from screenshotd.auth.callers import KeyRing
 from screenshotd.auth.gatekeeper import Gate, Gatekeeper, mask_access_log
 from screenshotd.auth.ratelimit import make_limiter
 from screenshotd.auth.signing import Signer
+from screenshotd.auth.usage import make_usage
 from screenshotd.core.diffs import DiffService
 from screenshotd.core.jobs.backends import make_jobs
 from screenshotd.core.service import ScreenshotService
-from screenshotd.http import diff_routes, job_routes, pages, result_routes
+from screenshotd.http import account_routes, diff_routes, job_routes, pages, result_routes
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
 from screenshotd.http.mcp import MCPEndpoint, RemoteMCP
@@ -48,11 +51,20 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         raise SettingsError(f"API_KEYS: {exc}") from None
     if settings.signing_secret and len(settings.signing_secret) < MIN_SECRET_LENGTH:
         raise SettingsError(f"SIGNING_SECRET: use at least {MIN_SECRET_LENGTH} characters")
+    keys_file = KeysFile(settings.api_keys_file) if settings.api_keys_file else None
+    if keys_file is not None:
+        try:
+            keys_file.load()
+        except KeysFileError as exc:
+            raise SettingsError(f"API_KEYS_FILE: {exc}") from None
     gatekeeper = Gatekeeper(
         keys,
         Signer(settings.signing_secret) if settings.signing_secret else None,
-        make_limiter(settings.max_requests_per_minute, settings.redis_url),
-        metrics_open=not (settings.metrics_require_key and keys.enabled),
+        make_limiter(settings.max_requests_per_minute, settings.redis_url,
+                     per_key=keys_file is not None),
+        metrics_open=not (settings.metrics_require_key and (keys.enabled or keys_file)),
+        keys_file=keys_file,
+        usage=make_usage(settings.redis_url) if keys.enabled or keys_file else None,
     )
     service = ScreenshotService.from_settings(settings, resolver)
     jobs = make_jobs(settings, service)
@@ -75,10 +87,13 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         # walk it on every full collection, in the middle of requests.
         gc.collect()
         gc.freeze()
+        watcher = asyncio.create_task(keys_file.watch()) if keys_file is not None else None
         try:
             async with app.state.mcp.run():  # /mcp's session manager
                 yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             try:
                 await jobs.close()  # needs the pool: running jobs get their grace period
             finally:
@@ -111,7 +126,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         # Inside CORS, so that a browser can read a 401 or a 429.
         middleware.append(Middleware(Gate, gatekeeper=gatekeeper))
     app = Starlette(
-        routes=[*routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
+        routes=[*routes, *account_routes.routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
                 *pages.routes,
                 Route("/mcp", MCPEndpoint(), methods=["GET", "POST", "DELETE"]),
                 Route("/metrics", metrics_endpoint, methods=["GET"])],
@@ -140,6 +155,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             "jobs": jobs.counts, "job_states": jobs.state_counts(),
             "replicas": jobs.health().get("replicas"),
             "webhooks": jobs.webhooks.counts, "rate_limited": gatekeeper.rate_limited,
+            "usage": gatekeeper.usage,
             "responses": responses,
         }
 

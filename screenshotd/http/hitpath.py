@@ -107,7 +107,10 @@ class HitPath:
             if stored is not None:
                 return 304, not_modified_headers(key, stored.ttl, stored.age), None
         result = await service.hit(opts, who)
-        return None if result is None else _ok(result)
+        if result is None:
+            return None
+        who.count_hit()
+        return _ok(result)
 
     async def _image(self, scope: Scope, name: str) -> Answer | None:
         service = scope["app"].state.service

@@ -141,6 +141,20 @@ class StateCollector(Collector):
             "screenshotd_jobs_handed_back",
             "Running jobs this replica gave back to the queue when it stopped.",
             value=state["jobs"].get("handed_back", 0))
+        usage = state.get("usage")
+        if usage is not None:  # by key name, never the key
+            renders = CounterMetricFamily(
+                "screenshotd_key_renders", "Renders charged to each named key on this replica.",
+                labels=["key"])
+            hits = CounterMetricFamily(
+                "screenshotd_key_hits", "Cache hits served to each named key on this replica.",
+                labels=["key"])
+            for name, count in sorted(usage.renders.items()):
+                renders.add_metric([name], count)
+            for name, count in sorted(usage.hits.items()):
+                hits.add_metric([name], count)
+            yield renders
+            yield hits
         if state.get("replicas") is not None:
             yield GaugeMetricFamily("screenshotd_replicas_alive",
                                     "Replicas whose heartbeat this replica sees in Redis.",

@@ -56,6 +56,8 @@ async def screenshot(request: Request) -> Response:
         if stored is not None:
             return not_modified(key, stored.ttl, stored.age)
     result = await service.screenshot(opts, who)
+    if result.cached:
+        who.count_hit()
     url = image_url(request, result) if opts.response_type != "image" else None
     kept = await store(request, service, result, opts, who) if opts.store or opts.signed_link \
         else None

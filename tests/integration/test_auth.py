@@ -61,9 +61,10 @@ async def test_a_key_may_come_three_ways(keyed: Running, site: Site):
         assert response.status_code == 200, response.text
 
 
-async def test_an_event_stream_takes_the_key_as_key_for_eventsource(keyed: Running, site: Site):
+async def test_an_event_stream_takes_the_key_as_key_for_eventsource(site: Site):
     """``EventSource`` cannot send headers: ``?key=`` works on a job's events, and nowhere else."""
-    async with httpx.AsyncClient(base_url=keyed.base, timeout=60) as anonymous:
+    async with run_server(make_settings(api_keys=("alpha",))) as own, \
+            httpx.AsyncClient(base_url=own.base, timeout=60) as anonymous:
         started = await anonymous.get("/screenshot", params={
             "url": site.url("/pages/basic?events=key"), "async": "true", "api_key": "alpha"})
         job_id = started.json()["job_id"]

@@ -154,3 +154,22 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(tmp_path: Pa
              if re.search(r"(generated|Tested|Selected|Failures|passed|Seed)", line)]
     print(f"\nschemathesis ran {cases} test cases against {running.base}:\n" + "\n".join(lines))
     assert cases >= 1000  # every operation, every phase: not a token run
+
+
+async def test_the_playground_shows_who_the_key_is(tmp_path: Any, site: Site):
+    """A key typed into the playground: its name and the quota it has left, from /me."""
+    from screenshotd.auth.accounts import toml_entry
+    keys = tmp_path / "keys.toml"
+    keys.write_text(toml_entry("acme", "acme-key", monthly_quota=100))
+    async with run_server(make_settings(api_keys_file=str(keys))) as keyed, \
+            watched_page() as (page, _):
+        await page.goto(keyed.base + "/", wait_until="load")
+        await page.fill("#api_key", "acme-key")
+        await page.wait_for_function(
+            "document.querySelector('#account').textContent.includes('acme')", timeout=10_000)
+        shown = await page.text_content("#account")
+        assert "Key: acme" in shown and "100 of 100 renders left this month" in shown
+        await page.fill("#api_key", "wrong")
+        await page.wait_for_function(
+            "document.querySelector('#account').textContent.includes('not valid')",
+            timeout=10_000)

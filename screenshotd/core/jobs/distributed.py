@@ -202,6 +202,10 @@ class RedisJobManager:
             self._refuse("queued", int(answer[1]) + queueing, queueing)
         self.counts["submitted"] += sum(job.status is JobState.QUEUED for job in jobs)
 
+    async def pending(self, owner: str) -> int:
+        """``owner``'s submissions queued or processing, on every replica."""
+        return (await self.store.room(owner))[0]
+
     async def fetch(self, owner: str, job_id: str) -> Job:
         return await self.store.fetch(owner, job_id)
 

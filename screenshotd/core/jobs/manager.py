@@ -290,6 +290,10 @@ class JobManager:
                     waiter.cancel()
         return jobs
 
+    async def pending(self, owner: str) -> int:
+        """``owner``'s submissions queued or processing (a batch counts once)."""
+        return len(self._pending.get(owner, ()))
+
     def state_counts(self) -> dict[str, int]:
         """Jobs kept now, by state (for metrics)."""
         counts = Counter(job.status.value for job in self._table.all_jobs())

@@ -95,9 +95,35 @@
     }
   }
 
+  // Who the key is to this server (GET /me): its name and what is left of its quota.
+  let accountTimer = null;
+  async function account() {
+    const key = document.getElementById("api_key").value.trim();
+    const shown = document.getElementById("account");
+    if (!key) { shown.textContent = ""; return; }
+    try {
+      const response = await fetch("/me", { headers: { "X-Api-Key": key } });
+      const body = await response.json();
+      if (!response.ok) { shown.textContent = body.message || ("HTTP " + response.status); return; }
+      const parts = [body.key ? "Key: " + body.key.name : "No key needed here"];
+      if (body.quota) {
+        parts.push(body.quota.monthly_quota === null ? "no monthly quota"
+          : body.quota.monthly_remaining + " of " + body.quota.monthly_quota + " renders left this month");
+      }
+      if (body.rate_limit) parts.push(body.rate_limit.remaining + "/" + body.rate_limit.limit + " this minute");
+      shown.textContent = parts.join(" · ");
+    } catch (error) {
+      shown.textContent = "Could not ask /me: " + error;
+    }
+  }
+
   form.addEventListener("submit", capture);
   form.addEventListener("input", snippets);
   document.getElementById("api_key").addEventListener("input", snippets);
+  document.getElementById("api_key").addEventListener("input", () => {
+    clearTimeout(accountTimer);
+    accountTimer = setTimeout(account, 300);
+  });
   for (const button of document.querySelectorAll("[data-copy]")) {
     button.addEventListener("click", async () => {
       const text = document.getElementById(button.dataset.copy).textContent;
