@@ -21,8 +21,9 @@ are decided by the service, for that caller (a capture that misses the cache, an
 submission, each batch item, each page of a diff is charged; a cache hit, a 304, ``/images``
 and reading one's own jobs never are).
 
-Keys are compared in constant time: the SHA-256 of what was sent against the SHA-256 of every
-key, each with :func:`hmac.compare_digest`, all of them every time. A request is known by the
+Keys are looked up by the SHA-256 of what was sent, in a table: no comparison runs on the key
+itself, the time taken tells nothing about how near a guess is, and the cost does not grow with
+the number of keys. A request is known by the
 key's *id* (a prefix of that hash), never by the key: jobs and batches belong to it, and logs
 name it. Keys are never logged: logged URLs have ``api_key=``, ``signature=`` and
 ``webhook_secret=`` values masked, and the access log writes no query at all.

@@ -14,92 +14,22 @@ from functools import cache
 from typing import Any
 
 from screenshotd import errors
-from screenshotd.params.capture import CaptureOptions
+from screenshotd.http.openapi_params import (
+    capture_body_schema,
+    capture_defs,
+    plain_schema,
+    query_parameters,
+)
 from screenshotd.params.diff import DiffParams
-from screenshotd.params.names import other_spellings
 from screenshotd.version import __version__
 
-#: Capture options that take JSON in a query string (and structured JSON in a POST body).
-_JSON_IN_QUERY = frozenset({"headers", "cookies", "actions", "local_storage"})
-#: Options that take a comma-separated list in a query string.
-_LIST_IN_QUERY = frozenset({"hide_selectors", "redact", "block_requests"})
-
+#: The formats a capture may answer with.
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf")
-#: The longest string a GET parameter is documented to take. uvicorn refuses a request line
-#: over 64 KB (with a plain-text 400, before the app sees it); longer values go in a POST body.
-QUERY_STRING_MAX = 8192
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 
 
-def _plain(schema: dict[str, Any]) -> dict[str, Any]:
-    """A property's schema without pydantic's ``anyOf [X, null]`` wrapper and its title."""
-    schema = {k: v for k, v in schema.items() if k != "title"}
-    variants = schema.get("anyOf")
-    if variants:
-        kept = [v for v in variants if v.get("type") != "null"]
-        if len(kept) == 1:
-            rest = {k: v for k, v in schema.items() if k != "anyOf"}
-            schema = {**kept[0], **rest}
-    if schema.get("default") is None:
-        schema.pop("default", None)
-    return schema
 
-
-def capture_body_schema() -> dict[str, Any]:
-    """The JSON body of ``POST /screenshot``: the options model's own JSON schema."""
-    schema = CaptureOptions.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    schema["properties"] = {name: _with_aliases(name, _plain(prop))
-                            for name, prop in schema["properties"].items()}
-    schema.pop("title", None)
-    # One of url, html or html_base64 is required; the model checks it (and that only one is).
-    schema["description"] = "Capture parameters. Give exactly one of url, html or html_base64."
-    schema["anyOf"] = [{"required": [name]} for name in ("url", "html", "html_base64")]
-    return schema
-
-
-def _with_aliases(name: str, prop: dict[str, Any]) -> dict[str, Any]:
-    """A property with the other names it may be given by (camelCase, the hosted APIs'
-    aliases), listed in ``x-aliases`` and in its description."""
-    aliases = other_spellings("async_" if name == "async" else name)
-    if not aliases:
-        return prop
-    also = "Also accepted as " + ", ".join(aliases) + "."
-    description = prop.get("description", "")
-    return {**prop, "description": f"{description} {also}".strip(), "x-aliases": aliases}
-
-
-def capture_defs() -> dict[str, Any]:
-    return {name: {k: v for k, v in definition.items() if k != "title"}
-            for name, definition in CaptureOptions.model_json_schema(
-                by_alias=True, ref_template="#/components/schemas/{model}")["$defs"].items()}
-
-
-def query_parameters(exclude: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """Every capture option as a query parameter: structured ones as strings (JSON or
-    comma-separated), the rest with their own type and bounds."""
-    params = []
-    for name, prop in capture_body_schema()["properties"].items():
-        if name in exclude:
-            continue
-        schema = _plain(prop)
-        description = schema.pop("description", "")
-        aliases = schema.pop("x-aliases", None)
-        if name in _JSON_IN_QUERY:
-            schema = {"type": "string"}
-            description = (description + " As JSON in a query string.").strip()
-        elif name in _LIST_IN_QUERY:
-            schema = {"type": "string"}
-            description = (description + " Comma-separated in a query string.").strip()
-        free_text = schema.get("type") == "string" and "enum" not in schema
-        if free_text and schema.get("maxLength", 1 << 30) > QUERY_STRING_MAX:
-            schema["maxLength"] = QUERY_STRING_MAX
-            description = (description + f" In a query string at most {QUERY_STRING_MAX} "
-                           "characters; longer in a POST body.").strip()
-        params.append({"name": name, "in": "query", "required": False, "schema": schema,
-                       **({"description": description} if description else {}),
-                       **({"x-aliases": aliases} if aliases else {})})
-    return params
+#: Capture options that take JSON in a query string (and structured JSON in a POST body).
 
 
 def _error_responses(*statuses: int) -> dict[str, Any]:
@@ -145,11 +75,27 @@ _CAPTURE_RESPONSES = {
 _OBJECT = {"type": "object"}
 
 
+def _me_schema() -> dict[str, Any]:
+    def obj(*names: str, nullable: bool = False) -> dict[str, Any]:
+        schema = {"type": "object", "properties": {name: {} for name in names}}
+        return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
+
+    return {"type": "object", "required": ["key", "rate_limit", "jobs", "quota", "usage"],
+            "properties": {
+                "key": obj("name", "domains", nullable=True),
+                "rate_limit": obj("limit", "remaining", "reset_at", nullable=True),
+                "jobs": obj("pending", "max_pending"),
+                "quota": obj("monthly_quota", "monthly_used", "monthly_remaining", "reset_at",
+                             nullable=True),
+                "usage": obj("renders_today", "renders_month", "hits_month", nullable=True)}}
+
+
 def _components() -> dict[str, Any]:
     return {
         "schemas": {
             **capture_defs(),
             "CaptureRequest": capture_body_schema(),
+            "Me": _me_schema(),
             "Error": {
                 "type": "object", "required": ["error", "message"],
                 "properties": {
@@ -288,7 +234,7 @@ def diff_properties() -> dict[str, dict[str, Any]]:
     as the strings a query carries, with their defaults written the same way."""
     properties = {}
     for name, prop in DiffParams.model_json_schema()["properties"].items():
-        schema = _plain(prop)
+        schema = plain_schema(prop)
         if isinstance(schema.get("default"), list):
             schema["default"] = ",".join(map(str, schema["default"]))
         properties[name] = schema
@@ -411,7 +357,10 @@ def document() -> dict[str, Any]:
                 "304": {"description": "Not modified."}, **_error_responses()}}},
         "/jobs/{job_id}/events": {"get": {
             "summary": "Server-Sent Events: connected, heartbeat, completed, failed, timeout",
-            "operationId": "jobEvents", "parameters": [_path_id("job_id")],
+            "operationId": "jobEvents", "parameters": [
+                _path_id("job_id"),
+                {"name": "key", "in": "query", "schema": {"type": "string"},
+                 "description": "The API key, for EventSource, which cannot send headers."}],
             "responses": {"200": {"description": "An event stream.",
                                   "content": {"text/event-stream": {"schema": {
                                       "$ref": "#/components/schemas/JobEvent"}}}},
@@ -429,6 +378,9 @@ def document() -> dict[str, Any]:
                              "image1": {"type": "string", "format": "binary"},
                              "image2": {"type": "string", "format": "binary"}}}}}},
                      "responses": diff_responses}},
+        "/me": {"get": {"summary": "Who the caller is: its key, rate limit, quota and usage",
+                        "operationId": "me",
+                        "responses": {"200": _json("Me"), **_error_responses()}}},
         "/health": {"get": {"summary": "Liveness and readiness; needs no key",
                             "operationId": "health", "security": [],
                             "responses": {"200": _json("Health"),
