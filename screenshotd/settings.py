@@ -223,6 +223,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADBLOCK_LISTS", "", _csv,
             "Filter lists for block_ads/block_trackers: builtin, or [ads:|trackers:]file-or-URL "
             "(EasyList syntax); empty means the built-in lists."),
+    Setting("OG_TEMPLATES_DIR", "", _str,
+            "A folder of your own /og-image templates (name.html, Jinja2, autoescaped and "
+            "sandboxed), beside the built-in basic, article and minimal."),
     Setting("JOB_BACKEND", "", _choice("", "memory", "redis"),
             "Where jobs, batches, their queue and events live: memory, or redis (shared by every "
             "replica on REDIS_URL). Empty: redis when REDIS_URL is set, else memory."),
@@ -301,6 +304,7 @@ class Settings:
     allow_private_hosts: tuple[str, ...] = ()
     chromium_path: str = ""
     adblock_lists: tuple[str, ...] = ()
+    og_templates_dir: str = ""
     job_backend: str = ""
     job_claim_timeout_seconds: float = 30.0
     job_ttl_seconds: int = 3600

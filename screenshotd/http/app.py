@@ -27,8 +27,16 @@ from screenshotd.auth.signing import Signer
 from screenshotd.auth.usage import make_usage
 from screenshotd.core.diffs import DiffService
 from screenshotd.core.jobs.backends import make_jobs
+from screenshotd.core.og import OgImages, OgTemplateError
 from screenshotd.core.service import ScreenshotService
-from screenshotd.http import account_routes, diff_routes, job_routes, pages, result_routes
+from screenshotd.http import (
+    account_routes,
+    diff_routes,
+    job_routes,
+    og_routes,
+    pages,
+    result_routes,
+)
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
 from screenshotd.http.mcp import MCPEndpoint, RemoteMCP
@@ -68,6 +76,10 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     )
     service = ScreenshotService.from_settings(settings, resolver)
     jobs = make_jobs(settings, service)
+    try:
+        og = OgImages(service, settings.og_templates_dir)
+    except (OgTemplateError, OSError) as exc:
+        raise SettingsError(f"OG_TEMPLATES_DIR: {exc}") from None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -126,7 +138,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         # Inside CORS, so that a browser can read a 401 or a 429.
         middleware.append(Middleware(Gate, gatekeeper=gatekeeper))
     app = Starlette(
-        routes=[*routes, *account_routes.routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
+        routes=[*routes, *account_routes.routes, *og_routes.routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
                 *pages.routes,
                 Route("/mcp", MCPEndpoint(), methods=["GET", "POST", "DELETE"]),
                 Route("/metrics", metrics_endpoint, methods=["GET"])],
@@ -141,6 +153,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.settings = settings
     app.state.service = service
     app.state.jobs = jobs
+    app.state.og = og
     app.state.mcp = RemoteMCP(app)
     app.state.diffs = DiffService(service.cache, settings.diff_max_pixels)
     app.state.gatekeeper = gatekeeper

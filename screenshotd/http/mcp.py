@@ -1,7 +1,7 @@
 """MCP for screenshotd: the tools, and ``/mcp`` (Streamable HTTP) on the app itself.
 
 Tools: ``screenshot`` (an image content item and its metadata), ``batch_screenshot``,
-``visual_diff`` and ``check_job``. Each is one call to the HTTP API, through a client that the
+``visual_diff``, ``og_image`` and ``check_job``. Each is one call to the HTTP API, through a client that the
 transport gives for each call:
 
 - **``/mcp``** (:class:`RemoteMCP`): the call goes to this very app, in process (httpx's ASGI
@@ -163,6 +163,33 @@ def build_server(client_for: ClientFor) -> MCPServer:
         if data is not None:
             content.insert(0, Image(data=base64.b64decode(data), format="png"))
         return content
+
+    @server.tool(structured_output=False)
+    async def og_image(
+        title: str, description: str | None = None, theme: Literal["light", "dark"] = "light",
+        template: str = "basic", bg_color: str | None = None, text_color: str | None = None,
+        logo_url: str | None = None, width: int | None = None, height: int | None = None,
+        format: ImageFormat = "png", ctx: Context | None = None,
+    ) -> list[Any]:
+        """Make an Open Graph image (1200x630 by default) for a page: its title, and
+        optionally a description, a light or dark theme, colours (#rrggbb), a logo URL and a
+        template (basic, article, minimal, or the server's own). Returns the image and a JSON
+        description with its image_url."""
+        params = {k: v for k, v in {
+            "title": title, "description": description, "theme": theme, "template": template,
+            "bg_color": bg_color, "text_color": text_color, "logo_url": logo_url,
+            "width": width, "height": height, "format": format}.items() if v is not None}
+        params.update(redirect=False, response_type="base64")
+        async with client_for(ctx) as client:
+            response = await client.get("/og-image", params=_query(params))
+            local = str(client.base_url).startswith(LOCAL_BASE)
+        if response.status_code != 200:
+            raise _failed(response)
+        body = response.json()
+        data = base64.b64decode(body.pop("data"))
+        if local:
+            body.pop("image_url", None)
+        return [Image(data=data, format=body["format"]), json.dumps(body, indent=1)]
 
     @server.tool(structured_output=False)
     async def check_job(job_id: str, ctx: Context | None = None) -> list[Any]:

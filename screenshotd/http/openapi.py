@@ -21,6 +21,7 @@ from screenshotd.http.openapi_params import (
     query_parameters,
 )
 from screenshotd.params.diff import DiffParams
+from screenshotd.params.og import OgOptions
 from screenshotd.version import __version__
 
 #: The formats a capture may answer with.
@@ -75,6 +76,28 @@ _CAPTURE_RESPONSES = {
 _OBJECT = {"type": "object"}
 
 
+def _og_schema() -> dict[str, Any]:
+    schema = OgOptions.model_json_schema()
+    schema["properties"] = {name: plain_schema(prop)
+                            for name, prop in schema["properties"].items()}
+    schema.pop("title", None)
+    return schema
+
+
+def _og_query() -> list[dict[str, Any]]:
+    schema = _og_schema()
+    return [{"name": name, "in": "query", "required": name in schema.get("required", []),
+             "schema": {k: v for k, v in prop.items() if k != "description"}}
+            for name, prop in schema["properties"].items()]
+
+
+_OG_RESPONSES = {
+    **_CAPTURE_RESPONSES,
+    "302": {"description": "redirect=true (the default for GET): Location is the image_url."},
+}
+_OG_RESPONSES.pop("202")
+
+
 def _me_schema() -> dict[str, Any]:
     def obj(*names: str, nullable: bool = False) -> dict[str, Any]:
         schema = {"type": "object", "properties": {name: {} for name in names}}
@@ -96,6 +119,7 @@ def _components() -> dict[str, Any]:
             **capture_defs(),
             "CaptureRequest": capture_body_schema(),
             "Me": _me_schema(),
+            "OgImageRequest": _og_schema(),
             "Error": {
                 "type": "object", "required": ["error", "message"],
                 "properties": {
@@ -378,6 +402,15 @@ def document() -> dict[str, Any]:
                              "image1": {"type": "string", "format": "binary"},
                              "image2": {"type": "string", "format": "binary"}}}}}},
                      "responses": diff_responses}},
+        "/og-image": {
+            "get": {"summary": "An Open Graph image from a template (302 to it by default)",
+                    "operationId": "ogImageGet", "parameters": _og_query(),
+                    "responses": {**_OG_RESPONSES, **_error_responses(422, 502)}},
+            "post": {"summary": "An Open Graph image from a template",
+                     "operationId": "ogImagePost",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/OgImageRequest"}}}},
+                     "responses": {**_OG_RESPONSES, **_error_responses(422, 502)}}},
         "/me": {"get": {"summary": "Who the caller is: its key, rate limit, quota and usage",
                         "operationId": "me",
                         "responses": {"200": _json("Me"), **_error_responses()}}},

@@ -94,7 +94,7 @@ def test_lists_the_tools_then_captures_a_page(local_mcp: McpClient, site: Site):
     info = local_mcp.initialize()
     assert info["serverInfo"]["name"] == "screenshotd" and "tools" in info["capabilities"]
     tools = {tool["name"]: tool for tool in local_mcp.request("tools/list")["tools"]}
-    assert set(tools) == {"screenshot", "batch_screenshot", "visual_diff", "check_job"}
+    assert set(tools) == {"screenshot", "batch_screenshot", "visual_diff", "og_image", "check_job"}
     schema = tools["screenshot"]["inputSchema"]
     assert schema["required"] == ["url"] and "full_page" in schema["properties"]
     result = local_mcp.call("screenshot", url=site.url("/pages/basic?mcp=1"), width=640,
@@ -196,7 +196,8 @@ async def test_mcp_over_streamable_http_on_the_server_itself(site: Site):
         async def capture(session: Any) -> Any:
             listed = await session.list_tools()
             names = {tool.name for tool in listed.tools}
-            assert {"screenshot", "batch_screenshot", "visual_diff", "check_job"} <= names
+            assert {"screenshot", "batch_screenshot", "visual_diff", "og_image",
+                    "check_job"} <= names
             return await session.call_tool("screenshot", {
                 "url": site.url("/pages/basic?mcp=http"), "width": 500, "height": 300})
 
@@ -205,6 +206,14 @@ async def test_mcp_over_streamable_http_on_the_server_itself(site: Site):
         image, described = content_parts(result)
         assert image.size == (500, 300) and near(rgb_at(image, 20, 20), RED)
         assert described["image_url"].startswith(running.base)
+
+        async def og_card(session: Any) -> Any:
+            return await session.call_tool("og_image", {"title": "Über MCP 🎉", "theme": "dark"})
+
+        card = await remote_session(running.base, "remote-key", og_card)
+        assert not card.is_error, card
+        image, described = content_parts(card)
+        assert image.size == (1200, 630) and described["format"] == "png"
 
         async def narrow(session: Any) -> Any:
             return await session.call_tool("screenshot", {"url": site.url("/pages/basic")})
