@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, machine
+from common import report
 
 from screenshotd.auth.accounts import KeysFile, toml_entry
 from screenshotd.auth.callers import KeyRing
@@ -85,9 +84,4 @@ if __name__ == "__main__":
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=20_000)
     args = parser.parse_args()
-    result = asyncio.run(main(args.keys, args.calls))
-    result["machine"] = machine()
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "accounts.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    report("accounts", asyncio.run(main(args.keys, args.calls)))

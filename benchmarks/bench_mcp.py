@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import statistics
 import time
 from typing import Any
 
 import httpx
-from common import ROOT, local_site, machine, screenshotd_server
+from common import local_site, report, screenshotd_server
 
 _TAGS = itertools.count()
 
@@ -84,9 +83,4 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    result = asyncio.run(main(args.calls, args.rounds))
-    result["machine"] = machine()
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "mcp.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    report("mcp", asyncio.run(main(args.calls, args.rounds)))

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import json
 import statistics
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 from bench_jobs import SLOTS, urls
-from common import ROOT, local_site, machine, screenshotd_server
+from common import local_site, report, screenshotd_server
 
 from tests.support.servers import RedisServer
 
@@ -120,9 +119,4 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=200, help="jobs per run")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    result = asyncio.run(main(args.jobs, args.rounds))
-    result["machine"] = machine()
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "replicas.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    report("replicas", asyncio.run(main(args.jobs, args.rounds)))

@@ -27,7 +27,7 @@ from tests.support.pages import CORPUS  # noqa: E402  (the same pages the tests 
 from tests.support.servers import free_port
 from tests.support.site import serve_site
 
-__all__ = ["CORPUS", "ROOT", "free_port", "local_site", "machine", "percentile",
+__all__ = ["CORPUS", "ROOT", "free_port", "local_site", "machine", "percentile", "report",
            "screenshotd_process", "screenshotd_server", "wait_until_up"]
 
 
@@ -90,6 +90,17 @@ def percentile(values: list[float], pct: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def report(name: str, result: dict[str, Any]) -> None:
+    """Add the machine to ``result``, write it to ``benchmarks/out/{name}.json``, print it."""
+    import json
+
+    result["machine"] = machine()
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
 
 
 def machine() -> str:

@@ -73,6 +73,22 @@ def _query(params: dict[str, Any]) -> dict[str, str]:
             for k, v in params.items()}
 
 
+async def _image_and_description(client_for: ClientFor, ctx: Context | None, path: str,
+                                 params: dict[str, Any]) -> list[Any]:
+    """``GET path`` asking for base64 JSON: the image as a content item, and the rest as
+    JSON text."""
+    async with client_for(ctx) as client:
+        response = await client.get(path, params=_query(params))
+        local = str(client.base_url).startswith(LOCAL_BASE)
+    if response.status_code != 200:
+        raise _failed(response)
+    body = response.json()
+    data = base64.b64decode(body.pop("data"))
+    if local:
+        body.pop("image_url", None)  # no server to fetch it from
+    return [Image(data=data, format=body["format"]), json.dumps(body, indent=1)]
+
+
 def build_server(client_for: ClientFor) -> MCPServer:
     """The MCP server, its tools calling the service through the client ``client_for`` gives
     for each call."""
@@ -98,16 +114,7 @@ def build_server(client_for: ClientFor) -> MCPServer:
             "block_ads": block_ads or None, "block_cookie_banners": block_cookie_banners or None,
             "extract_content": extract_content or None, "metadata": True,
             "response_type": "base64"})
-        async with client_for(ctx) as client:
-            response = await client.get("/screenshot", params=_query(params))
-            local = str(client.base_url).startswith(LOCAL_BASE)
-        if response.status_code != 200:
-            raise _failed(response)
-        body = response.json()
-        data = base64.b64decode(body.pop("data"))
-        if local:
-            body.pop("image_url", None)  # no server to fetch it from
-        return [Image(data=data, format=body["format"]), json.dumps(body, indent=1)]
+        return await _image_and_description(client_for, ctx, "/screenshot", params)
 
     @server.tool(structured_output=False)
     async def batch_screenshot(
@@ -180,16 +187,7 @@ def build_server(client_for: ClientFor) -> MCPServer:
             "bg_color": bg_color, "text_color": text_color, "logo_url": logo_url,
             "width": width, "height": height, "format": format}.items() if v is not None}
         params.update(redirect=False, response_type="base64")
-        async with client_for(ctx) as client:
-            response = await client.get("/og-image", params=_query(params))
-            local = str(client.base_url).startswith(LOCAL_BASE)
-        if response.status_code != 200:
-            raise _failed(response)
-        body = response.json()
-        data = base64.b64decode(body.pop("data"))
-        if local:
-            body.pop("image_url", None)
-        return [Image(data=data, format=body["format"]), json.dumps(body, indent=1)]
+        return await _image_and_description(client_for, ctx, "/og-image", params)
 
     @server.tool(structured_output=False)
     async def check_job(job_id: str, ctx: Context | None = None) -> list[Any]:

@@ -43,6 +43,7 @@ from typing import Any
 from screenshotd import errors
 from screenshotd.auth.callers import Caller
 from screenshotd.core.jobs import codec
+from screenshotd.core.jobs.lifecycle import DrainingLifecycle
 from screenshotd.core.jobs.records import Batch, Job, JobState, new_id, replica_name
 from screenshotd.core.jobs.redis_store import RedisJobStore
 from screenshotd.core.jobs.replica import CANCEL_WAIT_S, Replica
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 RECHECK_S = 2.0
 
 
-class RedisJobManager:
+class RedisJobManager(DrainingLifecycle):
     """The job API on Redis; :class:`~screenshotd.core.jobs.replica.Replica` does this
     replica's share of the work, :class:`~screenshotd.core.jobs.redis_store.RedisJobStore`
     keeps the records.
@@ -100,20 +101,6 @@ class RedisJobManager:
         self.state = "open"
         self.replica.start()
         log.info("jobs: Redis backend, replica %s, %d workers", self.replica_id, self.workers)
-
-    def begin_shutdown(self) -> None:
-        if self.state != "open":
-            return
-        self.state = "closing"
-        self._drain = asyncio.create_task(self._drain_all(), name="job-drain")
-
-    async def close(self) -> None:
-        if self.state == "new":
-            self.state = "closed"
-            return
-        self.begin_shutdown()
-        if self._drain is not None:
-            await self._drain
 
     async def _drain_all(self) -> None:
         try:
@@ -160,11 +147,7 @@ class RedisJobManager:
 
     def _new_job(self, owner: str, opts: CaptureOptions | None, base_url: str,
                  batch_id: str | None = None) -> Job:
-        now = self.clock()
-        job = Job(new_id(), owner, opts, opts.url if opts is not None else None, base_url,
-                  created_at=now, expires_at=now + self.ttl, batch_id=batch_id)
-        if opts is not None and opts.webhook_url:
-            job.webhook = Delivery(opts.webhook_url, opts.webhook_secret, f"msg_{job.id}")
+        job = Job.new(owner, opts, base_url, self.clock(), self.ttl, batch_id)
         return job
 
     async def _room(self, owner: str, jobs: int) -> None:

@@ -45,6 +45,7 @@ from screenshotd import errors
 from screenshotd.auth.callers import Caller
 from screenshotd.concurrency import FairQueue
 from screenshotd.core.jobs import road
+from screenshotd.core.jobs.lifecycle import DrainingLifecycle
 from screenshotd.core.jobs.records import Batch, Job, JobState, new_id, replica_name, wait_finished
 from screenshotd.core.jobs.table import JobTable
 from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
@@ -60,7 +61,7 @@ WEBHOOK_DRAIN_S = 10.0
 SWEEP_EVERY_S = 30.0
 
 
-class JobManager:
+class JobManager(DrainingLifecycle):
     """Owns the job table, the queue, the workers and the webhook deliveries.
 
     States: ``new -> open -> closing -> closed``; :meth:`open` starts the workers,
@@ -128,21 +129,6 @@ class JobManager:
         for n in range(self.workers):
             self._tasks.add(asyncio.create_task(self._work(), name=f"job-worker-{n}"))
         self._tasks.add(asyncio.create_task(self._sweep(), name="job-sweeper"))
-
-    def begin_shutdown(self) -> None:
-        """Stop taking work and start the drain; safe to call more than once."""
-        if self.state != "open":
-            return
-        self.state = "closing"
-        self._drain = asyncio.create_task(self._drain_all(), name="job-drain")
-
-    async def close(self) -> None:
-        if self.state == "new":
-            self.state = "closed"
-            return
-        self.begin_shutdown()
-        if self._drain is not None:
-            await self._drain
 
     async def _drain_all(self) -> None:
         for owner, job in self._queue:
@@ -238,11 +224,7 @@ class JobManager:
 
     def _new_job(self, owner: str, opts: CaptureOptions | None, base_url: str,
                  batch_id: str | None = None) -> Job:
-        now = self.clock()
-        job = Job(new_id(), owner, opts, opts.url if opts is not None else None, base_url,
-                  created_at=now, expires_at=now + self.ttl, batch_id=batch_id)
-        if opts is not None and opts.webhook_url:
-            job.webhook = Delivery(opts.webhook_url, opts.webhook_secret, f"msg_{job.id}")
+        job = Job.new(owner, opts, base_url, self.clock(), self.ttl, batch_id)
         self._table.add(job)
         units = self._pending.setdefault(owner, {})
         units[job.unit] = units.get(job.unit, 0) + 1

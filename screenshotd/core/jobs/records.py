@@ -78,6 +78,17 @@ class Job:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
+    @classmethod
+    def new(cls, owner: str, opts: CaptureOptions | None, base_url: str, now: float,
+            ttl: float, batch_id: str | None = None) -> Job:
+        """A job just submitted (``opts`` None: a batch item that did not validate), with its
+        webhook's one message id."""
+        job = cls(new_id(), owner, opts, opts.url if opts is not None else None, base_url,
+                  created_at=now, expires_at=now + ttl, batch_id=batch_id)
+        if opts is not None and opts.webhook_url:
+            job.webhook = Delivery(opts.webhook_url, opts.webhook_secret, f"msg_{job.id}")
+        return job
+
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
