@@ -76,17 +76,19 @@ class OgImages:
             params["cache_ttl"] = og.cache_ttl
         return CaptureOptions.parse(params, self.service.limits)
 
-    async def render(self, og: OgOptions, caller: Caller) -> tuple[CaptureResult,
-                                                                   CaptureOptions]:
+    async def render(self, og: OgOptions, caller: Caller,
+                     opts: CaptureOptions | None = None) -> tuple[CaptureResult,
+                                                                  CaptureOptions]:
         """The image, for ``caller``: its domain list applies to the logo (the page itself is
         the service's own HTML), the guard checks the logo's address before any browser work,
-        and a render is charged like a capture's."""
+        and a render is charged like a capture's. ``opts``: :meth:`capture_options` of ``og``,
+        when the caller has them already."""
         if og.logo_url is not None:
             caller.check_target(og.logo_url, "logo_url")
             try:
                 await self.service.guard.check_url(og.logo_url)
             except errors.Blocked as exc:
                 raise exc.naming("logo_url") from None
-        opts = self.capture_options(og)
+        opts = opts or self.capture_options(og)
         result = await self.service.screenshot(opts, replace(caller, domains=None))
         return result, opts

@@ -38,7 +38,7 @@ async def og_image(request: Request) -> Response:
         stored = await service.cached(opts, who)
         if stored is not None:
             return not_modified(opts.cache_key(), stored.ttl, stored.age)
-    result, opts = await images.render(og, who)
+    result, opts = await images.render(og, who, opts)
     if result.cached:
         who.count_hit()
     url = image_url(request, result)

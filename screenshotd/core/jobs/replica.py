@@ -39,7 +39,7 @@ from screenshotd.core.jobs.redis_store import (
     RedisJobStore,
 )
 from screenshotd.core.jobs.scripts import PREFIX
-from screenshotd.core.jobs.webhooks import WebhookSender
+from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
 from screenshotd.core.results import CaptureResult
 from screenshotd.core.service import ScreenshotService
 
@@ -148,14 +148,13 @@ class Replica:
             log.info("jobs: handed %d claim(s) back to the other replicas", len(pending))
 
     async def _leave(self) -> None:
-        """Undelivered webhooks go back to the stream; the heartbeat and the consumers go."""
-        for entry in set(self._deliveries.values()):
-            await self.store.redis.xack(PREFIX + WEBHOOKS, HOOKS, entry)
+        """Undelivered webhooks (still pending here) go back to the stream, for another
+        replica; the heartbeat and the consumers go."""
         entries = await self.store.redis.xpending_range(
             PREFIX + WEBHOOKS, HOOKS, "-", "+", 1000, consumername=self.replica_id)
         for entry in entries:
-            fields = await self.store.redis.xrange(PREFIX + WEBHOOKS, entry["message_id"],
-                                              entry["message_id"])
+            fields = await self.store.redis.xrange(
+                PREFIX + WEBHOOKS, entry["message_id"], entry["message_id"])
             await self.store.redis.xack(PREFIX + WEBHOOKS, HOOKS, entry["message_id"])
             await self.store.redis.xdel(PREFIX + WEBHOOKS, entry["message_id"])
             if fields:  # back in the stream, for another replica to deliver
@@ -171,14 +170,13 @@ class Replica:
 
         while self.taking:
             try:
-                reply = await self.store.redis.xreadgroup(WORKERS, self.replica_id,
-                                                     {PREFIX + TICKETS: ">"}, count=1,
-                                                     block=BLOCK_MS)
+                reply = await self.store.redis.xreadgroup(
+                    WORKERS, self.replica_id, {PREFIX + TICKETS: ">"}, count=1, block=BLOCK_MS)
                 if not reply or not reply[0][1]:
                     continue
                 ticket = reply[0][1][0][0].decode()
-                job_id = await self.store.call("pick", self.replica_id, ticket, self.per_owner or 0,
-                                          repr(self.clock()))
+                job_id = await self.store.call(
+                    "pick", self.replica_id, ticket, self.per_owner or 0, repr(self.clock()))
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):  # Redis lost its data (restarted without it)
                     with contextlib.suppress(RedisError, OSError):
@@ -325,14 +323,14 @@ class Replica:
                          evicted=int(replies[6] or 0))
         tickets = [ticket for _, ticket in self._running.values()]
         if tickets:
-            await self.store.scripts["renew"](keys=[PREFIX + "seq"],
-                                         args=[PREFIX, TICKETS, WORKERS, self.replica_id, *tickets])
+            await self.store.scripts["renew"](
+                keys=[PREFIX + "seq"], args=[PREFIX, TICKETS, WORKERS, self.replica_id, *tickets])
         entries = list(self._deliveries.values())
         if entries:
-            await self.store.scripts["renew"](keys=[PREFIX + "seq"],
-                                         args=[PREFIX, WEBHOOKS, HOOKS, self.replica_id, *entries])
-        expired = await self.store.scripts["expire"](keys=[PREFIX + "seq"],
-                                                args=[PREFIX, repr(now - self.ttl)])
+            await self.store.scripts["renew"](
+                keys=[PREFIX + "seq"], args=[PREFIX, WEBHOOKS, HOOKS, self.replica_id, *entries])
+        expired = await self.store.scripts["expire"](
+            keys=[PREFIX + "seq"], args=[PREFIX, repr(now - self.ttl)])
         self.counts["expired"] += int(expired)
 
     async def _take_over(self) -> None:
@@ -362,9 +360,8 @@ class Replica:
         while self.taking:
             await self._delivery_slots.acquire()
             try:
-                reply = await self.store.redis.xreadgroup(HOOKS, self.replica_id,
-                                                     {PREFIX + WEBHOOKS: ">"}, count=1,
-                                                     block=BLOCK_MS)
+                reply = await self.store.redis.xreadgroup(
+                    HOOKS, self.replica_id, {PREFIX + WEBHOOKS: ">"}, count=1, block=BLOCK_MS)
             except ResponseError as exc:
                 self._delivery_slots.release()
                 if "NOGROUP" in str(exc):
@@ -411,8 +408,11 @@ class Replica:
             del sent["webhook"]
             body = json.dumps(sent, separators=(",", ":")).encode()
             await self.webhooks.deliver(job.webhook, body)
-            await self.store.do(self.store.redis.hset(f"{PREFIX}job:{job_id}", "webhook",
-                                            json.dumps(codec.delivery_to_json(job.webhook))))
+            if self._stopping_before(job.webhook):
+                return  # still pending here: _leave puts it back for another replica
+            await self.store.do(self.store.redis.hset(
+                f"{PREFIX}job:{job_id}", "webhook",
+                json.dumps(codec.delivery_to_json(job.webhook))))
         await self._done_with(entry)
 
     async def _deliver_batch(self, entry: bytes, batch_id: str) -> None:
@@ -428,10 +428,17 @@ class Replica:
             del sent["callback"]
             body = json.dumps(sent, separators=(",", ":")).encode()
             await self.webhooks.deliver(batch.callback, body)
+            if self._stopping_before(batch.callback):
+                return
             await self.store.do(self.store.redis.hset(
                 f"{PREFIX}batch:{batch_id}", "callback",
                 json.dumps(codec.delivery_to_json(batch.callback))))
         await self._done_with(entry)
+
+    def _stopping_before(self, delivery: Delivery) -> bool:
+        """A delivery cut short by this replica's stop (its retries not spent): not a failure
+        to record, but one for another replica to finish."""
+        return self.webhooks.closing.is_set() and delivery.state != "delivered"
 
     async def _done_with(self, entry: bytes) -> None:
         await self.store.do(self.store.redis.xack(PREFIX + WEBHOOKS, HOOKS, entry))
