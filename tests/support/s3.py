@@ -3,6 +3,7 @@ free ports, with credentials, so that every request's signature is really checke
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +34,10 @@ def weed_binary() -> str:
     return found
 
 
+class PortTaken(RuntimeError):
+    """``weed`` found one of its ports taken."""
+
+
 class S3Server:
     """``weed mini`` with one bucket and one key pair: start, pause (SIGSTOP), resume, stop."""
 
@@ -42,6 +47,16 @@ class S3Server:
         self.ports = {flag: free_port() for flag in PORT_FLAGS}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: Whether anything may know the endpoint yet (then a restart must keep its port).
+        self._handed_out = False
+
+    def stop_quietly(self) -> None:
+        """After a start that failed: the process group gone, the log closed."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.log.close()
 
     def env(self, **more: str) -> dict[str, str]:
         """The settings of a screenshotd that stores its results here."""
@@ -49,6 +64,20 @@ class S3Server:
                 "S3_ACCESS_KEY": ACCESS_KEY, "S3_SECRET_KEY": SECRET_KEY, **more}
 
     def start(self) -> S3Server:
+        """Start it and wait until the bucket answers. A port taken between choosing it and
+        ``weed`` binding it (another process on this machine was faster) is chosen again and
+        the start retried; the S3 port itself is kept once the server has been handed out."""
+        for _attempt in range(5):
+            try:
+                return self._start()
+            except PortTaken:
+                keep = {"s3.port"} if self._handed_out else set()
+                self.ports = {flag: port if flag in keep else free_port()
+                              for flag, port in self.ports.items()}
+                self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        raise RuntimeError("SeaweedFS did not start: its ports were taken five times")
+
+    def _start(self) -> S3Server:
         config = Path(self.dir) / "s3.json"
         config.write_text(json.dumps({"identities": [{
             "name": "screenshotd", "credentials": [{"accessKey": ACCESS_KEY,
@@ -66,12 +95,17 @@ class S3Server:
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("SeaweedFS did not start: " + self.tail())
+                log = self.tail()
+                if "address already in use" in log or "Port allocation failed" in log:
+                    self.stop_quietly()
+                    raise PortTaken(log)
+                raise RuntimeError("SeaweedFS did not start: " + log)
             try:
                 # The bucket answers (403 without a signature) once the S3 gateway is up and
                 # has created it; a 404 means not yet.
                 status = httpx.get(f"{self.endpoint}/{self.bucket}", timeout=1).status_code
                 if status in (200, 403) and self._bucket_ready():
+                    self._handed_out = True
                     return self
             except httpx.TransportError:
                 pass
