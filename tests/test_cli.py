@@ -45,6 +45,20 @@ def test_shot_writes_content_and_metadata_beside_the_image(site: Site, tmp_path)
     assert "page.txt: content" in result.stdout and "page.json: metadata" in result.stdout
 
 
+def test_shot_to_an_mp4_records_a_video(site: Site, tmp_path):
+    import av
+
+    out = tmp_path / "page.mp4"
+    result = run_cli("shot", site.url("/pages/basic"), "-o", str(out), "--width", "320",
+                     "--height", "240", "-p", "duration=1", "-p", "fps=5",
+                     env={"ALLOW_PRIVATE_HOSTS": "127.0.0.1"})
+    assert result.returncode == 0, result.stderr
+    assert "320x240 mp4" in result.stdout
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert len(list(container.decode(video=0))) == 5
+
+
 def test_shot_reports_errors_by_code(site: Site, tmp_path):
     out = tmp_path / "x.png"
     blocked = run_cli("shot", site.url("/pages/basic"), "-o", str(out),

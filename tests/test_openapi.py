@@ -22,7 +22,7 @@ def test_every_capture_option_is_a_documented_parameter():
     width = next(p for p in get["parameters"] if p["name"] == "width")["schema"]
     assert (width["type"], width["minimum"], width["maximum"]) == ("integer", 100, 4000)
     fmt = next(p for p in get["parameters"] if p["name"] == "format")["schema"]
-    assert fmt["enum"] == ["png", "jpeg", "webp", "pdf"] and fmt["default"] == "png"
+    assert fmt["enum"] == ["png", "jpeg", "webp", "pdf", "mp4", "webm"] and fmt["default"] == "png"
     assert all(name in KNOWN_PARAMS for name in names)
 
 
@@ -54,7 +54,7 @@ def test_the_document_is_valid_openapi_3_1():
     assert doc["openapi"] == "3.1.0"
     schema = from_dict(doc)  # raises on a document schemathesis cannot read
     operations = list(schema.get_all_operations())
-    assert len(operations) == 19 and all(op.ok() for op in operations)
+    assert len(operations) == 21 and all(op.ok() for op in operations)
     Draft202012Validator.check_schema(doc["components"]["schemas"]["CaptureRequest"])
     for item in doc["paths"].values():
         for op in item.values():

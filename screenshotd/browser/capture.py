@@ -17,7 +17,7 @@ The steps, in order:
 5. the screenshot (or PDF): the element for ``selector``, the clip rectangle, or the viewport or
    full page with its height capped. A plain viewport shot of a warm page is one DevTools call
    on the page's own session. Just before it, the text caret is hidden and web fonts are
-   waited for (bounded).
+   waited for (bounded). A video is recorded instead (:mod:`.video`), with the actions.
 
 Playwright's errors are translated here, at the boundary: timeouts while the page gets ready are
 ``TIMEOUT``, ``net::ERR_*`` is ``NAVIGATION_FAILED``, a selector that never appears is
@@ -38,7 +38,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from screenshotd import errors
 from screenshotd.blocking.lists import RequestFilter
-from screenshotd.browser import reset, scripts, steps
+from screenshotd.browser import reset, scripts, steps, video
 from screenshotd.browser.lease import crashed
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
@@ -67,12 +67,14 @@ class RawCapture:
     """What Chromium produced, before any resize or re-encoding."""
 
     data: bytes
-    kind: str  # "png", "jpeg" or "pdf"
+    kind: str  # "png", "jpeg", "pdf" or "video"
     truncated: bool
     final_url: str | None
     http_status: int | None
     #: The rendered page's HTML, when content or metadata was asked for.
     html: str | None = None
+    #: A video's frame size (an image's is read from its bytes).
+    size: tuple[int, int] | None = None
 
 
 async def capture(
@@ -106,7 +108,11 @@ async def capture(
         try:
             await _prepare(page, opts, deadline, max_height, request_filter)
             html = await steps.read_html(page) if opts.reads_page else None
-            data, kind, truncated = await _shoot(page, opts, max_height, deadline, session)
+            if opts.is_video:
+                data, size = await video.record(page, opts, session)
+                kind, truncated = "video", False
+            else:
+                data, kind, truncated = await _shoot(page, opts, max_height, deadline, session)
             break
         except PlaywrightError as exc:
             if not _navigated_away(exc):
@@ -126,6 +132,7 @@ async def capture(
         final_url=page.url if opts.url else None,
         http_status=response.status if response is not None else None,
         html=html,
+        size=size if opts.is_video else None,
     )
 
 
@@ -274,7 +281,7 @@ async def _prepare(
         except PlaywrightError as exc:
             _raise_bad_selector(exc, "click", opts.click)
             raise
-    if opts.actions:
+    if opts.actions and not opts.is_video:  # a video replays them while it records
         await steps.run_actions(page, opts.actions, deadline)
     if opts.full_page:
         await _settle(page, scripts.SCROLL_THROUGH, min(deadline.ms(), 8000), max_height)

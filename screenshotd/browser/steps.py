@@ -145,10 +145,12 @@ async def clean(page: Page, opts: RenderOptions, request_filter: RequestFilter |
 
 
 async def run_actions(page: Page, actions: list[Action], deadline: Deadline) -> None:
-    """Each step in order, each bounded by its own timeout and by what is left of the
-    request's."""
+    """Each step in order, after its ``delay``, each bounded by its own timeout and by what is
+    left of the request's."""
     for index, action in enumerate(actions):
         name = action.describe(index)
+        if action.delay:
+            await asyncio.sleep(min(action.delay, deadline.ms(0)) / 1000)
         own = action.timeout or ACTION_TIMEOUT_MS
         left = deadline.ms()
         budget = min(own, left)

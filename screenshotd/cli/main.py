@@ -133,6 +133,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     epilog=_examples(
         "screenshotd shot https://example.com -o example.png",
         "screenshotd shot https://example.com -o page.pdf --format pdf",
+        "screenshotd shot https://example.com -o scroll.mp4 -p scroll=true -p duration=8",
         "screenshotd shot https://example.com -o full.webp --full-page -p quality=90 "
         "-p dark_mode=true")
 )
@@ -143,7 +144,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 @click.option("--width", type=int, default=None, help="Viewport width.")
 @click.option("--height", type=int, default=None, help="Viewport height.")
 @click.option("--format", "fmt", default=None,
-              help="png, jpeg, webp or pdf (default: from the file extension, else png).")
+              help="png, jpeg, webp, pdf, or a video: mp4 or webm (default: from the file "
+              "extension, else png).")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Any capture parameter of the HTTP API; repeat as needed.")
 def shot(
@@ -153,7 +155,7 @@ def shot(
     """Capture one page to a file, with no server."""
     options = _capture_options({"url": url, **_params(params)}, full_page, width, height)
     suffix = output.suffix.lower().lstrip(".")
-    if fmt is None and suffix in ("png", "jpg", "jpeg", "webp", "pdf"):
+    if fmt is None and suffix in ("png", "jpg", "jpeg", "webp", "pdf", "mp4", "webm"):
         fmt = suffix
     if fmt is not None:
         options["format"] = fmt

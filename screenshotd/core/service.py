@@ -31,6 +31,7 @@ from screenshotd.net.addresses import AddressPolicy, check_url_literal
 from screenshotd.net.proxy import EgressProxy
 from screenshotd.params.capture import CaptureOptions, ParseLimits
 from screenshotd.params.devices import devices_from_playwright
+from screenshotd.params.video import video_time
 from screenshotd.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -357,7 +358,7 @@ class ScreenshotService:
 
     async def _capture(self, opts: CaptureOptions, started: float, owner: str) -> CaptureResult:
         timeout_ms = opts.timeout or 30000
-        hard_limit = timeout_ms / 1000 + DEADLINE_GRACE_S
+        hard_limit = timeout_ms / 1000 + DEADLINE_GRACE_S + video_time(opts)
         request_filter = self.request_filter(opts)
         async with self.pool.acquire(opts.context_options(), keepable=not opts.outlives_page,
                                      owner=owner) as lease:
@@ -378,7 +379,7 @@ class ScreenshotService:
                     "was stopped", field="timeout"
                 ) from None
         expected = postprocess.viewport_pixels(opts)
-        size = postprocess.image_size(raw.data) if raw.kind != "pdf" else None
+        size = raw.size or (postprocess.image_size(raw.data) if raw.kind != "pdf" else None)
         if postprocess.needs_pixels(opts, raw.kind, size, expected):
             output = await asyncio.to_thread(
                 postprocess.finish, raw.data, raw.kind, opts, expected
@@ -398,8 +399,8 @@ class ScreenshotService:
             data=output.data,
             format=opts.format,
             content_type=opts.content_type,
-            width=output.width,
-            height=output.height,
+            width=output.width or (raw.size[0] if raw.size else None),
+            height=output.height or (raw.size[1] if raw.size else None),
             render_time_ms=round((time.monotonic() - started) * 1000),
             truncated=raw.truncated,
             cache_key=opts.cache_key(),

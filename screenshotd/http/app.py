@@ -36,6 +36,7 @@ from screenshotd.http import (
     og_routes,
     pages,
     result_routes,
+    video_routes,
 )
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
@@ -138,7 +139,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         # Inside CORS, so that a browser can read a 401 or a 429.
         middleware.append(Middleware(Gate, gatekeeper=gatekeeper))
     app = Starlette(
-        routes=[*routes, *account_routes.routes, *og_routes.routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
+        routes=[*routes, *account_routes.routes, *og_routes.routes, *video_routes.routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
                 *pages.routes,
                 Route("/mcp", MCPEndpoint(), methods=["GET", "POST", "DELETE"]),
                 Route("/metrics", metrics_endpoint, methods=["GET"])],

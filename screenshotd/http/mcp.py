@@ -1,8 +1,8 @@
 """MCP for screenshotd: the tools, and ``/mcp`` (Streamable HTTP) on the app itself.
 
 Tools: ``screenshot`` (an image content item and its metadata), ``batch_screenshot``,
-``visual_diff``, ``og_image`` and ``check_job``. Each is one call to the HTTP API, through a client that the
-transport gives for each call:
+``visual_diff``, ``og_image``, ``video`` (the file as an embedded resource) and ``check_job``.
+Each is one call to the HTTP API, through a client that the transport gives for each call:
 
 - **``/mcp``** (:class:`RemoteMCP`): the call goes to this very app, in process (httpx's ASGI
   transport), carrying the MCP request's own API key and client address. Keys, domain lists,
@@ -31,6 +31,7 @@ from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import BlobResourceContents, EmbeddedResource
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from screenshotd.version import __version__
@@ -188,6 +189,29 @@ def build_server(client_for: ClientFor) -> MCPServer:
             "width": width, "height": height, "format": format}.items() if v is not None}
         params.update(redirect=False, response_type="base64")
         return await _image_and_description(client_for, ctx, "/og-image", params)
+
+    @server.tool(structured_output=False)
+    async def video(
+        url: str, duration: float = 5, fps: int | None = None,
+        format: Literal["mp4", "webm"] = "mp4", width: int | None = None,
+        height: int | None = None, scroll: bool = False, actions: list[dict[str, Any]] | None = None,
+        ctx: Context | None = None,
+    ) -> list[Any]:
+        """Record a web page as a video (mp4 H.264 or webm VP9): duration 1-60 s, fps 1-30,
+        scroll=true to scroll smoothly through the whole page, and actions (click, type,
+        scroll, hover, press, wait...) each replayed after its delay in ms. Returns a JSON
+        description (size, image_url to fetch it) and the file as an embedded resource."""
+        params = _capture_params(url, width, height, False, {
+            "duration": duration, "fps": fps, "format": format, "scroll": scroll or None,
+            "actions": json.dumps(actions) if actions else None, "response_type": "base64"})
+        async with client_for(ctx) as client:
+            response = await client.get("/video", params=_query(params))
+        if response.status_code != 200:
+            raise _failed(response)
+        body = response.json()
+        blob = BlobResourceContents(uri=body.get("image_url") or f"screenshotd:video.{format}",
+                                    mime_type=body["content_type"], blob=body.pop("data"))
+        return [json.dumps(body, indent=1), EmbeddedResource(type="resource", resource=blob)]
 
     @server.tool(structured_output=False)
     async def check_job(job_id: str, ctx: Context | None = None) -> list[Any]:

@@ -25,7 +25,8 @@ from screenshotd.params.og import OgOptions
 from screenshotd.version import __version__
 
 #: The formats a capture may answer with.
-_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf")
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf", "video/mp4",
+                "video/webm")
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 
 
@@ -311,11 +312,20 @@ def document() -> dict[str, Any]:
                          "schema": {"$ref": "#/components/schemas/CaptureRequest"}}}},
                      "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422, 502)}},
         },
+        "/video": {
+            "get": {"summary": "Record a page as a video (format mp4, the default, or webm)",
+                    "operationId": "videoGet", "parameters": capture_query,
+                    "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422, 502)}},
+            "post": {"summary": "Record a page as a video (JSON body)", "operationId": "videoPost",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/CaptureRequest"}}}},
+                     "responses": {**_CAPTURE_RESPONSES, **_error_responses(408, 413, 422, 502)}},
+        },
         "/images/{name}": {"get": {
             "summary": "A cached capture by its key", "operationId": "image",
             "parameters": [{"name": "name", "in": "path", "required": True,
                             "schema": {"type": "string"},
-                            "description": "<64 hex digits>.<png|jpg|webp|pdf>"}],
+                            "description": "<64 hex digits>.<png|jpg|webp|pdf|mp4|webm>"}],
             "responses": {"200": image_any, "304": {"description": "Not modified."},
                           **_error_responses()}}},
         "/batch": {"post": {

@@ -46,6 +46,13 @@ async def screenshot(request: Request) -> Response:
         opts = service.parsed(raw_query) or service.parse(query_params(request), memo=raw_query)
     else:
         opts = service.parse(flatten(await json_body(request)))
+    return await answer(request, opts)
+
+
+async def answer(request: Request, opts: CaptureOptions) -> Response:
+    """A capture (or video) request, parsed: a job for ``async``, a 304, or the capture
+    answered as ``response_type`` says."""
+    service = _service(request)
     request.scope["state"]["target"] = opts.url
     who = caller(request)
     if opts.async_:
@@ -114,13 +121,14 @@ def image_name(name: str) -> tuple[str, str]:
     key, _, ext = name.partition(".")
     if not _KEY.fullmatch(key) or ext not in _FORMAT_OF_EXTENSION:
         raise errors.NotFound(
-            f"{name!r} is not an image name: expected <64 hex digits>.<png|jpg|webp|pdf>"
+            f"{name!r} is not an image name: expected <64 hex digits>.<png|jpg|webp|pdf|mp4|webm>"
         )
     return key, _FORMAT_OF_EXTENSION[ext]
 
 
 _KEY = re.compile(r"[0-9a-f]{64}")
-_FORMAT_OF_EXTENSION = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "pdf": "pdf"}
+_FORMAT_OF_EXTENSION = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "pdf": "pdf",
+                        "mp4": "mp4", "webm": "webm"}
 
 
 def etag_matches(header: str | None, key: str) -> bool:

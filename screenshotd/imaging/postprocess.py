@@ -33,7 +33,7 @@ VIEWPORT_SLACK_PX = 2
 
 def viewport_pixels(opts: RenderOptions) -> tuple[int, int] | None:
     """The device-pixel size of a plain viewport capture, or None for other kinds."""
-    if opts.full_page or opts.selector or opts.clip or opts.format == "pdf":
+    if opts.full_page or opts.selector or opts.clip or opts.format == "pdf" or opts.is_video:
         return None
     assert opts.width and opts.height and opts.device_scale_factor
     scale = opts.device_scale_factor
@@ -44,7 +44,7 @@ def needs_pixels(opts: RenderOptions, kind: str, size: tuple[int, int] | None = 
                  expected: tuple[int, int] | None = None) -> bool:
     """Whether Chromium's bytes must be decoded: a resize, a format Chromium cannot write, or
     a viewport capture a pixel or two off the viewport size."""
-    if opts.format == "pdf":
+    if opts.format == "pdf" or opts.is_video:
         return False
     if opts.image_width or opts.image_height or opts.format != kind:
         return True
@@ -65,7 +65,7 @@ def finish(data: bytes, kind: str, opts: RenderOptions,
     :data:`VIEWPORT_SLACK_PX` of it is brought to exactly that size by repeating or dropping
     its last rows and columns.
     """
-    if opts.format == "pdf":
+    if opts.format == "pdf" or opts.is_video:  # not pixels: kept as Chromium (or PyAV) made
         return Output(data, None, None)
     size = image_size(data)
     if not needs_pixels(opts, kind, size, expected):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_core import PydanticCustomError
 
 from screenshotd.params.delivery import DeliveryOptions
@@ -65,6 +65,8 @@ from screenshotd.params.values import (
     parse_json,
     parse_list,
 )
+from screenshotd.params.video import VIDEO_FORMATS, VideoFields, is_video
+from screenshotd.params.video import resolve as resolve_video
 
 #: What ``outputs`` may name: the image, the page's main content in each format, metadata.
 OUTPUT_NAMES = ("screenshot", "markdown", "html", "text", "metadata")
@@ -73,8 +75,6 @@ OutputName = Literal["screenshot", "markdown", "html", "text", "metadata"]
 #: Bumped whenever the bytes a given set of options produces may change, so that old cache
 #: entries are never served for new code.
 CACHE_FORMAT_VERSION = 3
-
-
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class ParseLimits:
 
 # --------------------------------------------------------------------------- the model
 
-Format = Literal["png", "jpeg", "webp", "pdf"]
+Format = Literal["png", "jpeg", "webp", "pdf", "mp4", "webm"]
 WaitUntil = Literal["load", "domcontentloaded", "networkidle0", "networkidle2"]
 PaperFormat = Literal["a4", "a3", "a2", "a1", "a0", "letter", "legal", "tabloid", "ledger"]
 
@@ -95,7 +95,7 @@ PaperFormat = Literal["a4", "a3", "a2", "a1", "a0", "letter", "legal", "tabloid"
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-class RenderOptions(BaseModel):
+class RenderOptions(VideoFields):
     """The keyed options: everything that decides the bytes of a capture, and nothing else.
     The cache key is a hash over exactly these fields, and the browser and the image
     post-processing take this type, so they cannot read a delivery option by mistake.
@@ -108,70 +108,55 @@ class RenderOptions(BaseModel):
 
     # source
     url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
-        default=None, description="The page to capture: http or https."
-    )
+        default=None, description="The page to capture: http or https.")
     html: str | None = Field(default=None, description="Raw HTML to render (at most 2 MB).")
     html_base64: str | None = Field(default=None, description="The same HTML, base64-encoded.")
     # viewport
     width: Annotated[int, Field(ge=100, le=4000)] | None = Field(
-        default=None, description="Viewport width in CSS px (default 1280, or the device's)."
-    )
+        default=None, description="Viewport width in CSS px (default 1280, or the device's).")
     height: Annotated[int, Field(ge=100, le=4000)] | None = Field(
-        default=None, description="Viewport height in CSS px (default 800, or the device's)."
-    )
+        default=None, description="Viewport height in CSS px (default 800, or the device's).")
     device: Annotated[str, Field(max_length=100)] = Field(
-        default="desktop", description="desktop, mobile, tablet, or a Playwright device name."
-    )
+        default="desktop", description="desktop, mobile, tablet, or a Playwright device name.")
     device_scale_factor: Annotated[float, Field(ge=1, le=4)] | None = Field(
-        default=None, description="Device pixel ratio, 1-4 (default 1, or the device's)."
-    )
+        default=None, description="Device pixel ratio, 1-4 (default 1, or the device's).")
     viewport_mobile: Bool = Field(default=False, description="Mobile emulation: meta viewport, touch.")
     # output
-    format: Format = Field(default="png", description="png, jpeg (jpg), webp or pdf.")
+    format: Format = Field(default="png", description="png, jpeg (jpg), webp, pdf; mp4 or "
+                           "webm record a video (as /video does).")
     quality: Annotated[int, Field(ge=1, le=100)] = Field(default=80, description="jpeg/webp quality.")
     full_page: Bool = Field(default=False, description="Capture the whole scrollable page.")
     selector: Selector | None = Field(default=None, description="Capture only this element.")
     clip_x: Annotated[int, Field(ge=0, le=100_000)] = 0
     clip_y: Annotated[int, Field(ge=0, le=100_000)] = 0
     clip_width: Annotated[int, Field(ge=0, le=100_000)] = Field(
-        default=0, description="Clip rectangle width; 0 disables the clip."
-    )
+        default=0, description="Clip rectangle width; 0 disables the clip.")
     clip_height: Annotated[int, Field(ge=0, le=100_000)] = Field(
-        default=0, description="Clip rectangle height; 0 disables the clip."
-    )
+        default=0, description="Clip rectangle height; 0 disables the clip.")
     omit_background: Bool = Field(default=False, description="Transparent background (png, webp).")
     image_width: Annotated[int, Field(ge=0, le=8000)] = Field(
-        default=0, description="Resize the output to this width (0: no resize)."
-    )
+        default=0, description="Resize the output to this width (0: no resize).")
     image_height: Annotated[int, Field(ge=0, le=8000)] = Field(
-        default=0, description="Resize the output to this height (0: no resize)."
-    )
+        default=0, description="Resize the output to this height (0: no resize).")
     scroll_to: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
-        default=None, description="Scroll to this Y position before capture."
-    )
+        default=None, description="Scroll to this Y position before capture.")
     # timing
     delay: Annotated[int, Field(ge=0, le=10000)] = Field(
-        default=0, description="Extra wait in ms after the page is ready."
-    )
+        default=0, description="Extra wait in ms after the page is ready.")
     wait_until: WaitUntil = Field(default="load", description="When navigation counts as done.")
     wait_for_selector: Selector | None = Field(
-        default=None, description="Wait for this selector to be visible."
-    )
+        default=None, description="Wait for this selector to be visible.")
     timeout: Annotated[int, Field(ge=1000, le=60000)] | None = Field(
-        default=None, description="Page timeout in ms (default 30000, capped by the server)."
-    )
+        default=None, description="Page timeout in ms (default 30000, capped by the server).")
     # emulation
     dark_mode: Bool = Field(default=False, description="prefers-color-scheme: dark.")
     reduced_motion: Bool = Field(default=False, description="prefers-reduced-motion: reduce.")
     media_type: Literal["screen", "print"] | None = Field(
-        default=None, description="CSS media type (default screen; print for pdf)."
-    )
+        default=None, description="CSS media type (default screen; print for pdf).")
     timezone: Annotated[str, Field(max_length=64)] | None = Field(
-        default=None, description="IANA time zone, e.g. Europe/Berlin."
-    )
+        default=None, description="IANA time zone, e.g. Europe/Berlin.")
     locale: Annotated[str, Field(max_length=35)] | None = Field(
-        default=None, description="Locale, e.g. de-DE: navigator.language and Accept-Language."
-    )
+        default=None, description="Locale, e.g. de-DE: navigator.language and Accept-Language.")
     geolocation_latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
     geolocation_longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
     geolocation_accuracy: Annotated[float, Field(ge=0, le=1_000_000)] = 100
@@ -187,14 +172,11 @@ class RenderOptions(BaseModel):
         Field(max_length=MAX_STORAGE_ENTRIES),
     ] | None = Field(default=None, description="Set in the page's origin before its scripts run.")
     styles: Annotated[str, Field(max_length=MAX_INJECT_BYTES)] | None = Field(
-        default=None, description="CSS injected before capture (alias css)."
-    )
+        default=None, description="CSS injected before capture (alias css).")
     scripts: Annotated[str, Field(max_length=MAX_INJECT_BYTES)] | None = Field(
-        default=None, description="JavaScript run before capture (alias js)."
-    )
+        default=None, description="JavaScript run before capture (alias js).")
     hide_selectors: SelectorList | None = Field(
-        default=None, description="Comma-separated selectors hidden with display:none."
-    )
+        default=None, description="Comma-separated selectors hidden with display:none.")
     click: Selector | None = Field(default=None, description="Click this element before capture.")
     actions: Annotated[list[Action], BeforeValidator(parse_json), Field(max_length=20)] | None = (
         Field(default=None, description="Steps run in order before capture, at most 20.")
@@ -292,6 +274,7 @@ class RenderOptions(BaseModel):
             )
         if (self.clip_width == 0) != (self.clip_height == 0):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
+        resolve_video(self, set_)
         if self.local_storage and self.url is None:
             raise PydanticCustomError(
                 "local_storage", "local_storage needs url: raw html has no origin to store in")
@@ -385,10 +368,18 @@ class RenderOptions(BaseModel):
         payload["_v"] = CACHE_FORMAT_VERSION
         if self.format not in ("jpeg", "webp"):
             payload.pop("quality")
-        if self.outputs is None:
-            payload.pop("outputs")  # keys made before outputs existed stay the same
+        for name in ("outputs", "duration", "fps", "scroll"):  # keys made before these
+            if not payload[name]:                                # existed stay the same
+                payload.pop(name)
+        for action in payload["actions"] or ():
+            if not action["delay"]:
+                action.pop("delay")
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    @property
+    def is_video(self) -> bool:
+        return is_video(self.format)
 
     @property
     def content_type(self) -> str:
@@ -404,6 +395,7 @@ CONTENT_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",
     "webp": "image/webp",
     "pdf": "application/pdf",
+    **{fmt: f"video/{fmt}" for fmt in VIDEO_FORMATS},
 }
 
 #: The fields the cache key covers: the render options', by construction.

@@ -149,7 +149,7 @@ def translate(exc: pydantic.ValidationError, known: frozenset[str]) -> errors.Sc
     err = exc.errors(include_url=False)[0]
     loc = [str(p) for p in err["loc"]]
     kind = err["type"]
-    field_name = loc[0] if loc else ERROR_FIELDS.get(kind)
+    field_name = loc[0] if loc else (err.get("ctx") or {}).get("field") or ERROR_FIELDS.get(kind)
     if field_name == "async_":
         field_name = "async"
     message = err["msg"]

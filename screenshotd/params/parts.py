@@ -107,6 +107,9 @@ class Action(BaseModel):
     ms: Annotated[int, Field(ge=0, le=10000)] | None = None
     #: For steps that wait for an element; at most the request's remaining time.
     timeout: Annotated[int, Field(ge=1, le=60000)] | None = None
+    #: Milliseconds to wait before this step, after the one before it (in a video, the first
+    #: step's counts from the start of the recording).
+    delay: Annotated[int, Field(ge=0, le=60000)] | None = None
 
     @pydantic.model_validator(mode="after")
     def _needs(self) -> Action:

@@ -4,6 +4,7 @@ as an MCP client does. In-process (Chromium inside the MCP server) and against a
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import av
 import httpx
 import pytest
 
@@ -94,7 +96,8 @@ def test_lists_the_tools_then_captures_a_page(local_mcp: McpClient, site: Site):
     info = local_mcp.initialize()
     assert info["serverInfo"]["name"] == "screenshotd" and "tools" in info["capabilities"]
     tools = {tool["name"]: tool for tool in local_mcp.request("tools/list")["tools"]}
-    assert set(tools) == {"screenshot", "batch_screenshot", "visual_diff", "og_image", "check_job"}
+    assert set(tools) == {"screenshot", "batch_screenshot", "visual_diff", "og_image", "video",
+                          "check_job"}
     schema = tools["screenshot"]["inputSchema"]
     assert schema["required"] == ["url"] and "full_page" in schema["properties"]
     result = local_mcp.call("screenshot", url=site.url("/pages/basic?mcp=1"), width=640,
@@ -196,7 +199,7 @@ async def test_mcp_over_streamable_http_on_the_server_itself(site: Site):
         async def capture(session: Any) -> Any:
             listed = await session.list_tools()
             names = {tool.name for tool in listed.tools}
-            assert {"screenshot", "batch_screenshot", "visual_diff", "og_image",
+            assert {"screenshot", "batch_screenshot", "visual_diff", "og_image", "video",
                     "check_job"} <= names
             return await session.call_tool("screenshot", {
                 "url": site.url("/pages/basic?mcp=http"), "width": 500, "height": 300})
@@ -214,6 +217,21 @@ async def test_mcp_over_streamable_http_on_the_server_itself(site: Site):
         assert not card.is_error, card
         image, described = content_parts(card)
         assert image.size == (1200, 630) and described["format"] == "png"
+
+        async def recording(session: Any) -> Any:
+            return await session.call_tool("video", {
+                "url": site.url("/pages/basic?mcp=video"), "duration": 1, "fps": 4,
+                "width": 320, "height": 240, "format": "webm"})
+
+        clip = await remote_session(running.base, "remote-key", recording)
+        assert not clip.is_error, clip
+        described = json.loads(clip.content[0].text)
+        assert described["content_type"] == "video/webm" and described["width"] == 320
+        blob = clip.content[1].resource
+        assert blob.mime_type == "video/webm" and str(blob.uri) == described["image_url"]
+        with av.open(io.BytesIO(base64.b64decode(blob.blob))) as container:
+            assert container.streams.video[0].codec_context.name == "vp9"
+            assert len(list(container.decode(video=0))) == 4
 
         async def narrow(session: Any) -> Any:
             return await session.call_tool("screenshot", {"url": site.url("/pages/basic")})

@@ -107,7 +107,7 @@ async def test_docs_render_every_operation_and_try_it_out_works_offline(server: 
         await page.goto(server.base + "/docs", wait_until="load")
         await page.wait_for_selector("body[data-rendered=true]", timeout=30_000)
         await page.wait_for_selector(".opblock", timeout=30_000)
-        assert await page.locator(".opblock").count() == 19
+        assert await page.locator(".opblock").count() == 21
         get_screenshot = page.locator(".opblock-get .opblock-summary-path[data-path='/screenshot']")
         assert await get_screenshot.count() == 1
         health = page.locator(".opblock-get:has(.opblock-summary-path[data-path='/health'])")
