@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from screenshotd.net.addresses import AddressPolicy
+from screenshotd.params.proxies import ProxyTable, parse_proxies
 
 
 class SettingsError(ValueError):
@@ -226,6 +227,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OG_TEMPLATES_DIR", "", _str,
             "A folder of your own /og-image templates (name.html, Jinja2, autoescaped and "
             "sandboxed), beside the built-in basic, article and minimal."),
+    Setting("PROXIES", "", parse_proxies,
+            "Upstream proxies captures may go out through (proxy=, proxy_country=...): "
+            "name=URL;tag=value, comma-separated; http, https or socks5, with credentials."),
     Setting("JOB_BACKEND", "", _choice("", "memory", "redis"),
             "Where jobs, batches, their queue and events live: memory, or redis (shared by every "
             "replica on REDIS_URL). Empty: redis when REDIS_URL is set, else memory."),
@@ -305,6 +309,7 @@ class Settings:
     chromium_path: str = ""
     adblock_lists: tuple[str, ...] = ()
     og_templates_dir: str = ""
+    proxies: ProxyTable = field(default_factory=ProxyTable)
     job_backend: str = ""
     job_claim_timeout_seconds: float = 30.0
     job_ttl_seconds: int = 3600

@@ -85,7 +85,7 @@ def launch_args(*extra: str) -> list[str]:
 def context_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     """Playwright ``new_context`` arguments for context-level capture options."""
     kwargs = dict(BASE_CONTEXT_OPTIONS)
-    kwargs.update({k: v for k, v in options.items() if k != "stealth"})
+    kwargs.update({k: v for k, v in options.items() if k not in ("stealth", "upstream")})
     return kwargs
 
 

@@ -41,10 +41,12 @@ WINDOW_LIMIT = """
 
 
 async def open_context(browser: Browser, kwargs: dict[str, Any], egress: EgressProxy | None,
-                       spawn: Callable[[Coroutine[Any, Any, Any]], None]) -> PoolContext:
+                       spawn: Callable[[Coroutine[Any, Any, Any]], None],
+                       upstream: str | None = None) -> PoolContext:
     """A new context of ``browser`` with ``kwargs``; with ``egress``, its own channel (given
-    back when the context closes, through ``spawn``) and the scheme route."""
-    channel = await egress.channel() if egress is not None else None
+    back when the context closes, through ``spawn``, and going out through the ``upstream``
+    proxy named, if any) and the scheme route."""
+    channel = await egress.channel(upstream) if egress is not None else None
     try:
         if channel is not None:
             kwargs = {**kwargs, **channel.context_options()}

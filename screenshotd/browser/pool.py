@@ -250,13 +250,15 @@ class BrowserPool:
     async def _context_for(self, generation: Generation, options: Mapping[str, Any],
                            warm_ok: bool = True) -> PoolContext:
         deadline = time.monotonic() + RESET_TIMEOUT_S + 1
-        while not options and warm_ok:
+        upstream = options.get("upstream")  # a warm context's own channel can go through it
+        while options.keys() <= {"upstream"} and warm_ok:
             while generation.warm:
-                # The refill happens when this lease ends (_finish), not now: creating a
-                # context and its renderer competes with this capture for the CPU. Each free
-                # slot still has a warm context, since each lease in flight took exactly one.
+                # Refilled when this lease ends (_finish), not now: a new renderer competes
+                # for the CPU. Each free slot still has one; each lease in flight took one.
                 owned = generation.warm.popleft()
                 if not owned.dead:
+                    if upstream and owned.channel is not None and self.egress is not None:
+                        owned.channel.upstream = self.egress.upstream(upstream)
                     return owned
                 self._spawn(self._discard(generation, owned))  # its renderer died waiting
             # Page mode: a kept page being reset comes back in milliseconds, where a new
@@ -271,7 +273,7 @@ class BrowserPool:
         if options.get("stealth") and "user_agent" not in kwargs:
             kwargs["user_agent"] = headful_user_agent(generation.browser.version)
         try:
-            owned = await self._new_context(generation, kwargs)
+            owned = await self._new_context(generation, kwargs, options.get("upstream"))
         except (TimeoutError, PlaywrightError) as exc:
             if await self._generations.died(generation):
                 raise errors.BrowserCrashed("the browser crashed; retry shortly", retry_after=2) from exc
@@ -280,9 +282,12 @@ class BrowserPool:
             await owned.context.add_init_script(STEALTH_SCRIPT)
         return owned
 
-    async def _new_context(self, generation: Generation, kwargs: dict[str, Any]) -> PoolContext:
-        """A context (:func:`~screenshotd.browser.contexts.open_context`), counted."""
-        owned = await open_context(generation.browser, kwargs, self.egress, self._spawn)
+    async def _new_context(self, generation: Generation, kwargs: dict[str, Any],
+                           upstream: str | None = None) -> PoolContext:
+        """A context (:func:`~screenshotd.browser.contexts.open_context`), counted; its
+        channel goes out through the ``upstream`` proxy named, if any."""
+        owned = await open_context(generation.browser, kwargs, self.egress, self._spawn,
+                                   upstream)
         self.contexts_made += 1
         return owned
 

@@ -114,7 +114,9 @@ class ScreenshotService:
             queue_timeout=settings.browser_queue_timeout_ms / 1000,
             recycle_after=settings.browser_recycle_after,
             warm_contexts=warm_contexts,
-            egress=None if guard.open else EgressProxy(guard),
+            # The egress proxy is the guard, and the way out through upstream proxies.
+            egress=None if guard.open and not settings.proxies else EgressProxy(
+                guard, settings.proxies),
             isolation=settings.browser_isolation,
             per_owner=settings.per_caller_slots,
         )
@@ -167,7 +169,7 @@ class ScreenshotService:
             self._limits = ParseLimits(
                 screenshot_timeout_ms=self.settings.screenshot_timeout_ms,
                 devices=devices_from_playwright(self.pool.devices),
-            )
+                proxies=self.settings.proxies)
             self._parsed.clear()
         return self._limits
 
@@ -176,15 +178,12 @@ class ScreenshotService:
         :meth:`parsed`; only valid options are kept."""
         opts = CaptureOptions.parse(params, self.limits)
         if opts.store or opts.signed_link:
-            self._check_storing(opts)
+            keeping.check(opts, self.results, self.signer)
         if memo is not None and len(memo) <= PARSE_MEMO_MAX_QUERY:
             if len(self._parsed) >= PARSE_MEMO_ENTRIES:
                 self._parsed.clear()
             self._parsed[memo] = opts
         return opts
-
-    def _check_storing(self, opts: CaptureOptions) -> None:
-        keeping.check(opts, self.results, self.signer)
 
     async def store(self, result: CaptureResult, owner: str, opts: CaptureOptions,
                     base_url: str) -> dict[str, Any]:
@@ -435,9 +434,10 @@ class ScreenshotService:
             "pool": pool.stats(),
             "blocking": self.blocklists.health() if self.blocklists is not None else None,
             "guard": {
-                "enabled": pool.egress is not None,
+                "enabled": not self.guard.open,
                 "channels": pool.egress.channel_count if pool.egress is not None else 0,
             },
+            "proxies": self.settings.proxies.health(),
             "cache": {**self.cache.health(), **{name: self.counts[name] for name in (
                 "hits", "misses", "not_modified", "captures", "coalesced")}},
             "storage": (self.results.health() if self.results is not None

@@ -19,6 +19,11 @@ as that context's proxy. So every refusal is known per capture (``blocked_reques
 403 for a main document redirected to a blocked address), and closing the context's channel
 closes every connection the capture still had. The proxy's shared channel, given at launch,
 serves anything outside a channel context (nothing, normally).
+
+A channel may go out through an upstream proxy (``proxy=``, ``PROXIES``): the host is still
+resolved and checked here, and the upstream is asked to connect to the checked address
+(:mod:`.upstream`). An upstream that fails is refused as ``upstream`` (502), and a main document
+that ends there is ``NAVIGATION_FAILED`` naming the proxy.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from urllib.parse import urlsplit
 from screenshotd import errors
 from screenshotd.net.addresses import canonical_host, default_port
 from screenshotd.net.egress import Guard, Unreachable
+from screenshotd.net.upstream import UpstreamFailed, tunnel
+from screenshotd.params.proxies import ProxyTable, UpstreamProxy
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,7 @@ MARKER_LOWER = MARKER.lower()
 KEPT_REFUSALS = 64
 
 _STATUS = {"blocked": (403, "Forbidden"), "unresolved": (502, "Bad Gateway"),
+           "upstream": (502, "Bad Gateway"),
            "refused": (502, "Bad Gateway"), "timeout": (504, "Gateway Timeout"),
            "bad_request": (400, "Bad Request")}
 #: Chromium's names for what the proxy saw, so errors read as they would without it.
@@ -57,7 +65,7 @@ _HOP_BY_HOP = {b"connection", b"proxy-connection", b"keep-alive", b"proxy-author
 class Refusal:
     """One connection the proxy did not make."""
 
-    reason: str  # "blocked", "unresolved", "refused", "timeout" or "bad_request"
+    reason: str  # "blocked", "unresolved", "refused", "timeout", "upstream" or "bad_request"
     host: str  # canonical host ("" for a refused scheme)
     port: int
     message: str
@@ -66,6 +74,8 @@ class Refusal:
         """The error a main document that ended here becomes."""
         if self.reason == "blocked":
             return errors.Blocked(self.message)
+        if self.reason == "upstream":
+            return errors.NavigationFailed(f"the browser could not load the page: {self.message}")
         code = _NET_ERRORS.get(self.reason, "ERR_TUNNEL_CONNECTION_FAILED")
         return errors.NavigationFailed(
             f"the browser could not load the page: {code} ({self.message})"
@@ -75,8 +85,10 @@ class Refusal:
 class Channel:
     """One context's way out: a loopback listener, its connections, and what it refused."""
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, upstream: UpstreamProxy | None = None) -> None:
         self.guard = guard
+        #: The proxy this channel's connections go out through (``proxy=``), if any.
+        self.upstream = upstream
         self.refusals: deque[Refusal] = deque(maxlen=KEPT_REFUSALS)
         self._blocked_targets: set[str] = set()
         self._server: asyncio.Server | None = None
@@ -145,8 +157,9 @@ class Channel:
 class EgressProxy:
     """Owns the channels. ``start`` opens the shared one; ``close`` closes them all."""
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, proxies: ProxyTable | None = None) -> None:
         self.guard = guard
+        self.proxies = proxies or ProxyTable()
         self.shared: Channel | None = None
         self._channels: set[Channel] = set()
 
@@ -162,8 +175,16 @@ class EgressProxy:
         assert self.shared is not None, "start() the proxy first"
         return [f"--proxy-server={self.shared.server}", "--proxy-bypass-list=<-loopback>"]
 
-    async def channel(self) -> Channel:
-        channel = await Channel(self.guard).start()
+    def upstream(self, name: str) -> UpstreamProxy:
+        """The configured proxy ``name`` (options name only those that exist)."""
+        via = self.proxies.get(name)
+        if via is None:
+            raise errors.ValidationError(f"no proxy named {name!r}", field="proxy")
+        return via
+
+    async def channel(self, upstream: str | None = None) -> Channel:
+        """A new channel; through the configured proxy named ``upstream``, if any."""
+        channel = await Channel(self.guard, self.upstream(upstream) if upstream else None).start()
         self._channels.add(channel)
         return channel
 
@@ -287,10 +308,16 @@ class _Client(_Side):
             return
         name = str(canonical_host(host))
         upstream = _Upstream(rewrite_response=not connect)
+        via = self.channel.upstream
         try:
-            await self.channel.guard.connect(host, port, lambda address: _create(upstream, address, port))
+            await self.channel.guard.connect(
+                host, port, lambda address: _create(upstream, address, port) if via is None
+                else tunnel(via, address, port, upstream))
         except errors.Blocked as exc:
             self._refuse("blocked", name, port, exc.message, target)
+            return
+        except UpstreamFailed as exc:
+            self._refuse("upstream", name, port, str(exc), target)
             return
         except Unreachable as exc:
             self._refuse(exc.reason, name, port, str(exc), target)

@@ -50,6 +50,7 @@ from screenshotd.params.parts import (
     StorageValue,
     storage_object,
 )
+from screenshotd.params.proxies import TAG_PARAMS, ProxyFields, ProxyTable, resolve_proxy
 from screenshotd.params.values import (
     MAX_HTML_BYTES,
     MAX_INJECT_BYTES,
@@ -83,6 +84,7 @@ class ParseLimits:
 
     screenshot_timeout_ms: int = 30000
     devices: Mapping[str, Device] = field(default_factory=dict)
+    proxies: ProxyTable = field(default_factory=ProxyTable)
 
 
 # --------------------------------------------------------------------------- the model
@@ -95,7 +97,7 @@ PaperFormat = Literal["a4", "a3", "a2", "a1", "a0", "letter", "legal", "tabloid"
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-class RenderOptions(VideoFields):
+class RenderOptions(VideoFields, ProxyFields):
     """The keyed options: everything that decides the bytes of a capture, and nothing else.
     The cache key is a hash over exactly these fields, and the browser and the image
     post-processing take this type, so they cannot read a delivery option by mistake.
@@ -275,6 +277,7 @@ class RenderOptions(VideoFields):
         if (self.clip_width == 0) != (self.clip_height == 0):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
         resolve_video(self, set_)
+        resolve_proxy(self, limits.proxies, set_)
         if self.local_storage and self.url is None:
             raise PydanticCustomError(
                 "local_storage", "local_storage needs url: raw html has no origin to store in")
@@ -327,6 +330,8 @@ class RenderOptions(VideoFields):
             opts["has_touch"] = True
         if self.stealth:
             opts["stealth"] = True
+        if self.proxy:
+            opts["upstream"] = self.proxy
         return opts
 
     @property
@@ -338,7 +343,8 @@ class RenderOptions(VideoFields):
     def outlives_page(self) -> bool:
         """Whether the capture adds to its page what a reset cannot take away (scripts that
         run before the page's own, a request filter): in page mode it gets a fresh context."""
-        return self.block_cookie_banners or bool(self.local_storage) or self.blocks_requests
+        return (self.block_cookie_banners or bool(self.local_storage) or self.blocks_requests
+                or self.proxy is not None)  # a kept page's connections went out directly
 
     @property
     def content_formats(self) -> list[str]:
@@ -368,8 +374,8 @@ class RenderOptions(VideoFields):
         payload["_v"] = CACHE_FORMAT_VERSION
         if self.format not in ("jpeg", "webp"):
             payload.pop("quality")
-        for name in ("outputs", "duration", "fps", "scroll"):  # keys made before these
-            if not payload[name]:                                # existed stay the same
+        for name in ("outputs", "duration", "fps", "scroll", "proxy", *TAG_PARAMS.values()):
+            if not payload[name]:  # keys made before these existed stay the same
                 payload.pop(name)
         for action in payload["actions"] or ():
             if not action["delay"]:
