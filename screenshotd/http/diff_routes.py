@@ -56,6 +56,7 @@ from screenshotd.http.routes import (
 )
 from screenshotd.params.capture import CaptureOptions
 from screenshotd.params.diff import DiffRequest, parse_diff_request
+from screenshotd.params.video import VIDEO_FORMATS
 
 #: Largest POST body: two full-page captures, base64-encoded.
 MAX_DIFF_BODY_BYTES = 64 * 1024 * 1024
@@ -136,8 +137,9 @@ def _from_result(request: Request, kind: str, result: CaptureResult,
 
 
 def _image_side(kind: str, data: bytes, fmt: str, source: dict[str, Any]) -> Side:
-    if fmt == "pdf":
-        raise errors.ValidationError(f"{kind} names a PDF, which cannot be diffed", field=kind)
+    if fmt == "pdf" or fmt in VIDEO_FORMATS:
+        what = "a PDF" if fmt == "pdf" else "a video"
+        raise errors.ValidationError(f"{kind} names {what}, which cannot be diffed", field=kind)
     return Side(data, kind, source)
 
 

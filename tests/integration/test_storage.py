@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -265,6 +266,19 @@ async def test_a_stored_capture_is_its_owners_alone(keyed: Any, site: Site):
     assert theirs.status_code == 404 and theirs.json()["error"] == "NOT_FOUND"
     nobody = await keyed.client.get(f"/{path}")
     assert nobody.status_code == 401
+
+
+async def test_a_stored_video_is_served_as_a_video(keyed: Any, site: Site):
+    import av
+
+    body = await stored_capture(keyed, site, "key-one", format="webm", duration=1, fps=4,
+                                width=320, height=240)
+    assert body["outputs"]["screenshot"]["content_type"] == "video/webm", body
+    path = body["result_url"].split("/", 3)[3]
+    kept = await keyed.client.get(f"/{path}", headers={"X-Api-Key": "key-one"})
+    assert kept.status_code == 200 and kept.headers["content-type"] == "video/webm"
+    with av.open(io.BytesIO(kept.content)) as container:
+        assert len(list(container.decode(video=0))) == 4
 
 
 async def test_signed_links(keyed: Any, site: Site):

@@ -197,3 +197,12 @@ async def test_the_pixel_frame_bound_says_what_to_lower(client):
                                                   "height": 1080, "duration": 60})
     message = assert_error(response, 400, "VALIDATION_ERROR", "duration")["message"]
     assert "1920×1080" in message and "1500 frames" in message
+
+
+async def test_a_video_cannot_be_diffed(client):
+    params = {"html": CLICK + "<!-- diffed -->", "duration": 1, "fps": 2, "response_type": "json",
+              **SMALL}
+    key = (await client.get("/video", params=params)).json()["cache_key"]
+    response = await client.get("/diff", params={"cache_key_1": key, "cache_key_2": key})
+    body = assert_error(response, 400, "VALIDATION_ERROR")
+    assert "a video, which cannot be diffed" in body["message"], body
