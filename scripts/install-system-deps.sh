@@ -58,6 +58,8 @@ if [ "$want_test" = 1 ]; then
   command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
   command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+  # a certificate for the https upstream proxy of tests/integration/test_proxies.py
+  command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then

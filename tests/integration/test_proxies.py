@@ -15,7 +15,7 @@ from screenshotd.params.proxies import ProxyConfigError, parse_proxies
 from screenshotd.settings import Settings, SettingsError
 from tests.integration.test_guard import SUBRESOURCES, attack, subresource_page, subresource_params
 from tests.support.checks import assert_error, decode, near, rgb_at
-from tests.support.proxies import ForwardProxy
+from tests.support.proxies import ForwardProxy, tls_for_localhost
 from tests.support.servers import Canary, Running, make_settings, run_server
 from tests.support.site import Site
 
@@ -208,3 +208,21 @@ def test_the_setting_reads_names_tags_and_encoded_credentials():
     assert dict(de1.tags) == {"country": "DE", "city": "Berlin"}
     assert (us.port, us.username) == (1080, "")
     assert "p;ss" not in repr(table) and "p;ss" not in de1.describe()
+
+
+async def test_an_https_proxy_is_reached_over_verified_tls(site: Site, tmp_path, monkeypatch):
+    context, cert = tls_for_localhost(tmp_path)
+    async with ForwardProxy("http", "shot", SECRET, tls=context) as secure:
+        table = parse_proxies(f"tls={secure.url()},untrusted={secure.url()}")
+        settings = make_settings(allow_private_hosts=("127.0.0.1",), proxies=table)
+        async with run_server(settings) as running:
+            untrusted = await shot(running, site.url("/pages/basic?tls=0"), proxy="untrusted")
+            body = assert_error(untrusted, 422, "NAVIGATION_FAILED")
+            assert "untrusted (https://localhost:" in body["message"], body
+            assert "TLS" in body["message"] and SECRET not in body["message"]
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now the proxy's certificate is trusted
+            response = await shot(running, site.url("/pages/basic?tls=1"), proxy="tls",
+                                  response_type="image")
+            assert response.status_code == 200, response.text
+            assert near(rgb_at(decode(response.content), 10, 10), RED)
+            assert ("127.0.0.1", site_port(site)) in secure.tunnels

@@ -7,7 +7,10 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
+import ssl
 import struct
+import subprocess
+from pathlib import Path
 
 from tests.support.servers import free_port
 
@@ -15,8 +18,10 @@ from tests.support.servers import free_port
 class ForwardProxy:
     """``kind`` is ``http`` (CONNECT only, as the egress proxy uses it) or ``socks5``."""
 
-    def __init__(self, kind: str, username: str = "", password: str = "") -> None:
-        self.kind, self.username, self.password = kind, username, password
+    def __init__(self, kind: str, username: str = "", password: str = "",
+                 tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve over TLS with this context (an ``https`` proxy)."""
+        self.kind, self.username, self.password, self.tls = kind, username, password, tls
         self.port = free_port()
         self.connections = 0
         #: (host, port) of every tunnel asked for, in order, and the ones refused for bad login.
@@ -28,10 +33,13 @@ class ForwardProxy:
         user = username if username is not None else self.username
         secret = password if password is not None else self.password
         login = f"{user}:{secret}@" if user or secret else ""
+        if self.tls is not None:
+            return f"https://{login}localhost:{self.port}"
         return f"{self.kind}://{login}127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> ForwardProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port,
+                                                  ssl=self.tls)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -119,3 +127,15 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
     with contextlib.suppress(OSError):
         writer.close()
+
+
+def tls_for_localhost(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A self-signed certificate for ``localhost``: the server's TLS context, and the file to
+    trust it with (``SSL_CERT_FILE``)."""
+    cert, key = folder / "localhost.pem", folder / "localhost.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
