@@ -110,6 +110,20 @@ class NavigationFailed(ScreenshotError):
     code = "NAVIGATION_FAILED"
 
 
+class UpstreamStatus(ScreenshotError):
+    """``fail_on_status`` matched the page's HTTP status; the body carries ``status``."""
+
+    status = 422
+    code = "UPSTREAM_STATUS"
+
+    def __init__(self, message: str, *, upstream_status: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.upstream_status = upstream_status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "status": self.upstream_status}
+
+
 class SelectorNotFound(ScreenshotError):
     status = 422
     code = "SELECTOR_NOT_FOUND"
@@ -222,6 +236,7 @@ ERROR_CLASSES: tuple[type[ScreenshotError], ...] = (
     JobFinished,
     PayloadTooLarge,
     NavigationFailed,
+    UpstreamStatus,
     SelectorNotFound,
     RenderCrashed,
     NotReady,

@@ -221,8 +221,12 @@ class RequestFilter:
     """
 
     def __init__(self, lists: Blocklists | None, categories: int,
-                 block_requests: Sequence[str], page_url: str | None) -> None:
+                 block_requests: Sequence[str], page_url: str | None,
+                 resource_types: Sequence[str] = ()) -> None:
         self.filters = lists.filters if lists is not None and categories else None
+        #: ``block_resources``: the types refused (``image``, ``font``…; ``websocket`` is
+        #: refused in the page, :func:`screenshotd.browser.steps.before_load`).
+        self.resource_types = frozenset(resource_types)
         self.categories = categories
         self.block_requests = tuple(block_requests)
         self.patterns = compile_patterns(self.block_requests)
@@ -238,7 +242,21 @@ class RequestFilter:
 
     @property
     def active(self) -> bool:
-        return self.patterns is not None or (self.filters is not None and not self._no_network)
+        return (self.patterns is not None or bool(self.resource_types)
+                or (self.filters is not None and not self._no_network))
+
+    def fetch_patterns(self) -> list[dict[str, str]]:
+        """CDP ``Fetch.enable`` patterns: :meth:`url_patterns`, and every request of a type
+        refused (Chromium matches the type itself). ``other`` is many types, not all of which
+        Chromium's filter knows: it pauses every request, and the type is judged here."""
+        types = [cdp for cdp, kind in CDP_RESOURCE_KINDS.items()
+                 if kind in self.resource_types and kind != "other"]
+        urls = self.url_patterns() if self.patterns is not None or self.filters is not None \
+            else []
+        if "other" in self.resource_types:
+            urls, types = ["*"], []
+        return ([{"urlPattern": pattern} for pattern in urls]
+                + [{"urlPattern": "*", "resourceType": cdp} for cdp in types])
 
     def url_patterns(self) -> list[str]:
         """The requests Chromium should hand over for a decision (``Fetch`` URL patterns): a
@@ -258,6 +276,8 @@ class RequestFilter:
         """Why ``url`` is blocked (``"requests"``, ``"ads"`` or ``"trackers"``), or None."""
         if main_document or not url.startswith(("http:", "https:", "ws:", "wss:")):
             return None
+        if self.resource_types and CDP_KINDS.get(resource_type, "other") in self.resource_types:
+            return "resources"
         if self.patterns is not None and self.patterns.match(url):
             return "requests"
         if self.filters is None or self._no_network:
@@ -297,3 +317,14 @@ class RequestFilter:
             return ""
         return self.filters.hiding_css(self._page_host, ADS,
                                        generic=not self._no_generic_hiding)
+
+
+#: CDP's resource types (``Network.ResourceType``) as ``block_resources`` names them; a document
+#: (a frame's page) is never refused by type.
+CDP_RESOURCE_KINDS = {
+    "Image": "image", "Media": "media", "Font": "font", "Stylesheet": "stylesheet",
+    "Script": "script", "XHR": "xhr", "Fetch": "fetch", "TextTrack": "other",
+    "EventSource": "other", "Manifest": "other", "Ping": "other", "Prefetch": "other",
+    "SignedExchange": "other", "CSPViolationReport": "other", "Other": "other",
+}
+CDP_KINDS = {cdp.lower(): kind for cdp, kind in CDP_RESOURCE_KINDS.items()}

@@ -16,8 +16,8 @@ The steps, in order:
    ``redact``; the page's HTML is read when content or metadata is asked for;
 5. the screenshot (or PDF): the element for ``selector``, the clip rectangle, or the viewport or
    full page with its height capped. A plain viewport shot of a warm page is one DevTools call
-   on the page's own session. Just before it, the text caret is hidden and web fonts are
-   waited for (bounded). A video is recorded instead (:mod:`.video`), with the actions.
+   on the page's own session. Just before it, the text caret is hidden (``caret``), animations
+   are settled (``animations``) and web fonts are waited for (bounded). A video is recorded instead (:mod:`.video`), with the actions.
 
 Playwright's errors are translated here, at the boundary: timeouts while the page gets ready are
 ``TIMEOUT``, ``net::ERR_*`` is ``NAVIGATION_FAILED``, a selector that never appears is
@@ -38,7 +38,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from screenshotd import errors
 from screenshotd.blocking.lists import RequestFilter
-from screenshotd.browser import reset, scripts, steps, video
+from screenshotd.browser import pdf, reset, scripts, steps, video
 from screenshotd.browser.lease import crashed
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
@@ -49,10 +49,6 @@ SHOT_TIMEOUT_MS = 30000
 #: Most time spent waiting for lazy images and fonts before a capture goes ahead without them.
 SETTLE_TIMEOUT_MS = 3000
 
-PAPER_FORMATS = {
-    "a4": "A4", "a3": "A3", "a2": "A2", "a1": "A1", "a0": "A0",
-    "letter": "Letter", "legal": "Legal", "tabloid": "Tabloid", "ledger": "Ledger",
-}
 
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
 #: ``wait_until`` as Playwright takes it; networkidle2 loads, then waits in its own tracker.
@@ -104,6 +100,7 @@ async def capture(
     await _emulate(context, page, opts, set() if emulated is None else emulated, session)
     await steps.before_load(context, page, opts, request_filter)
     response = await _load(page, opts, deadline, channel)
+    steps.check_status(opts, response)
     for attempt in (1, 2):
         try:
             await _prepare(page, opts, deadline, max_height, request_filter)
@@ -143,8 +140,9 @@ async def _emulate(context: BrowserContext, page: Page, opts: RenderOptions,
     if (opts.width, opts.height) != (1280, 800):
         emulated.add("viewport")
         await page.set_viewport_size({"width": opts.width, "height": opts.height})
-    if opts.format == "pdf" or opts.media_type != "screen" or opts.dark_mode or opts.reduced_motion:
-        # A new page already has screen media, a light scheme and no motion preference; but
+    printing = "print" if opts.format == "pdf" else "screen"  # what the shot uses by itself
+    if opts.media_type != printing or opts.dark_mode or opts.reduced_motion:
+        # A new page already has screen media, a light scheme and no motion preference, and
         # printing to PDF uses print media unless screen is asked for explicitly.
         emulated.add("media")
         if session is not None:
@@ -291,7 +289,9 @@ async def _prepare(
         await asyncio.sleep(opts.delay / 1000)
     if _changed_after_load(opts):
         await _settle(page, scripts.SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
-    await page.evaluate(scripts.READY, min(deadline.ms(), SETTLE_TIMEOUT_MS))
+    await page.evaluate(scripts.READY, [min(deadline.ms(), SETTLE_TIMEOUT_MS),
+                                        opts.caret == "hide" and opts.format != "pdf",
+                                        opts.animations == "disabled"])
     if opts.redact:
         await steps.redact(page, opts.redact, opts.redact_mode)
 
@@ -325,17 +325,13 @@ async def _shoot(
     session: CDPSession | None = None,
 ) -> tuple[bytes, str, bool]:
     if opts.format == "pdf":
-        pdf = page.pdf(
-            format=PAPER_FORMATS[opts.pdf_paper_format],
-            landscape=opts.pdf_landscape,
-            print_background=opts.pdf_print_background,
-        )
-        return await asyncio.wait_for(pdf, SHOT_TIMEOUT_MS / 1000), "pdf", False
+        return await pdf.render(page, opts), "pdf", False
 
     # Chromium encodes png and jpeg itself; webp and resized output are made from a png.
     direct_jpeg = opts.format == "jpeg" and not (opts.image_width or opts.image_height)
     kind = "jpeg" if direct_jpeg else "png"
-    shot: dict[str, Any] = {"type": kind, "timeout": SHOT_TIMEOUT_MS, "animations": "allow"}
+    shot: dict[str, Any] = {"type": kind, "timeout": SHOT_TIMEOUT_MS, "caret": opts.caret,
+                            "animations": opts.animations}  # READY settled them already
     if direct_jpeg:
         shot["quality"] = opts.quality
     elif opts.omit_background:

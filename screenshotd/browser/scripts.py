@@ -13,16 +13,26 @@ css => {
 # analytics script arrives, and show it after a timeout of their own. A capture taken before
 # then would be blank, so their known forms are undone: the style elements ChartBeat, VWO and
 # Adobe Target insert, and Google Optimize's class. Nothing else the page hides is touched.
-# Then the text caret is hidden (a blinking caret makes two shots of one page differ), and the
-# web fonts are waited for, within the budget.
+# Then the text caret is hidden (a blinking caret makes two shots of one page differ; unless
+# caret=initial), with animations=disabled every animation is settled (finite CSS animations,
+# transitions and Web Animations jump to their end, infinite ones are cancelled), and the web
+# fonts are waited for, within the budget.
 READY = """
-async budget => {
+async ([budget, hideCaret, stopAnimations]) => {
   for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
     const el = document.getElementById(id);
     if (el && el.tagName === 'STYLE') el.remove();
   }
   if (document.documentElement) document.documentElement.classList.remove('async-hide');
-  try {
+  if (stopAnimations && document.getAnimations) {
+    for (const animation of document.getAnimations()) {
+      const timing = animation.effect ? animation.effect.getComputedTiming() : null;
+      try {
+        if (timing && Number.isFinite(timing.endTime)) animation.finish(); else animation.cancel();
+      } catch (e) { animation.cancel(); }
+    }
+  }
+  if (hideCaret) try {
     const caret = new CSSStyleSheet();
     caret.replaceSync('*, *::before, *::after { caret-color: transparent !important; }');
     document.adoptedStyleSheets = [...document.adoptedStyleSheets, caret];

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, Page, WebSocketRoute
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -26,6 +26,7 @@ from screenshotd.blocking import banners
 from screenshotd.blocking.lists import RequestFilter
 from screenshotd.content import extract
 from screenshotd.params.capture import RenderOptions
+from screenshotd.params.depth import fails
 from screenshotd.params.parts import Action
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ async def before_load(context: BrowserContext, page: Page, opts: RenderOptions,
     if request_filter is not None and request_filter.active:
         await attach_filter(context, page, request_filter,
                             media=None if opts.media_type == "screen" else opts.media_type)
+    if request_filter is not None and "websocket" in request_filter.resource_types:
+        await page.route_web_socket("**/*", lambda socket: _refuse_socket(socket, request_filter))
+    if opts.freeze_time is not None:  # Date only: timers run, so the page still renders
+        await page.clock.set_fixed_time(opts.freeze_time)
     if opts.block_cookie_banners:
         await page.add_init_script(banners.INIT_SCRIPT)
     if opts.local_storage:
@@ -96,10 +101,26 @@ async def attach_filter(context: BrowserContext, page: Page, request_filter: Req
         future.add_done_callback(_answered(answers))
 
     session.on("Fetch.requestPaused", paused)
-    patterns = [{"urlPattern": pattern} for pattern in request_filter.url_patterns()]
-    await session.send("Fetch.enable", {"patterns": patterns})
+    await session.send("Fetch.enable", {"patterns": request_filter.fetch_patterns()})
     if media is not None:
         await session.send("Emulation.setEmulatedMedia", {"media": media})
+
+
+async def _refuse_socket(socket: WebSocketRoute, request_filter: RequestFilter) -> None:
+    """``block_resources=websocket``: the page's socket closes before it connects (CDP's
+    ``Fetch`` cannot pause a WebSocket)."""
+    request_filter.blocked["resources"] += 1
+    await socket.close(code=1008, reason="blocked")
+
+
+def check_status(opts: RenderOptions, response: Any) -> None:
+    """``fail_on_status``: 422 ``UPSTREAM_STATUS`` when the main document's status is one it
+    names."""
+    status = response.status if response is not None else None
+    if fails(opts.fail_on_status, status):
+        raise errors.UpstreamStatus(
+            f"the page answered HTTP {status}, which fail_on_status ({opts.fail_on_status}) "
+            "fails", upstream_status=int(status or 0), field="fail_on_status")
 
 
 def _answered(answers: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:

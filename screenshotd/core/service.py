@@ -420,7 +420,7 @@ class ScreenshotService:
         categories = (blocking.ADS if opts.block_ads else 0) | (
             blocking.TRACKERS if opts.block_trackers else 0)
         return blocking.RequestFilter(self.blocklists, categories, opts.block_requests or (),
-                                      opts.url)
+                                      opts.url, opts.block_resources or ())
 
     def health(self) -> dict[str, Any]:
         pool = self.pool

@@ -40,6 +40,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_core import PydanticCustomError
 
 from screenshotd.params.delivery import DeliveryOptions
+from screenshotd.params.depth import DepthFields
 from screenshotd.params.devices import PRESETS, Device
 from screenshotd.params.names import ALIASES, NON_OPTION_PARAMS, canonical_names, translate
 from screenshotd.params.parts import (
@@ -50,6 +51,8 @@ from screenshotd.params.parts import (
     StorageValue,
     storage_object,
 )
+from screenshotd.params.pdf import NEWER_DEFAULTS as PDF_DEFAULTS
+from screenshotd.params.pdf import PdfFields, check_pdf_only
 from screenshotd.params.proxies import TAG_PARAMS, ProxyFields, ProxyTable, resolve_proxy
 from screenshotd.params.values import (
     MAX_HTML_BYTES,
@@ -91,13 +94,12 @@ class ParseLimits:
 
 Format = Literal["png", "jpeg", "webp", "pdf", "mp4", "webm"]
 WaitUntil = Literal["load", "domcontentloaded", "networkidle0", "networkidle2"]
-PaperFormat = Literal["a4", "a3", "a2", "a1", "a0", "letter", "legal", "tabloid", "ledger"]
 
 
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-class RenderOptions(VideoFields, ProxyFields):
+class RenderOptions(VideoFields, ProxyFields, DepthFields, PdfFields):
     """The keyed options: everything that decides the bytes of a capture, and nothing else.
     The cache key is a hash over exactly these fields, and the browser and the image
     post-processing take this type, so they cannot read a delivery option by mistake.
@@ -191,9 +193,6 @@ class RenderOptions(VideoFields, ProxyFields):
     block_requests: SelectorList | None = Field(
         default=None, description="URL patterns (* wildcards) to block.")
     stealth: Bool = Field(default=False, description="Hide the usual headless tells (best effort).")
-    pdf_print_background: Bool = False
-    pdf_landscape: Bool = False
-    pdf_paper_format: PaperFormat = "a4"
     extract_content: Bool = Field(default=False, description="Add the page's main content.")
     content_format: Literal["markdown", "html", "text"] = Field(
         default="markdown", description="markdown, html or text.")
@@ -277,6 +276,7 @@ class RenderOptions(VideoFields, ProxyFields):
         if (self.clip_width == 0) != (self.clip_height == 0):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
         resolve_video(self, set_)
+        check_pdf_only(self)
         resolve_proxy(self, limits.proxies, set_)
         if self.local_storage and self.url is None:
             raise PydanticCustomError(
@@ -337,14 +337,16 @@ class RenderOptions(VideoFields, ProxyFields):
     @property
     def blocks_requests(self) -> bool:
         """Whether the capture filters the page's requests."""
-        return bool(self.block_ads or self.block_trackers or self.block_requests)
+        return bool(self.block_ads or self.block_trackers or self.block_requests
+                    or self.block_resources)
 
     @property
     def outlives_page(self) -> bool:
         """Whether the capture adds to its page what a reset cannot take away (scripts that
         run before the page's own, a request filter): in page mode it gets a fresh context."""
         return (self.block_cookie_banners or bool(self.local_storage) or self.blocks_requests
-                or self.proxy is not None)  # a kept page's connections went out directly
+                or self.proxy is not None  # a kept page's connections went out directly
+                or self.freeze_time is not None)  # a clock cannot be taken out again
 
     @property
     def content_formats(self) -> list[str]:
@@ -374,8 +376,12 @@ class RenderOptions(VideoFields, ProxyFields):
         payload["_v"] = CACHE_FORMAT_VERSION
         if self.format not in ("jpeg", "webp"):
             payload.pop("quality")
-        for name in ("outputs", "duration", "fps", "scroll", "proxy", *TAG_PARAMS.values()):
+        for name in ("outputs", "duration", "fps", "scroll", "proxy", *TAG_PARAMS.values(),
+                     "block_resources", "fail_on_status", "freeze_time"):
             if not payload[name]:  # keys made before these existed stay the same
+                payload.pop(name)
+        for name, default in {**PDF_DEFAULTS, "animations": "allow", "caret": "hide"}.items():
+            if payload[name] == default:
                 payload.pop(name)
         for action in payload["actions"] or ():
             if not action["delay"]:

@@ -69,6 +69,8 @@ async def test_the_playground_builds_the_url_and_shows_the_image(server: Running
         await page.fill("#height", "400")
         await page.select_option("#format", "webp")
         await page.check("#dark_mode")
+        await page.fill("#block_resources", "font,media")
+        await page.fill("#fail_on_status", "5xx")
         await page.click("#capture")
         image = page.locator("#preview img#result")
         await image.wait_for(state="visible", timeout=60_000)
@@ -82,6 +84,7 @@ async def test_the_playground_builds_the_url_and_shows_the_image(server: Running
         assert link.startswith(server.base + "/screenshot?")
         assert "width=640" in link and "format=webp" in link and "dark_mode=true" in link
         assert "playground%3D1" in link
+        assert "block_resources=font%2Cmedia" in link and "fail_on_status=5xx" in link
         assert (await page.text_content("#curl")).startswith("curl -fsS -o capture.webp '")
         assert (await page.text_content("#img")).startswith('<img src="' + server.base)
         assert "KB" in await page.text_content("#status")

@@ -104,6 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"self.addEventListener('fetch', e => {});", "text/javascript")
         elif path == "/js":
             self._send(200, query.get("body", "").encode(), "text/javascript")
+        elif path == "/css":
+            self._send(200, query.get("body", "").encode(), "text/css")
         elif path == "/serve":
             # Any HTML the test names (attack pages that must point at a port chosen at run time).
             self._send(200, query["html"].encode())

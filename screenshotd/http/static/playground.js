@@ -5,7 +5,8 @@
   const form = document.getElementById("form");
   const statusLine = document.getElementById("status");
   const preview = document.getElementById("preview");
-  const fields = ["url", "width", "height", "format", "device", "wait_until", "delay", "selector"];
+  const fields = ["url", "width", "height", "format", "device", "wait_until", "delay", "selector",
+                  "block_resources", "fail_on_status"];
   const defaults = { format: "png", device: "desktop", wait_until: "load" };
   const checks = ["full_page", "dark_mode", "block_ads", "block_trackers", "block_cookie_banners"];
   let objectUrl = null;
