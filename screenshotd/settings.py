@@ -209,6 +209,8 @@ SETTINGS: tuple[Setting, ...] = (
         "process is shared).",
     ),
     Setting("SCREENSHOT_TIMEOUT_MS", "30000", _int(1000, 300_000), "Largest `timeout` allowed."),
+    Setting("STABLE_BUDGET_MS", "2000", _int(0, 30_000),
+            "The most wait_for_stable waits for the page to stop moving before the shot."),
     Setting("MAX_FULL_PAGE_HEIGHT", "16384", _int(100, 100_000), "Cap on full_page height, px."),
     Setting("MAX_REQUESTS_PER_MINUTE", "60", _int(0),
             "Renders a minute per key, or per IP without keys (hits are free). 0: off."),
@@ -302,6 +304,7 @@ class Settings:
     browser_recycle_after: int = 200
     browser_isolation: str = "context"
     screenshot_timeout_ms: int = 30000
+    stable_budget_ms: int = 2000
     max_full_page_height: int = 16384
     max_requests_per_minute: int = 60
     cors_origin: str = "*"

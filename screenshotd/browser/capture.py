@@ -40,6 +40,7 @@ from screenshotd import errors
 from screenshotd.blocking.lists import RequestFilter
 from screenshotd.browser import pdf, reset, scripts, steps, video
 from screenshotd.browser.lease import crashed
+from screenshotd.browser.stable import settle
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
 from screenshotd.params.capture import RenderOptions
@@ -71,6 +72,9 @@ class RawCapture:
     html: str | None = None
     #: A video's frame size (an image's is read from its bytes).
     size: tuple[int, int] | None = None
+    #: Whether the page settled before the shot (None: not waited for), and the wait in ms.
+    stable: bool | None = None
+    stable_ms: int = 0
 
 
 async def capture(
@@ -83,6 +87,7 @@ async def capture(
     request_filter: RequestFilter | None = None,
     emulated: set[str] | None = None,
     session: CDPSession | None = None,
+    stable_budget_ms: int = 0,
 ) -> RawCapture:
     """Render ``opts`` in ``context`` and return Chromium's bytes. The caller owns the context.
 
@@ -93,6 +98,7 @@ async def capture(
     collects what was changed of the page's emulation (the lease's record, for page mode's
     reset). ``session`` is the warm page's own DevTools session: its media is emulated through
     it (see :func:`screenshotd.browser.reset.attach`), and a plain viewport shot is taken with it.
+    ``stable_budget_ms``: the most ``wait_for_stable`` waits (:mod:`.stable`).
     """
     deadline = Deadline(opts.timeout or 30000)
     if page is None:
@@ -105,6 +111,8 @@ async def capture(
         try:
             await _prepare(page, opts, deadline, max_height, request_filter)
             html = await steps.read_html(page) if opts.reads_page else None
+            stable, stable_ms = await settle(page, opts, stable_budget_ms, deadline.ms(0),
+                                             session)
             if opts.is_video:
                 data, size = await video.record(page, opts, session)
                 kind, truncated = "video", False
@@ -129,7 +137,7 @@ async def capture(
         final_url=page.url if opts.url else None,
         http_status=response.status if response is not None else None,
         html=html,
-        size=size if opts.is_video else None,
+        size=size if opts.is_video else None, stable=stable, stable_ms=stable_ms,
     )
 
 
@@ -291,7 +299,7 @@ async def _prepare(
         await _settle(page, scripts.SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
     await page.evaluate(scripts.READY, [min(deadline.ms(), SETTLE_TIMEOUT_MS),
                                         opts.caret == "hide" and opts.format != "pdf",
-                                        opts.animations == "disabled"])
+                                        opts.animations == "disabled", opts.full_page])
     if opts.redact:
         await steps.redact(page, opts.redact, opts.redact_mode)
 

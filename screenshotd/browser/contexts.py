@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Route
 from screenshotd.browser.chromium import NON_WEB_SCHEME
 from screenshotd.browser.generations import CLOSE_TIMEOUT_S
 from screenshotd.browser.lease import PoolContext
+from screenshotd.browser.scripts import FRAME_WATCH
 from screenshotd.net.proxy import EgressProxy
 
 CONTEXT_TIMEOUT_S = 10.0
@@ -57,7 +58,8 @@ async def open_context(browser: Browser, kwargs: dict[str, Any], egress: EgressP
         raise
     owned = PoolContext(context, channel)
     try:
-        await asyncio.wait_for(context.add_init_script(WINDOW_LIMIT), CONTEXT_TIMEOUT_S)
+        await asyncio.wait_for(context.add_init_script(WINDOW_LIMIT + ";\n" + FRAME_WATCH),
+                               CONTEXT_TIMEOUT_S)
     except BaseException:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)

@@ -16,9 +16,10 @@ css => {
 # Then the text caret is hidden (a blinking caret makes two shots of one page differ; unless
 # caret=initial), with animations=disabled every animation is settled (finite CSS animations,
 # transitions and Web Animations jump to their end, infinite ones are cancelled), and the web
-# fonts are waited for, within the budget.
+# fonts and the images in the viewport (all but lazy ones not yet loaded, for a full page) are
+# waited for, decoded, within the budget.
 READY = """
-async ([budget, hideCaret, stopAnimations]) => {
+async ([budget, hideCaret, stopAnimations, fullPage]) => {
   for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
     const el = document.getElementById(id);
     if (el && el.tagName === 'STYLE') el.remove();
@@ -37,9 +38,16 @@ async ([budget, hideCaret, stopAnimations]) => {
     caret.replaceSync('*, *::before, *::after { caret-color: transparent !important; }');
     document.adoptedStyleSheets = [...document.adoptedStyleSheets, caret];
   } catch (e) { /* a document without style sheets has no caret to hide */ }
-  if (document.fonts) {
-    await Promise.race([document.fonts.ready, new Promise(r => setTimeout(r, budget))]);
+  const waits = document.fonts ? [document.fonts.ready] : [];
+  const shown = img => {
+    if (fullPage) return img.loading !== 'lazy' || img.complete;
+    const r = img.getBoundingClientRect();
+    return r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth;
+  };
+  for (const img of document.images) {
+    if (img.currentSrc && shown(img)) waits.push(img.decode().catch(() => {}));
   }
+  await Promise.race([Promise.all(waits), new Promise(r => setTimeout(r, budget))]);
 }
 """
 
@@ -83,5 +91,54 @@ async ([wholePage, budget]) => {
                                     img.addEventListener('error', r, {once: true}); }));
   const fonts = document.fonts ? document.fonts.ready : Promise.resolve();
   await Promise.race([Promise.all([...pending, fonts]), timer]);
+}
+"""
+
+# In every page of every context, before the page's own scripts: requestAnimationFrame keeps a
+# count of the callbacks the page has asked for and not yet had, so the stability wait can see
+# whether JavaScript is animating. Nothing else about the calls changes.
+FRAME_WATCH = """
+(() => {
+  const request = window.requestAnimationFrame, cancel = window.cancelAnimationFrame;
+  if (!request || window.__screenshotdFrames) return;
+  const pending = new Set();
+  Object.defineProperty(window, '__screenshotdFrames', { value: () => pending.size });
+  window.requestAnimationFrame = function requestAnimationFrame(callback) {
+    const id = request.call(window, time => { pending.delete(id); callback(time); });
+    pending.add(id);
+    return id;
+  };
+  window.cancelAnimationFrame = function cancelAnimationFrame(id) {
+    pending.delete(id);
+    return cancel.call(window, id);
+  };
+})();
+"""
+
+# Whether the page is still moving: frames asked for (JavaScript animation) or finite CSS and
+# Web Animations running. Quiet at once costs one call; otherwise it is polled every 16 ms until
+# two samples in a row are quiet, or ``budget`` ms pass. ``endless``: infinite animations are
+# running (they may or may not be on screen: pixels decide).
+QUIET = """
+async budget => {
+  const start = performance.now();
+  const frames = window.__screenshotdFrames || (() => 0);
+  const moving = () => {
+    let finite = false, endless = false;
+    for (const a of (document.getAnimations ? document.getAnimations() : [])) {
+      if (a.playState !== 'running') continue;
+      const end = a.effect ? a.effect.getComputedTiming().endTime : Infinity;
+      if (Number.isFinite(end)) finite = true; else endless = true;
+    }
+    return [frames() > 0 || finite, endless];
+  };
+  let [busy, endless] = moving();
+  let calm = busy ? 0 : 2;
+  while (calm < 2 && performance.now() - start < budget) {
+    await new Promise(r => setTimeout(r, 16));
+    [busy, endless] = moving();
+    calm = busy ? 0 : calm + 1;
+  }
+  return { quiet: calm >= 2, endless, waited: performance.now() - start };
 }
 """

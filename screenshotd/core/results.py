@@ -59,6 +59,8 @@ class CaptureResult:
     stored: bool = False
     #: Seconds since a cached result was stored (the HTTP ``Age``); 0 for a fresh capture.
     age: int = 0
+    #: Whether the page settled before the shot (``wait_for_stable``); None: not waited for.
+    stable: bool | None = None
 
     @property
     def size(self) -> int:
@@ -77,7 +79,7 @@ class CaptureResult:
         """A cache hit: the stored result, with the hit's render time of 0. None when the
         entry's meta is not a whole result (written by something else): a miss, not a 500."""
         meta = {k: v for k, v in entry.meta.items() if k in _META_FIELDS}
-        if len(meta) != len(_META_FIELDS):
+        if len(meta.keys() - _LATER_FIELDS) != len(_META_FIELDS - _LATER_FIELDS):
             log.warning("cache entry with incomplete meta ignored: %s", sorted(entry.meta)[:20])
             return None
         meta["render_time_ms"] = 0
@@ -87,6 +89,8 @@ class CaptureResult:
 
 _NOT_IN_META = ("data", "cached", "ttl", "stored", "age")
 _META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_META)
+#: Fields added after entries were cached without them: optional in an entry's meta.
+_LATER_FIELDS = frozenset({"stable"})
 
 
 #: The fields every stored image's meta begins with.

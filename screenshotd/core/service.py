@@ -49,7 +49,7 @@ PARSE_MEMO_MAX_QUERY = 4096
 
 
 #: Called with the options at the start of every real capture (not for hits or for requests
-#: that join a capture already running). Tests count captures with it; metrics will too.
+#: that join a capture already running). Tests count captures with it.
 CaptureHook = Callable[[CaptureOptions], None]
 
 
@@ -59,6 +59,8 @@ class CaptureObserver(Protocol):
     def capture_done(self, seconds: float, code: str | None) -> None: ...
 
     def queue_waited(self, seconds: float) -> None: ...
+
+    def stable_waited(self, seconds: float, stable: bool) -> None: ...
 
 
 class ScreenshotService:
@@ -369,7 +371,7 @@ class ScreenshotService:
                         lease.context, opts, max_height=self.settings.max_full_page_height,
                         page=lease.page, channel=lease.channel, request_filter=request_filter,
                         emulated=lease.emulated, session=lease.session,
-                    )),
+                        stable_budget_ms=self.settings.stable_budget_ms)),
                     hard_limit,
                 )
             except TimeoutError:
@@ -377,6 +379,8 @@ class ScreenshotService:
                     f"the capture did not finish within its timeout ({timeout_ms} ms); the page "
                     "was stopped", field="timeout"
                 ) from None
+        if self.observer is not None and raw.stable is not None:
+            self.observer.stable_waited(raw.stable_ms / 1000, raw.stable)
         expected = postprocess.viewport_pixels(opts)
         size = raw.size or (postprocess.image_size(raw.data) if raw.kind != "pdf" else None)
         if postprocess.needs_pixels(opts, raw.kind, size, expected):
@@ -410,8 +414,7 @@ class ScreenshotService:
             blocked=blocked,
             content=contents.get(opts.content_format) if opts.extract_content else None,
             contents=contents,
-            metadata=metadata,
-        )
+            metadata=metadata, stable=raw.stable)
 
     def request_filter(self, opts: CaptureOptions) -> blocking.RequestFilter | None:
         """The capture's request filter, when it blocks anything."""

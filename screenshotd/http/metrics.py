@@ -42,6 +42,10 @@ class Metrics:
         self.queue_wait_seconds = Histogram(
             "screenshotd_queue_wait_seconds", "Time a capture waited for a pool slot.",
             buckets=WAIT_BUCKETS, registry=self.registry)
+        self.stable_wait_seconds = Histogram(
+            "screenshotd_stable_wait_seconds",
+            "Time wait_for_stable waited for the page to stop moving, by whether it did.",
+            ["stable"], buckets=WAIT_BUCKETS, registry=self.registry)
 
     def capture_done(self, seconds: float, code: str | None) -> None:
         """One capture ended: ``code`` None for success, else its error code."""
@@ -50,6 +54,9 @@ class Metrics:
 
     def queue_waited(self, seconds: float) -> None:
         self.queue_wait_seconds.observe(seconds)
+
+    def stable_waited(self, seconds: float, stable: bool) -> None:
+        self.stable_wait_seconds.labels("true" if stable else "false").observe(seconds)
 
     def watch(self, source: Callable[[], dict[str, Any]]) -> None:
         """Export what ``source()`` reports at each scrape (see :class:`StateCollector`)."""

@@ -144,6 +144,8 @@ def _components() -> dict[str, Any]:
                     "size": {"type": "integer"}, "render_time_ms": {"type": "integer"},
                     "cached": {"type": "boolean"}, "cache_key": {"type": "string"},
                     "image_url": {"type": ["string", "null"]}, "truncated": {"type": "boolean"},
+                    "stable": {"type": "boolean", "description": "wait_for_stable: whether "
+                               "the page stopped moving before the shot (X-Stable)."},
                     "blocked_requests": {"type": "integer"}, "blocked": _OBJECT,
                     "content": {"type": "string"}, "metadata": _OBJECT,
                     "data": {"type": "string", "description": "base64 (response_type=base64)"},

@@ -167,9 +167,12 @@ def http_cache_headers(key: str, ttl: int, *, cached: bool, age: int = 0,
 
 def cache_headers(result: CaptureResult) -> dict[str, str]:
     """A capture's headers (the route and the hit path send the same)."""
-    return http_cache_headers(result.cache_key, result.ttl, cached=result.cached,
-                              age=result.age, render_time_ms=result.render_time_ms,
-                              truncated=result.truncated)
+    headers = http_cache_headers(result.cache_key, result.ttl, cached=result.cached,
+                                 age=result.age, render_time_ms=result.render_time_ms,
+                                 truncated=result.truncated)
+    if result.stable is not None:
+        headers["X-Stable"] = "true" if result.stable else "false"
+    return headers
 
 
 def stored_headers(image: StoredImage) -> dict[str, str]:
@@ -287,6 +290,7 @@ def describe(result: CaptureResult, image_url: str | None = None) -> dict[str, A
         "cache_key": result.cache_key,
         "image_url": image_url,
         "truncated": result.truncated,
+        **({"stable": result.stable} if result.stable is not None else {}),
         "blocked_requests": result.blocked_requests,
         "blocked": result.blocked,
         **({"content": result.content} if result.content is not None else {}),

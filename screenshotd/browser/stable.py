@@ -1,0 +1,103 @@
+"""wait_until_stable(page, opts) -> (stable, waited_ms): the wait before the shot until the page
+has stopped moving (``wait_for_stable``, on by default).
+
+A still page pays one call: the page's own signals (:data:`~screenshotd.browser.scripts.QUIET`)
+show no animation frame asked for and no finite animation running, and the shot goes ahead. A
+page animating with JavaScript (a chart growing, a counter) or with finite CSS or Web Animations
+is polled until it stops asking for frames. What the signals cannot settle, an endless animation
+or frames asked for without end, is decided by pixels: small lossless shots of what will be
+captured (the viewport, or the whole page for ``full_page``), until two in a row
+are identical. When the budget (``STABLE_BUDGET_MS``, within the request's time) runs out, the
+answer is "not stable", and the shot is taken anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from typing import Any
+
+from playwright.async_api import CDPSession, Page
+
+from screenshotd.browser import scripts
+from screenshotd.params.capture import RenderOptions
+
+#: Between two shots compared, so that a slow change (an eased ending) shows as a difference.
+SHOT_GAP_S = 0.1
+#: How far past its budget the wait may run (a shot under way) before it is cut short.
+OVERRUN_S = 0.5
+#: The compared shots' longest side, in device pixels: a page taller than this is scaled down.
+MAX_COMPARED_PX = 2000
+
+
+async def settle(page: Page, opts: RenderOptions, budget_ms: int, left_ms: int,
+                 session: CDPSession | None = None) -> tuple[bool | None, int]:
+    """The wait for a capture: None (not asked for, or a video or PDF, which are not a frame)
+    or whether it settled, within ``budget_ms`` and the ``left_ms`` of the request's time."""
+    if not opts.wait_for_stable or opts.is_video or opts.format == "pdf":
+        return None, 0
+    budget = min(budget_ms, left_ms)
+    started = time.monotonic()
+    try:  # every step is bounded; this bounds them all (a page busy navigating, say)
+        return await asyncio.wait_for(wait_until_stable(page, opts, budget, session),
+                                      budget / 1000 + OVERRUN_S)
+    except TimeoutError:
+        return False, _since(started)
+
+
+async def wait_until_stable(page: Page, opts: RenderOptions, budget_ms: int,
+                            session: CDPSession | None = None) -> tuple[bool, int]:
+    """Whether the page settled within ``budget_ms``, and how long this waited (ms)."""
+    started = time.monotonic()
+    if budget_ms <= 0:
+        return False, 0
+    report = await page.evaluate(scripts.QUIET, budget_ms)
+    if report["quiet"] and not report["endless"]:
+        return True, _since(started)
+    left = budget_ms / 1000 - (time.monotonic() - started)
+    own = session is None
+    cdp = session or await page.context.new_cdp_session(page)
+    try:
+        stable = await _same_twice(page, opts, cdp, left)
+    finally:
+        if own:
+            with contextlib.suppress(Exception):
+                await cdp.detach()
+    return stable, _since(started)
+
+
+async def _same_twice(page: Page, opts: RenderOptions, cdp: CDPSession, left: float) -> bool:
+    end = time.monotonic() + left
+    params = await _shot_params(page, opts)
+    previous = await _shot(cdp, params)
+    while time.monotonic() + SHOT_GAP_S < end:
+        await asyncio.sleep(SHOT_GAP_S)
+        current = await _shot(cdp, params)
+        if current == previous:
+            return True
+        previous = current
+    return False
+
+
+async def _shot_params(page: Page, opts: RenderOptions) -> dict[str, Any]:
+    """``Page.captureScreenshot`` arguments: the viewport (where an element is shot too), or
+    the whole page for ``full_page``, at most :data:`MAX_COMPARED_PX` on its longest side."""
+    params: dict[str, Any] = {"format": "png", "optimizeForSpeed": True}
+    if opts.full_page:
+        width, height = await page.evaluate(scripts.PAGE_SIZE)
+        longest = max(width, height, 1) * (opts.device_scale_factor or 1)
+        params["captureBeyondViewport"] = True
+        params["clip"] = {"x": 0, "y": 0, "width": width, "height": height,
+                          "scale": min(1.0, MAX_COMPARED_PX / longest)}
+    return params
+
+
+async def _shot(cdp: CDPSession, params: dict[str, Any]) -> bytes:
+    result = await cdp.send("Page.captureScreenshot", params)
+    return base64.b64decode(result["data"])
+
+
+def _since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
