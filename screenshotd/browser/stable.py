@@ -36,8 +36,8 @@ async def settle(page: Page, opts: RenderOptions, budget_ms: int, left_ms: int,
                  session: CDPSession | None = None) -> tuple[bool | None, int]:
     """The wait for a capture: None (not asked for, or a video or PDF, which are not a frame)
     or whether it settled, within ``budget_ms`` and the ``left_ms`` of the request's time."""
-    if not opts.wait_for_stable or opts.is_video or opts.format == "pdf":
-        return None, 0
+    if not opts.wait_for_stable or opts.is_video or opts.format == "pdf" or budget_ms <= 0:
+        return None, 0  # STABLE_BUDGET_MS=0 turns the wait off: not waited for, not unstable
     budget = min(budget_ms, left_ms)
     started = time.monotonic()
     try:  # every step is bounded; this bounds them all (a page busy navigating, say)

@@ -89,3 +89,13 @@ async def test_a_cached_capture_keeps_its_stability_and_the_wait_is_measured(cli
     assert first.headers["x-stable"] == "true"
     metrics = (await client.get("/metrics")).text
     assert 'screenshotd_stable_wait_seconds_count{stable="true"}' in metrics
+
+
+async def test_a_budget_of_zero_turns_the_wait_off_for_every_capture():
+    from tests.support.servers import make_settings, run_server
+
+    async with run_server(make_settings(stable_budget_ms=0)) as running:
+        response = await running.client.post("/screenshot", json={
+            "html": CHART, "width": 400, "height": 300, "response_type": "json"})
+        assert response.status_code == 200, response.text
+        assert "x-stable" not in response.headers and "stable" not in response.json()
