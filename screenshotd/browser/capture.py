@@ -4,20 +4,19 @@ The steps, in order:
 
 1. emulation on the page: viewport, colour scheme, reduced motion, media type; headers,
    cookies and geolocation on the context;
-2. navigation (``url``) or rendering (``html``) until ``wait_until``; ``networkidle0`` is
-   Playwright's ``networkidle``, ``networkidle2`` waits for at most two open requests for 500 ms;
-   Before it, the request filter (``block_ads``, ``block_trackers``, ``block_requests``), the
-   consent-banner style sheet and ``local_storage`` are put in place (:mod:`.steps`);
-3. ``wait_for_selector``; then ``styles`` and ``hide_selectors`` (as a constructed style sheet,
-   which a page's CSP does not block); the filter lists' element hiding; consent banners;
-   ``scripts``; ``click``; ``actions``;
-4. for ``full_page``, a scroll through the page so lazy content loads; ``scroll_to``; ``delay``;
-   web fonts settle; well-known anti-flicker snippets that would keep the page hidden are undone;
-   ``redact``; the page's HTML is read when content or metadata is asked for;
-5. the screenshot (or PDF): the element for ``selector``, the clip rectangle, or the viewport or
-   full page with its height capped. A plain viewport shot of a warm page is one DevTools call
-   on the page's own session. Just before it, the text caret is hidden (``caret``), animations
-   are settled (``animations``) and web fonts are waited for (bounded). A video is recorded instead (:mod:`.video`), with the actions.
+2. the request filter (``block_ads``, ``block_trackers``, ``block_requests``,
+   ``block_resources``), the consent-banner sheet, ``local_storage`` and ``freeze_time``'s
+   stopped clock (:mod:`.steps`); navigation (``url``) or rendering (``html``) until
+   ``wait_until`` (``networkidle2``: at most two open requests for 500 ms); with
+   ``freeze_time``, the page's clock is then run forward at once;
+3. ``wait_for_selector``; ``styles`` and ``hide_selectors`` (a constructed style sheet, which a
+   page's CSP does not block); element hiding; consent banners; ``scripts``; ``click``;
+   ``actions``; for ``full_page``, a scroll through the page so lazy content loads;
+   ``scroll_to``; ``delay``; anti-flicker snippets are undone, the caret hidden, animations
+   settled (``animations``), fonts and images waited for (bounded); ``redact``; the HTML read;
+4. the stability wait (:mod:`.stable`); the screenshot (or PDF): the element for ``selector``,
+   the clip, or the viewport or full page with its height capped (a plain viewport shot of a
+   warm page is one DevTools call on its own session); or a video (:mod:`.video`).
 
 Playwright's errors are translated here, at the boundary: timeouts while the page gets ready are
 ``TIMEOUT``, ``net::ERR_*`` is ``NAVIGATION_FAILED``, a selector that never appears is
@@ -44,6 +43,7 @@ from screenshotd.browser.stable import settle
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
 from screenshotd.params.capture import RenderOptions
+from screenshotd.params.depth import FROZEN_RUN_MS
 
 #: Time allowed for the screenshot or PDF itself, beyond the page's own ``timeout``.
 SHOT_TIMEOUT_MS = 30000
@@ -107,6 +107,7 @@ async def capture(
     await steps.before_load(context, page, opts, request_filter)
     response = await _load(page, opts, deadline, channel)
     steps.check_status(opts, response)
+    await steps.run_clock(page, opts, FROZEN_RUN_MS, deadline)
     for attempt in (1, 2):
         try:
             await _prepare(page, opts, deadline, max_height, request_filter)
@@ -272,7 +273,7 @@ async def _prepare(
         try:
             await page.evaluate("async () => {\n" + opts.scripts + "\n}")
         except PlaywrightError as exc:
-            if _is_closed(exc) or crashed(exc):
+            if steps.is_closed(exc) or crashed(exc):
                 raise  # the lease reports a crash as such
             raise errors.ValidationError(
                 f"scripts threw: {steps.page_error(exc)}", field="scripts"
@@ -295,6 +296,7 @@ async def _prepare(
         await page.evaluate("y => { window.scrollTo(0, y); }", opts.scroll_to)
     if opts.delay:
         await asyncio.sleep(opts.delay / 1000)
+        await steps.run_clock(page, opts, opts.delay, deadline)  # the page's time passes too
     if _changed_after_load(opts):
         await _settle(page, scripts.SETTLE, min(deadline.ms(), SETTLE_TIMEOUT_MS), int(opts.full_page))
     await page.evaluate(scripts.READY, [min(deadline.ms(), SETTLE_TIMEOUT_MS),
@@ -324,7 +326,7 @@ async def _settle(page: Page, script: str, budget_ms: int, arg: int) -> None:
     except TimeoutError:
         pass
     except PlaywrightError as exc:
-        if _is_closed(exc):
+        if steps.is_closed(exc):
             raise
 
 
@@ -401,10 +403,6 @@ def _raise_bad_selector(exc: PlaywrightError, field: str, selector: str) -> None
     if steps.is_bad_input(exc):
         raise errors.ValidationError(f"{field}: {steps.bad_selector(selector)}",
                                      field=field) from None
-
-
-def _is_closed(exc: PlaywrightError) -> bool:
-    return "closed" in str(exc).lower()
 
 
 class _InflightTracker:

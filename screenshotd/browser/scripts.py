@@ -20,6 +20,7 @@ css => {
 # waited for, decoded, within the budget.
 READY = """
 async ([budget, hideCaret, stopAnimations, fullPage]) => {
+  TIMERS
   for (const id of ['chartbeat-flicker-control-style', '_vis_opt_path_hides', 'at-body-style']) {
     const el = document.getElementById(id);
     if (el && el.tagName === 'STYLE') el.remove();
@@ -47,7 +48,7 @@ async ([budget, hideCaret, stopAnimations, fullPage]) => {
   for (const img of document.images) {
     if (img.currentSrc && shown(img)) waits.push(img.decode().catch(() => {}));
   }
-  await Promise.race([Promise.all(waits), new Promise(r => setTimeout(r, budget))]);
+  await Promise.race([Promise.all(waits), new Promise(r => wait(r, budget))]);
 }
 """
 
@@ -62,17 +63,18 @@ PAGE_SIZE = """
 # Scroll down a viewport at a time (to at most the cap) so lazy content is requested, then back.
 SCROLL_THROUGH = """
 async ([cap, budget]) => {
-  const end = Date.now() + budget;
-  const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 40)));
+  TIMERS
+  const end = now() + budget;
+  const next = () => new Promise(r => frame(() => wait(r, 40)));
   const step = Math.max(200, Math.floor(window.innerHeight * 0.9));
   const height = () => Math.min(cap, Math.max(document.documentElement.scrollHeight,
                                                document.body ? document.body.scrollHeight : 0));
-  for (let y = step; y < height() && Date.now() < end; y += step) {
+  for (let y = step; y < height() && now() < end; y += step) {
     window.scrollTo(0, y);
-    await frame();
+    await next();
   }
   window.scrollTo(0, 0);
-  await frame();
+  await next();
 }
 """
 
@@ -80,7 +82,8 @@ async ([cap, budget]) => {
 # them after a full-page scroll-through. Images that failed count as done.
 SETTLE = """
 async ([wholePage, budget]) => {
-  const timer = new Promise(r => setTimeout(r, budget));
+  TIMERS
+  const timer = new Promise(r => wait(r, budget));
   const visible = img => {
     const r = img.getBoundingClientRect();
     return r.bottom > 0 && r.top < window.innerHeight && r.right > 0 && r.left < window.innerWidth;
@@ -94,13 +97,18 @@ async ([wholePage, budget]) => {
 }
 """
 
-# In every page of every context, before the page's own scripts: requestAnimationFrame keeps a
-# count of the callbacks the page has asked for and not yet had, so the stability wait can see
-# whether JavaScript is animating. Nothing else about the calls changes.
+# In every page of every context, before the page's own scripts: the browser's own timers are
+# kept aside for the scripts here (``freeze_time`` replaces the page's with a paused clock, and
+# these must still run), and requestAnimationFrame keeps a count of the callbacks the page has
+# asked for and not yet had, so the stability wait can see whether JavaScript is animating.
+# Nothing else about the calls changes.
 FRAME_WATCH = """
 (() => {
   const request = window.requestAnimationFrame, cancel = window.cancelAnimationFrame;
   if (!request || window.__screenshotdFrames) return;
+  Object.defineProperty(window, '__screenshotdTimers', { value: Object.freeze({
+    wait: window.setTimeout.bind(window), frame: request.bind(window),
+    now: performance.now.bind(performance) }) });
   const pending = new Set();
   Object.defineProperty(window, '__screenshotdFrames', { value: () => pending.size });
   window.requestAnimationFrame = function requestAnimationFrame(callback) {
@@ -121,7 +129,8 @@ FRAME_WATCH = """
 # running (they may or may not be on screen: pixels decide).
 QUIET = """
 async budget => {
-  const start = performance.now();
+  TIMERS
+  const start = now();
   const frames = window.__screenshotdFrames || (() => 0);
   const moving = () => {
     let finite = false, endless = false;
@@ -134,11 +143,23 @@ async budget => {
   };
   let [busy, endless] = moving();
   let calm = busy ? 0 : 2;
-  while (calm < 2 && performance.now() - start < budget) {
-    await new Promise(r => setTimeout(r, 16));
+  while (calm < 2 && now() - start < budget) {
+    await new Promise(r => wait(r, 16));
     [busy, endless] = moving();
     calm = busy ? 0 : calm + 1;
   }
-  return { quiet: calm >= 2, endless, waited: performance.now() - start };
+  return { quiet: calm >= 2, endless, waited: now() - start };
 }
 """
+
+
+def with_timers(script: str) -> str:
+    """``script`` with ``TIMERS`` replaced by ``wait``, ``frame`` and ``now``: the browser's own
+    ``setTimeout``, ``requestAnimationFrame`` and ``performance.now``, which a paused page clock
+    (``freeze_time``) does not stop."""
+    return script.replace("TIMERS", _TIMERS)
+
+
+_TIMERS = ("const { wait, frame, now } = window.__screenshotdTimers || { wait: (f, ms) => "
+           "setTimeout(f, ms), frame: f => requestAnimationFrame(f), now: () => performance.now() };")
+READY, SCROLL_THROUGH, SETTLE, QUIET = map(with_timers, (READY, SCROLL_THROUGH, SETTLE, QUIET))

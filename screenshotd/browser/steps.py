@@ -24,6 +24,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from screenshotd import errors
 from screenshotd.blocking import banners
 from screenshotd.blocking.lists import RequestFilter
+from screenshotd.browser.lease import crashed
 from screenshotd.content import extract
 from screenshotd.params.capture import RenderOptions
 from screenshotd.params.depth import fails
@@ -63,12 +64,33 @@ async def before_load(context: BrowserContext, page: Page, opts: RenderOptions,
                             media=None if opts.media_type == "screen" else opts.media_type)
     if request_filter is not None and "websocket" in request_filter.resource_types:
         await page.route_web_socket("**/*", lambda socket: _refuse_socket(socket, request_filter))
-    if opts.freeze_time is not None:  # Date only: timers run, so the page still renders
-        await page.clock.set_fixed_time(opts.freeze_time)
+    if opts.freeze_time is not None:  # the page loads with its clock stopped at that time
+        # Paused first, then installed: a document replays the two in order, and installed
+        # first, the real time between the calls would count as page time (performance.now).
+        await page.clock.pause_at(opts.freeze_time)
+        await page.clock.install(time=opts.freeze_time)
     if opts.block_cookie_banners:
         await page.add_init_script(banners.INIT_SCRIPT)
     if opts.local_storage:
         await page.add_init_script(local_storage_script(opts.local_storage))
+
+
+async def run_clock(page: Page, opts: RenderOptions, page_ms: int, deadline: Deadline) -> None:
+    """``freeze_time``: move the page's stopped clock ``page_ms`` forward at once, firing its
+    timers and animation frames due by then in order, so what they draw is the same every time.
+
+    Bounded by the request's time: a page whose timers never end is shot as far as they got.
+    """
+    if opts.freeze_time is None or page_ms <= 0:
+        return
+    try:
+        await asyncio.wait_for(page.clock.run_for(page_ms), deadline.ms() / 1000)
+    except TimeoutError:
+        log.info("freeze_time: the page's timers ran past the request's time")
+    except PlaywrightError as exc:
+        if is_closed(exc) or crashed(exc):
+            raise
+        log.info("freeze_time: the page's timers stopped early: %s", page_error(exc))
 
 
 async def attach_filter(context: BrowserContext, page: Page, request_filter: RequestFilter,
@@ -237,6 +259,11 @@ def bad_selector(selector: str) -> str:
 #: Chromium's (``Protocol error (Storage.setCookies): ``).
 _API_PREFIX = re.compile(
     r"^(?:[A-Z][A-Za-z]*\.[a-z][A-Za-z_]*: |Protocol error \([A-Za-z.]+\): )+")
+
+
+def is_closed(exc: BaseException) -> bool:
+    """Whether Playwright's error says the page or its context went away."""
+    return "closed" in str(exc).lower()
 
 
 def page_error(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from playwright.async_api import CDPSession, Page
 
 from screenshotd import errors
-from screenshotd.browser import steps
+from screenshotd.browser import scripts, steps
 from screenshotd.browser.steps import Deadline
 from screenshotd.imaging.video import VideoEncoder
 from screenshotd.params.capture import RenderOptions
@@ -39,20 +39,22 @@ FRAME_QUALITY = 90
 FIRST_FRAME_TIMEOUT_S = 10
 
 #: Resolves once the page has drawn a frame since it was called.
-NEXT_FRAME = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+NEXT_FRAME = scripts.with_timers(
+    "() => { TIMERS return new Promise(done => frame(() => frame(done))); }")
 
 #: Scrolls from the top to the bottom of the page in ``ms``, one step per animation frame.
-SCROLL_THROUGH = """ms => {
+SCROLL_THROUGH = scripts.with_timers("""ms => {
+  TIMERS
   const root = document.scrollingElement || document.documentElement;
-  const start = performance.now();
+  const start = now();
   window.scrollTo(0, 0);
-  const step = now => {
-    const done = Math.min(1, (now - start) / ms);
+  const step = at => {
+    const done = Math.min(1, (at - start) / ms);
     window.scrollTo(0, (root.scrollHeight - window.innerHeight) * done);
-    if (done < 1) requestAnimationFrame(step);
+    if (done < 1) frame(step);
   };
-  requestAnimationFrame(step);
-}"""
+  frame(step);
+}""")
 
 
 async def record(page: Page, opts: RenderOptions, session: CDPSession | None = None
@@ -63,6 +65,8 @@ async def record(page: Page, opts: RenderOptions, session: CDPSession | None = N
     width, height = frame_size(opts.width, opts.height, opts.device_scale_factor)
     encoder = VideoEncoder(opts.format, width, height, opts.fps,
                            frame_count(opts.duration, opts.fps))
+    if opts.freeze_time is not None:
+        await page.clock.resume()  # a recording moves: the page's time runs on from there
     await page.evaluate(NEXT_FRAME)  # the screencast starts from a frame of this page
     own = session is None
     cdp = session or await page.context.new_cdp_session(page)

@@ -21,9 +21,8 @@ Parsing rules that make GET and POST identical (each value is read by
 - list parameters (``hide_selectors``, ``redact``, ``block_requests``) may be a comma-separated
   string or a JSON array.
 
-An unknown name is a 400 that names it, so ``fullpage=true`` is never silently ignored.
-Bounds that depend on the server (``SCREENSHOT_TIMEOUT_MS``, the Playwright device table) come in
-through :class:`ParseLimits`.
+An unknown name is a 400 that names it, so ``fullpage=true`` is never silently ignored. Bounds
+that depend on the server (``SCREENSHOT_TIMEOUT_MS``, the device table) are :class:`ParseLimits`.
 """
 
 from __future__ import annotations
@@ -376,13 +375,8 @@ class RenderOptions(VideoFields, ProxyFields, DepthFields, PdfFields):
         payload["_v"] = CACHE_FORMAT_VERSION
         if self.format not in ("jpeg", "webp"):
             payload.pop("quality")
-        for name in ("outputs", "duration", "fps", "scroll", "proxy", *TAG_PARAMS.values(),
-                     "block_resources", "fail_on_status", "freeze_time"):
-            if not payload[name]:  # keys made before these existed stay the same
-                payload.pop(name)
-        for name, default in {**PDF_DEFAULTS, "animations": "allow", "caret": "hide",
-                              "wait_for_stable": True}.items():
-            if payload[name] == default:
+        for name, unset in ADDED_LATER.items():  # keys made before these existed stay the same
+            if payload[name] == unset or (unset is EMPTY and not payload[name]):
                 payload.pop(name)
         for action in payload["actions"] or ():
             if not action["delay"]:
@@ -402,6 +396,14 @@ class RenderOptions(VideoFields, ProxyFields, DepthFields, PdfFields):
     def extension(self) -> str:
         return "jpg" if self.format == "jpeg" else self.format
 
+
+#: Keyed fields added after keys were first given out, with the value that leaves each out of
+#: the key (:data:`EMPTY`: any empty value), so a capture that does not use them keeps its key.
+EMPTY = object()
+ADDED_LATER: dict[str, Any] = {
+    **dict.fromkeys(("outputs", "duration", "fps", "scroll", "proxy", *TAG_PARAMS.values(),
+                     "block_resources", "fail_on_status", "freeze_time"), EMPTY),
+    **PDF_DEFAULTS, "animations": "allow", "caret": "hide", "wait_for_stable": True}
 
 CONTENT_TYPES: dict[str, str] = {
     "png": "image/png",

@@ -27,6 +27,9 @@ from screenshotd.params.values import Bool, parse_list
 
 RESOURCE_TYPES = ("image", "media", "font", "stylesheet", "script", "xhr", "fetch",
                   "websocket", "other")
+#: ``freeze_time``: how far the page's stopped clock is moved (at once, its timers and animation
+#: frames firing in order) once the page has loaded, so that what they draw on entry is drawn.
+FROZEN_RUN_MS = 2000
 _STATUS_PART = re.compile(r"([1-5])xx|(\d{3})(?:-(\d{3}))?")
 
 
@@ -44,8 +47,9 @@ class DepthFields(BaseModel):
         default=True, description="Before the shot, wait until the page stops moving (two "
         "identical frames), within STABLE_BUDGET_MS; X-Stable says whether it did.")
     freeze_time: Annotated[str, Field(max_length=40)] | None = Field(
-        default=None, description="An ISO 8601 time or epoch milliseconds: the page's Date "
-        "is fixed there.")
+        default=None, description="An ISO 8601 time or epoch milliseconds: the page's clock "
+        "(Date, timers, animation frames, performance.now) stands at that time while it loads, "
+        "then runs 2 s of page time at once before the shot.")
 
     @pydantic.field_validator("freeze_time", mode="before")
     @classmethod

@@ -257,28 +257,3 @@ async def test_the_caret_is_hidden_unless_asked_for(client):
             "caret": "initial"})).content)
         shown = max(shown, red_pixels(image))
     assert shown > 20, shown
-
-
-DATED = """<!doctype html><body><script>
-const first = new Date().toISOString();
-setTimeout(() => { document.title = first + ' ' + Date.now(); }, 50);
-</script></body>"""
-
-
-@pytest.mark.parametrize(("given", "iso", "ms"), [
-    ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00.000Z", 1714564800000),
-    ("1714564800000", "2024-05-01T12:00:00.000Z", 1714564800000),
-    ("2024-05-01T14:00:00+02:00", "2024-05-01T12:00:00.000Z", 1714564800000),
-])
-async def test_freeze_time_fixes_the_pages_date(client, given, iso, ms):
-    response = await client.post("/screenshot", json={
-        "html": DATED, "freeze_time": given, "delay": 300, "metadata": True,
-        "response_type": "json", "cache": False})
-    assert response.status_code == 200, response.text
-    assert response.json()["metadata"]["title"] == f"{iso} {ms}"
-
-
-@pytest.mark.parametrize("given", ["yesterday", "2024-13-01", "99999999999999999"])
-async def test_a_bad_freeze_time_is_a_400(client, given):
-    response = await client.post("/screenshot", json={"html": DATED, "freeze_time": given})
-    assert_error(response, 400, "VALIDATION_ERROR", "freeze_time")

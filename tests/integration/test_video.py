@@ -206,3 +206,24 @@ async def test_a_video_cannot_be_diffed(client):
     response = await client.get("/diff", params={"cache_key_1": key, "cache_key_2": key})
     body = assert_error(response, 400, "VALIDATION_ERROR")
     assert "a video, which cannot be diffed" in body["message"], body
+
+
+#: Red, green or blue by the second the page's clock reads.
+TICKING = """<!doctype html><style>html,body{margin:0;height:100%}</style><body><script>
+const colours = ['#ff0000', '#00ff00', '#0000ff'];
+const paint = () => {
+  document.body.style.background = colours[Math.floor(Date.now() / 1000) % 3];
+};
+paint();
+setInterval(paint, 50);
+</script>"""
+
+
+async def test_with_freeze_time_the_recording_runs_on_from_the_frozen_time(client):
+    video = await record(client, html=TICKING, duration=3, fps=5,
+                         freeze_time="2024-05-01T12:00:00Z")
+    shown = [video.colour_at(s) for s in (0.3, 1.3, 2.3)]
+    names = {min(((255, 0, 0), (0, 255, 0), (0, 0, 255)),
+                 key=lambda c, got=got: sum(abs(a - b) for a, b in zip(c, got, strict=True)))
+             for got in shown}
+    assert len(names) == 3, shown

@@ -36,6 +36,11 @@ CORPUS = _find_corpus()
 PIXELMATCH_FIXTURES = CORPUS.parents[1] / "fixtures" / "pixelmatch"
 
 
+#: A font file the test site serves as a web font (``/font``): Liberation Mono, which
+#: ``scripts/install-system-deps.sh`` installs with Chromium, so a page can also name it locally.
+FONT = Path("/usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf")
+FONT_FAMILY = "Liberation Mono"
+
 RED = (255, 0, 0)
 
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.pages import BOX, CORPUS, PAGES, page, solid_png
+from tests.support.pages import BOX, CORPUS, FONT, PAGES, page, solid_png
 
 #: Fetches of ``/cacheable``, by its ``tag``.
 CACHEABLE_HITS: dict[str, int] = {}
@@ -64,6 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
             rgb = bytes.fromhex(query.get("c", "00ff00"))
             body = solid_png(int(query.get("w", "10")), int(query.get("h", "10")), tuple(rgb))  # type: ignore[arg-type]
             self._send(200, body, "image/png")
+        elif path == "/font":
+            time.sleep(int(query.get("ms", "0")) / 1000)
+            self._send(200, FONT.read_bytes(), "font/ttf")
         elif path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
             self._send(200, page(BOX).encode())
