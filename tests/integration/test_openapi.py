@@ -103,6 +103,39 @@ async def test_the_playground_builds_the_url_and_shows_the_image(server: Running
 
 
 
+async def test_the_playground_sends_the_determinism_and_pdf_options(server: Running, site: Site):
+    """The repeatable-capture switches and the PDF options become parameters; the PDF ones only
+    with format=pdf (a picture refuses them), and the link they make prints the PDF asked for."""
+    async with watched_page() as (page, _):
+        await page.goto(server.base + "/", wait_until="load")
+        await page.fill("#url", site.url("/pages/basic"))
+        await page.click("#determinism summary")
+        await page.uncheck("#wait_for_stable")
+        await page.check("#animations")
+        await page.fill("#freeze_time", "2024-05-01T12:00:00Z")
+        await page.click("#pdf summary")
+        await page.fill("#pdf_page_ranges", "1")
+        link = await page.text_content("#link")
+        assert "wait_for_stable=false" in link and "animations=disabled" in link
+        assert "freeze_time=2024-05-01T12%3A00%3A00Z" in link and "caret" not in link
+        assert "pdf_" not in link
+        await page.select_option("#format", "pdf")
+        assert await page.evaluate("document.getElementById('pdf').open")
+        await page.fill("#pdf_margin", "2cm")
+        await page.fill("#pdf_footer_template", '<span class="pageNumber"></span>')
+        await page.check("#pdf_tagged")
+        link = await page.text_content("#link")
+        for part in ("format=pdf", "pdf_page_ranges=1", "pdf_margin_top=2cm",
+                     "pdf_margin_left=2cm", "pdf_tagged=true", "pdf_footer_template="):
+            assert part in link, (part, link)
+        response = await server.client.get(link)
+        assert response.status_code == 200, response.text
+        assert response.content.startswith(b"%PDF") and b"/StructTreeRoot" in response.content
+        await page.click("#capture")
+        await page.wait_for_function(
+            "document.querySelector('#status').textContent.startsWith('application/pdf')",
+            timeout=60_000)
+
 async def test_docs_render_every_operation_and_try_it_out_works_offline(server: Running):
     """Real Chromium loads /docs (Swagger UI, served by the server itself), sees all 16
     operations, and runs GET /health with "Try it out" against this server."""

@@ -6,9 +6,18 @@
   const statusLine = document.getElementById("status");
   const preview = document.getElementById("preview");
   const fields = ["url", "width", "height", "format", "device", "wait_until", "delay", "selector",
-                  "block_resources", "fail_on_status"];
-  const defaults = { format: "png", device: "desktop", wait_until: "load" };
+                  "block_resources", "fail_on_status", "freeze_time"];
+  const pdfFields = ["pdf_paper_format", "pdf_scale", "pdf_page_ranges", "pdf_header_template",
+                     "pdf_footer_template"];
+  const defaults = { format: "png", device: "desktop", wait_until: "load", pdf_paper_format: "a4",
+                     pdf_scale: "1" };
   const checks = ["full_page", "dark_mode", "block_ads", "block_trackers", "block_cookie_banners"];
+  const pdfChecks = ["pdf_landscape", "pdf_print_background", "pdf_prefer_css_page_size",
+                     "pdf_tagged", "pdf_outline"];
+  // Boxes whose checked state is not "true": what each sends when it differs from its default.
+  const switches = { wait_for_stable: ["wait_for_stable", "false", false],
+                     animations: ["animations", "disabled", true],
+                     caret: ["caret", "initial", true] };
   let objectUrl = null;
 
   function params() {
@@ -18,6 +27,18 @@
       if (value !== "" && value !== defaults[name]) query.set(name, value);
     }
     for (const name of checks) if (form.elements[name].checked) query.set(name, "true");
+    for (const [id, [name, value, when]] of Object.entries(switches)) {
+      if (form.elements[id].checked === when) query.set(name, value);
+    }
+    if (form.elements.format.value === "pdf") {  // the PDF options are refused on a picture
+      for (const name of pdfFields) {
+        const value = form.elements[name].value.trim();
+        if (value !== "" && value !== defaults[name]) query.set(name, value);
+      }
+      const margin = form.elements.pdf_margin.value.trim();
+      if (margin) for (const side of ["top", "right", "bottom", "left"]) query.set("pdf_margin_" + side, margin);
+      for (const name of pdfChecks) if (form.elements[name].checked) query.set(name, "true");
+    }
     return query;
   }
 
@@ -120,6 +141,9 @@
 
   form.addEventListener("submit", capture);
   form.addEventListener("input", snippets);
+  form.elements.format.addEventListener("change", () => {
+    document.getElementById("pdf").open = form.elements.format.value === "pdf";
+  });
   document.getElementById("api_key").addEventListener("input", snippets);
   document.getElementById("api_key").addEventListener("input", () => {
     clearTimeout(accountTimer);
