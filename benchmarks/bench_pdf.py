@@ -4,8 +4,9 @@ The service: one ``screenshotd serve`` process (2 slots, warm), ``format=pdf`` w
 ``pdf_header_template``, ``pdf_footer_template`` (page numbers) and margins, the HTML in the body,
 ``cache=false`` and each call's HTML its own. The baseline, in the same run: Playwright driving
 the same Chromium build, one page kept open, ``set_content`` and ``page.pdf`` with the very
-arguments the service passes (``screenshotd.browser.pdf.pdf_kwargs``). Alternating rounds, one
-call at a time; the ratio is of the p50s.
+arguments the service passes (``screenshotd.browser.pdf.pdf_kwargs``). A second baseline pays
+what context isolation pays: a new context and page for each PDF, closed after it. Alternating
+rounds, one call at a time; the ratios are of the p50s.
 
     python benchmarks/bench_pdf.py [--calls 10] [--rounds 3] [--isolation context|page]
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 from common import report, screenshotd_server
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from screenshotd.browser.chromium import BASE_ARGS
 from screenshotd.browser.pdf import page_count, pdf_kwargs
@@ -69,8 +70,25 @@ async def raw(page: Page, calls: int) -> list[float]:
     return times
 
 
+async def fresh(browser: Browser, calls: int) -> list[float]:
+    """Playwright with a context of its own for each PDF, as context isolation has."""
+    kwargs = pdf_kwargs(CaptureOptions.parse({"html": "x", **OPTIONS}))
+    times = []
+    for _ in range(calls):
+        html = document()
+        started = time.perf_counter()
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.set_content(html, wait_until="load")
+        data = await page.pdf(**kwargs)
+        times.append((time.perf_counter() - started) * 1000)
+        await context.close()
+        assert page_count(data) == 20
+    return times
+
+
 async def main(calls: int, rounds: int, isolation: str) -> dict[str, Any]:
-    samples: dict[str, list[float]] = {"service": [], "playwright": []}
+    samples: dict[str, list[float]] = {"service": [], "playwright": [], "fresh_context": []}
     executable = Settings().resolve_chromium()
     with screenshotd_server(BROWSER_MAX_CONCURRENT="2", BROWSER_ISOLATION=isolation) as base:
         async with httpx.AsyncClient(base_url=base, timeout=120) as client, \
@@ -78,20 +96,23 @@ async def main(calls: int, rounds: int, isolation: str) -> dict[str, Any]:
             browser = await playwright.chromium.launch(executable_path=executable,
                                                        args=list(BASE_ARGS))
             page = await browser.new_page()
-            await service(client, 2)  # warm up both
+            runs = {"service": lambda: service(client, calls),
+                    "playwright": lambda: raw(page, calls),
+                    "fresh_context": lambda: fresh(browser, calls)}
+            await service(client, 2)  # warm up all three
             await raw(page, 2)
+            await fresh(browser, 2)
             for number in range(rounds):
-                order = ("service", "playwright") if number % 2 == 0 else ("playwright",
-                                                                          "service")
+                order = list(runs) if number % 2 == 0 else list(reversed(runs))
                 for kind in order:
-                    samples[kind] += await (service(client, calls) if kind == "service"
-                                            else raw(page, calls))
+                    samples[kind] += await runs[kind]()
                 print(f"round {number + 1} done", flush=True)
             await browser.close()
     p50 = {kind: round(statistics.median(values), 2) for kind, values in samples.items()}
     return {"pages": 20, "isolation": isolation, "calls_per_round": calls, "rounds": rounds,
             "p50_ms": p50,
-            "service_over_playwright": round(p50["service"] / p50["playwright"], 3)}
+            "service_over_playwright": round(p50["service"] / p50["playwright"], 3),
+            "service_over_fresh_context": round(p50["service"] / p50["fresh_context"], 3)}
 
 
 if __name__ == "__main__":
