@@ -1,14 +1,17 @@
 """The cost of the determinism waits on corpus captures.
 
 One ``screenshotd serve`` (2 slots, warm), the tests' site serving the corpus. Each corpus page
-(``readability``, the first ``--pages``) is captured, one at a time, ``cache=false``, in three
+(``readability``, the first ``--pages``) is captured, one at a time, ``cache=false``, in four
 ways, in alternating rounds:
 
 - ``off``: ``wait_for_stable=false`` (the baseline: no waiting);
 - ``stable``: the default (``wait_for_stable=true``);
+- ``animations``: the default plus ``animations=disabled``;
 - ``deterministic``: the default plus ``animations=disabled`` and ``freeze_time``.
 
-The ratios are of the p50s over all captures. The pages that did not settle within the budget
+The ratios are of the p50s over all captures: the stability wait's cost (``stable / off``), and
+the determinism options' (``deterministic / stable``: with and without them; and against no
+waiting at all, ``deterministic / off``). The pages that did not settle within the budget
 (``X-Stable: false``) are listed.
 
     python benchmarks/bench_stable.py [--pages 20] [--rounds 3]
@@ -27,6 +30,7 @@ from common import CORPUS, local_site, report, screenshotd_server
 KINDS: dict[str, dict[str, str]] = {
     "off": {"wait_for_stable": "false"},
     "stable": {},
+    "animations": {"animations": "disabled"},
     "deterministic": {"animations": "disabled", "freeze_time": "2024-05-01T12:00:00Z"},
 }
 
@@ -61,6 +65,8 @@ def main(pages: int, rounds: int) -> dict[str, Any]:
     p50 = {kind: round(statistics.median(values), 2) for kind, values in samples.items()}
     return {"pages": len(names), "rounds": rounds, "p50_ms": p50,
             "stable_over_off": round(p50["stable"] / p50["off"], 3),
+            "animations_over_stable": round(p50["animations"] / p50["stable"], 3),
+            "deterministic_over_stable": round(p50["deterministic"] / p50["stable"], 3),
             "deterministic_over_off": round(p50["deterministic"] / p50["off"], 3),
             "unstable_pages": sorted(unstable)}
 
