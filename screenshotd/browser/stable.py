@@ -4,11 +4,11 @@ has stopped moving (``wait_for_stable``, on by default).
 A still page pays one call: the page's own signals (:data:`~screenshotd.browser.scripts.QUIET`)
 show no animation frame asked for and no finite animation running, and the shot goes ahead. A
 page animating with JavaScript (a chart growing, a counter) or with finite CSS or Web Animations
-is polled until it stops asking for frames. What the signals cannot settle, an endless animation
-or frames asked for without end, is decided by pixels: small lossless shots of what will be
-captured (the viewport, or the whole page for ``full_page``), until two in a row
-are identical. When the budget (``STABLE_BUDGET_MS``, within the request's time) runs out, the
-answer is "not stable", and the shot is taken anyway.
+is polled until it stops asking for frames, for up to half the budget. What the signals cannot
+settle, an endless animation or frames asked for without end, is decided by pixels: small lossless shots of what will be
+captured (the element or clip, the whole page for ``full_page``, else the viewport), until two
+in a row are identical. When the budget (``STABLE_BUDGET_MS``, within the request's time) runs
+out, the answer is "not stable", and the shot is taken anyway.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from playwright.async_api import CDPSession, Page
+from playwright.async_api import Error as PlaywrightError
 
 from screenshotd.browser import scripts
 from screenshotd.params.capture import RenderOptions
@@ -30,6 +31,12 @@ SHOT_GAP_S = 0.1
 OVERRUN_S = 0.5
 #: The compared shots' longest side, in device pixels: a page taller than this is scaled down.
 MAX_COMPARED_PX = 2000
+#: The share of the budget the page's own signals may take before pixels decide: a page that
+#: asks for frames for ever (a loop that draws nothing, or draws outside the element shot) is
+#: then still found stable by its pixels.
+SIGNAL_SHARE = 0.5
+#: How long the element of a ``selector`` capture is looked for, to compare it alone.
+BOX_TIMEOUT_MS = 500
 
 
 async def settle(page: Page, opts: RenderOptions, budget_ms: int, left_ms: int,
@@ -53,7 +60,7 @@ async def wait_until_stable(page: Page, opts: RenderOptions, budget_ms: int,
     started = time.monotonic()
     if budget_ms <= 0:
         return False, 0
-    report = await page.evaluate(scripts.QUIET, budget_ms)
+    report = await page.evaluate(scripts.QUIET, budget_ms * SIGNAL_SHARE)
     if report["quiet"] and not report["endless"]:
         return True, _since(started)
     left = budget_ms / 1000 - (time.monotonic() - started)
@@ -82,16 +89,40 @@ async def _same_twice(page: Page, opts: RenderOptions, cdp: CDPSession, left: fl
 
 
 async def _shot_params(page: Page, opts: RenderOptions) -> dict[str, Any]:
-    """``Page.captureScreenshot`` arguments: the viewport (where an element is shot too), or
-    the whole page for ``full_page``, at most :data:`MAX_COMPARED_PX` on its longest side."""
+    """``Page.captureScreenshot`` arguments: the part of the page the capture will shoot (the
+    element, the clip, the whole page for ``full_page``, else the viewport), at most
+    :data:`MAX_COMPARED_PX` on its longest side."""
     params: dict[str, Any] = {"format": "png", "optimizeForSpeed": True}
-    if opts.full_page:
+    region = await _region(page, opts)
+    if region is None and opts.full_page:
         width, height = await page.evaluate(scripts.PAGE_SIZE)
-        longest = max(width, height, 1) * (opts.device_scale_factor or 1)
+        region = {"x": 0, "y": 0, "width": width, "height": height}
+    if region is not None:
+        longest = max(region["width"], region["height"], 1) * (opts.device_scale_factor or 1)
         params["captureBeyondViewport"] = True
-        params["clip"] = {"x": 0, "y": 0, "width": width, "height": height,
-                          "scale": min(1.0, MAX_COMPARED_PX / longest)}
+        params["clip"] = {**region, "scale": min(1.0, MAX_COMPARED_PX / longest)}
     return params
+
+
+async def _region(page: Page, opts: RenderOptions) -> dict[str, float] | None:
+    """The element (``selector``) or the clip the capture will shoot, in page coordinates;
+    None for the viewport or the whole page, or while the element is not there to measure."""
+    if opts.selector:
+        try:
+            box = await page.locator(opts.selector).first.bounding_box(timeout=BOX_TIMEOUT_MS)
+        except PlaywrightError:
+            return None  # not there yet (the capture waits for it): the viewport stands in
+        if box is None or box["width"] < 1 or box["height"] < 1:
+            return None
+        region = {key: box[key] for key in ("x", "y", "width", "height")}
+    elif opts.clip is not None:
+        region = {key: float(value) for key, value in opts.clip.items()}
+        if opts.full_page:
+            return region  # a full-page clip is in page coordinates already
+    else:
+        return None
+    scroll_x, scroll_y = await page.evaluate("() => [scrollX, scrollY]")
+    return {**region, "x": region["x"] + scroll_x, "y": region["y"] + scroll_y}
 
 
 async def _shot(cdp: CDPSession, params: dict[str, Any]) -> bytes:

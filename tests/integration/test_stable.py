@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.support.checks import decode
 
@@ -99,3 +100,36 @@ async def test_a_budget_of_zero_turns_the_wait_off_for_every_capture():
             "html": CHART, "width": 400, "height": 300, "response_type": "json"})
         assert response.status_code == 200, response.text
         assert "x-stable" not in response.headers and "stable" not in response.json()
+
+
+#: A still box beside a square that changes colour every frame, for ever.
+STILL_BESIDE_MOVING = """<!doctype html><body style="margin:0;background:#fff">
+<div id="still" style="position:absolute;left:20px;top:20px;width:120px;height:80px;
+background:#2a9d8f"></div><div id="moving" style="position:absolute;left:220px;top:20px;
+width:120px;height:80px"></div><script>
+let n = 0;
+function draw() { document.getElementById('moving').style.background = `hsl(${n++ % 360}, 80%,
+50%)`; requestAnimationFrame(draw); }
+requestAnimationFrame(draw);
+</script></body>"""
+
+
+@pytest.mark.parametrize(("params", "stable"), [
+    ({"selector": "#still"}, True),
+    ({"clip_x": 0, "clip_y": 0, "clip_width": 180, "clip_height": 120}, True),
+    ({"selector": "#moving"}, False),
+    ({}, False),  # the viewport holds both
+])
+async def test_an_element_or_clip_capture_compares_that_part_alone(client, params, stable):
+    response, _ = await shot(client, STILL_BESIDE_MOVING, response_type="json", **params)
+    assert response.json()["stable"] is stable, params
+
+
+async def test_a_frame_loop_that_draws_nothing_is_found_stable_by_its_pixels(client):
+    """Asking for frames without end is only a hint: after half the budget, pixels decide."""
+    idle = ("<!doctype html><p>still</p><script>(function loop() { "
+            "requestAnimationFrame(loop); })();</script>")
+    started = time.monotonic()
+    response, _ = await shot(client, idle, response_type="json")
+    assert response.json()["stable"] is True
+    assert time.monotonic() - started < 2.5
