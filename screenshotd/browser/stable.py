@@ -5,9 +5,9 @@ A still page pays one call: the page's own signals (:data:`~screenshotd.browser.
 show no animation frame asked for and no finite animation running, and the shot goes ahead. A
 page animating with JavaScript (a chart growing, a counter) or with finite CSS or Web Animations
 is polled until it stops asking for frames, for up to half the budget. What the signals cannot
-settle, an endless animation or frames asked for without end, is decided by pixels: small lossless shots of what will be
-captured (the element or clip, the whole page for ``full_page``, else the viewport), until two
-in a row are identical. When the budget (``STABLE_BUDGET_MS``, within the request's time) runs
+settle, an endless animation or frames asked for without end, is decided by pixels: small
+lossless shots of what will be captured (the element or clip, the whole page for
+``full_page``, else the viewport), until two in a row are identical. When the budget (``STABLE_BUDGET_MS``, within the request's time) runs
 out, the answer is "not stable", and the shot is taken anyway.
 """
 
