@@ -38,7 +38,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from screenshotd import errors
 from screenshotd.blocking.lists import RequestFilter
 from screenshotd.browser import pdf, reset, scripts, steps, video
-from screenshotd.browser.lease import crashed
+from screenshotd.browser.lease import crashed, is_closed
 from screenshotd.browser.stable import settle
 from screenshotd.browser.steps import Deadline
 from screenshotd.net.proxy import MARKER_LOWER, Channel
@@ -273,7 +273,7 @@ async def _prepare(
         try:
             await page.evaluate("async () => {\n" + opts.scripts + "\n}")
         except PlaywrightError as exc:
-            if steps.is_closed(exc) or crashed(exc):
+            if is_closed(exc) or crashed(exc):
                 raise  # the lease reports a crash as such
             raise errors.ValidationError(
                 f"scripts threw: {steps.page_error(exc)}", field="scripts"
@@ -326,7 +326,7 @@ async def _settle(page: Page, script: str, budget_ms: int, arg: int) -> None:
     except TimeoutError:
         pass
     except PlaywrightError as exc:
-        if steps.is_closed(exc):
+        if is_closed(exc):
             raise
 
 

@@ -33,6 +33,11 @@ def crashed(exc: BaseException) -> bool:
     return "crash" in str(exc).split("\n", 1)[0].lower()
 
 
+def is_closed(exc: BaseException) -> bool:
+    """Whether a Playwright error says the page or its context went away."""
+    return "closed" in str(exc).lower()
+
+
 @dataclass(eq=False)
 class PoolContext:
     """A browser context and what belongs to it: its egress channel, the page a warm context
@@ -131,7 +136,7 @@ class Lease:
                     raise errors.RenderCrashed(
                         "the page's renderer crashed during the capture (it may have run out "
                         "of memory)") from exc
-                if "closed" in str(exc).lower():
+                if is_closed(exc):
                     raise  # BrowserPool.acquire tells a crash from a page closed under it
                 log.warning("capture failed: %s", str(exc).splitlines()[0][:300])
                 raise errors.NavigationFailed(

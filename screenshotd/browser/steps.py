@@ -24,7 +24,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from screenshotd import errors
 from screenshotd.blocking import banners
 from screenshotd.blocking.lists import RequestFilter
-from screenshotd.browser.lease import crashed
+from screenshotd.browser.lease import crashed, is_closed
 from screenshotd.content import extract
 from screenshotd.params.capture import RenderOptions
 from screenshotd.params.depth import fails
@@ -259,11 +259,6 @@ def bad_selector(selector: str) -> str:
 #: Chromium's (``Protocol error (Storage.setCookies): ``).
 _API_PREFIX = re.compile(
     r"^(?:[A-Z][A-Za-z]*\.[a-z][A-Za-z_]*: |Protocol error \([A-Za-z.]+\): )+")
-
-
-def is_closed(exc: BaseException) -> bool:
-    """Whether Playwright's error says the page or its context went away."""
-    return "closed" in str(exc).lower()
 
 
 def page_error(exc: BaseException) -> str:
