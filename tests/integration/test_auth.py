@@ -265,12 +265,6 @@ async def test_the_sign_command_prints_a_working_url(signing: Running, site: Sit
 # --------------------------------------------------------------------------- rate limits
 
 
-def freeze_limiter(running: Running, at: float) -> None:
-    """Stop the limiter's clock inside one minute, so that a test's requests never straddle
-    the turn of a window (which resets the counts)."""
-    running.app.state.gatekeeper.limiter.clock = lambda: at
-
-
 async def assert_limited(response: httpx.Response) -> int:
     body = assert_error(response, 429, "RATE_LIMITED")
     retry_after = int(response.headers["retry-after"])
@@ -281,7 +275,7 @@ async def assert_limited(response: httpx.Response) -> int:
 async def test_rate_limits_meter_renders_per_key_never_hits_or_304s(site: Site):
     settings = make_settings(api_keys=("alpha", "beta"), max_requests_per_minute=4)
     async with run_server(settings) as running:
-        freeze_limiter(running, 1_000_000_810.0)
+        running.freeze_limiter(1_000_000_810.0)
         async with client_for(running, "alpha") as alpha, client_for(running, "beta") as beta:
             url = site.url("/pages/basic?limited=1")
             first = await alpha.get("/screenshot", params={"url": url})  # 1: a miss
@@ -329,7 +323,7 @@ async def test_rate_limits_meter_renders_per_key_never_hits_or_304s(site: Site):
 
 async def test_a_refused_batch_does_not_use_up_the_minute(site: Site):
     async with run_server(make_settings(max_requests_per_minute=3)) as running:
-        freeze_limiter(running, 1_000_000_840.0)
+        running.freeze_limiter(1_000_000_840.0)
         urls = [site.url(f"/pages/basic?limited=batch{i}") for i in range(5)]
         await assert_limited(await running.client.post("/batch", json={"urls": urls}))
         response = await running.client.get("/screenshot", params={"url": urls[0]})
@@ -343,7 +337,7 @@ async def test_200_cached_thumbnails_load_from_one_ip_under_the_default_limit(si
     """A gallery page: many <img> tags of cached captures, fetched at once from one address,
     with the default limit. None of them may break."""
     async with run_server(make_settings(max_requests_per_minute=60)) as running:
-        freeze_limiter(running, 1_000_000_900.0)
+        running.freeze_limiter(1_000_000_900.0)
         urls = [site.url(f"/pages/basic?thumb={i}") for i in range(4)]
         sources = []
         for url in urls:  # four renders, well under the limit
@@ -369,7 +363,7 @@ async def test_200_cached_thumbnails_load_from_one_ip_under_the_default_limit(si
 
 async def test_without_keys_the_limit_is_per_ip(site: Site):
     async with run_server(make_settings(max_requests_per_minute=2)) as running:
-        freeze_limiter(running, 1_000_000_870.0)
+        running.freeze_limiter(1_000_000_870.0)
         urls = [site.url(f"/pages/basic?limited=2{i}") for i in range(4)]
         for url in urls[:2]:
             assert (await running.client.get("/screenshot", params={"url": url})).status_code == 200
@@ -384,7 +378,7 @@ async def test_replicas_share_one_limit_through_redis(site: Site, redis_server: 
                              api_keys=("alpha",))
     async with run_server(settings) as one, run_server(settings) as two:
         for replica in (one, two):
-            freeze_limiter(replica, 1_000_000_930.0)
+            replica.freeze_limiter(1_000_000_930.0)
         urls = [site.url(f"/pages/basic?limited=3{i}") for i in range(5)]
         async with client_for(one, "alpha") as a, client_for(two, "alpha") as b:
             statuses = [(await a.get("/screenshot", params={"url": urls[0]})).status_code,
@@ -402,7 +396,7 @@ async def test_replicas_share_one_limit_through_redis(site: Site, redis_server: 
 async def test_a_dead_redis_lets_requests_through(site: Site, own_redis: Any):
     settings = make_settings(max_requests_per_minute=1, redis_url=own_redis.url)
     async with run_server(settings) as running:
-        freeze_limiter(running, 1_000_000_990.0)
+        running.freeze_limiter(1_000_000_990.0)
         url = site.url("/pages/basic?limited=4")
         assert (await running.client.get("/screenshot", params={"url": url})).status_code == 200
         own_redis.kill()
