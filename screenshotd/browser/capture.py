@@ -187,6 +187,7 @@ async def _load(
 ) -> Any:
     native = _NATIVE_WAIT_UNTIL[opts.wait_until]
     tracker = _InflightTracker(page) if opts.wait_until == "networkidle2" else None
+    documents = steps.Documents(page)
     response = None
     try:
         if opts.url is not None:
@@ -196,9 +197,7 @@ async def _load(
         if tracker is not None:
             await tracker.wait_idle(max_inflight=2, quiet_ms=500, timeout_ms=deadline.ms())
     except PlaywrightTimeout:
-        raise errors.CaptureTimeout(
-            f"the page did not become ready ({opts.wait_until}) within {opts.timeout} ms"
-        ) from None
+        raise documents.timed_out(opts) from None
     except PlaywrightError as exc:
         match = _NET_ERROR.search(str(exc))
         if match:
@@ -212,6 +211,7 @@ async def _load(
             ) from None
         raise
     finally:
+        documents.detach()
         if tracker is not None:
             tracker.detach()
     if response is not None and channel is not None and MARKER_LOWER in response.headers:

@@ -55,6 +55,38 @@ class Deadline:
         return time.monotonic() >= self.end
 
 
+#: A main frame that began this many documents while its load was awaited, and never loaded,
+#: belongs to a page that reloads or redirects itself without end.
+RESTLESS_DOCUMENTS = 3
+
+
+class Documents:
+    """Counts the documents the main frame parses (its ``DOMContentLoaded`` events) while the
+    capture waits for the page to load, so that a load that never comes can say why. A page
+    that sends itself elsewhere before each document can load is a 422, not a timeout."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.parsed = 0
+        page.on("domcontentloaded", self._parsed)
+
+    def _parsed(self, _: Any) -> None:
+        self.parsed += 1
+
+    def detach(self) -> None:
+        self.page.remove_listener("domcontentloaded", self._parsed)
+
+    def timed_out(self, opts: RenderOptions) -> errors.ScreenshotError:
+        """The error of a load that ran out of time."""
+        if self.parsed >= RESTLESS_DOCUMENTS:
+            return errors.NavigationFailed(
+                f"the page kept navigating away before it became ready ({opts.wait_until}): "
+                f"{self.parsed} documents in {opts.timeout} ms (a page that reloads or "
+                "redirects itself without end)")
+        return errors.CaptureTimeout(
+            f"the page did not become ready ({opts.wait_until}) within {opts.timeout} ms")
+
+
 async def before_load(context: BrowserContext, page: Page, opts: RenderOptions,
                       request_filter: RequestFilter | None) -> None:
     """What must be in place before the page's first request: the filter, the banner sheet

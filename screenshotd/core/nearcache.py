@@ -154,5 +154,5 @@ class Tracker:
         finally:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                     await client.aclose()
