@@ -124,9 +124,8 @@ async def capture(
             if not _navigated_away(exc):
                 raise
             if attempt == 2:
-                raise errors.NavigationFailed(
-                    "the page kept navigating away while it was being captured (a page that "
-                    "reloads or redirects itself without end)") from None
+                raise errors.NavigationFailed("the page kept navigating away while it was "
+                                              f"being captured ({steps.RESTLESS})") from None
             # The page sent itself elsewhere (a script, a meta refresh) while it was being
             # prepared. Let the new document load, then prepare and capture that one.
             await _new_document(page, deadline, channel)

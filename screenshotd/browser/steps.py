@@ -58,6 +58,8 @@ class Deadline:
 #: A main frame that began this many documents while its load was awaited, and never loaded,
 #: belongs to a page that reloads or redirects itself without end.
 RESTLESS_DOCUMENTS = 3
+#: What a restless page is told, before or while it is captured.
+RESTLESS = "a page that reloads or redirects itself without end"
 
 
 class Documents:
@@ -81,8 +83,7 @@ class Documents:
         if self.parsed >= RESTLESS_DOCUMENTS:
             return errors.NavigationFailed(
                 f"the page kept navigating away before it became ready ({opts.wait_until}): "
-                f"{self.parsed} documents in {opts.timeout} ms (a page that reloads or "
-                "redirects itself without end)")
+                f"{self.parsed} documents in {opts.timeout} ms ({RESTLESS})")
         return errors.CaptureTimeout(
             f"the page did not become ready ({opts.wait_until}) within {opts.timeout} ms")
 
