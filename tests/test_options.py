@@ -252,3 +252,26 @@ def test_webhook_parameters_go_together():
     opts = parse(**{"async": "1", "webhook_url": " HTTPS://hooks.example/a b", "webhook_secret": "k"})
     assert opts.async_ and opts.webhook_url == "https://hooks.example/a%20b"
     assert opts.cache_key() == parse().cache_key()  # delivery only: the same capture
+
+
+@pytest.mark.parametrize(("params", "get", "expected"), [
+    ({}, True, "redirect"),
+    ({}, False, "image"),
+    ({"redirect": "false"}, True, "json"),
+    ({"redirect": False}, False, "json"),
+    ({"redirect": "false", "response_type": "image"}, True, "image"),
+    ({"redirect": "false", "responseType": "base64"}, True, "base64"),
+    ({"response_type": "json"}, True, "json"),
+    ({"redirect": "true"}, False, "redirect"),
+    ({"redirect": "true", "response_type": "json"}, True, "redirect"),
+])
+def test_how_an_og_image_is_answered(params: dict[str, object], get: bool, expected: str):
+    from screenshotd.params.og import OgOptions, answer
+    assert answer(OgOptions.parse({"title": "t", **params}), get=get) == expected
+
+
+def test_an_outline_turns_tagging_on_and_keys_as_both():
+    alone = CaptureOptions.parse({"html": "<h1>x</h1>", "format": "pdf", "pdf_outline": "true"})
+    both = CaptureOptions.parse({"html": "<h1>x</h1>", "format": "pdf", "pdf_outline": "true",
+                                 "pdf_tagged": "true"})
+    assert alone.pdf_tagged and alone.cache_key() == both.cache_key()

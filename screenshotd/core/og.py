@@ -67,10 +67,13 @@ class OgImages:
             raise errors.InternalError(
                 f"the template {og.template!r} failed; the server log says why") from None
 
-    def capture_options(self, og: OgOptions) -> CaptureOptions:
+    def capture_options(self, og: OgOptions,
+                        response_type: str = "image") -> CaptureOptions:
+        """The capture behind ``og``; ``response_type`` is how it is answered (never part of
+        the cache key)."""
         params: dict[str, object] = {
             "html": self.html(og), "width": og.width, "height": og.height,
-            "format": og.format, "response_type": og.response_type,
+            "format": og.format, "response_type": response_type,
             "wait_until": "load"}
         if og.cache_ttl is not None:
             params["cache_ttl"] = og.cache_ttl

@@ -1,9 +1,10 @@
 """``GET /og-image`` and ``POST /og-image``: an Open Graph image from a template.
 
 GET redirects by default (``302`` to the cached image's ``image_url``, so that an ``og:image``
-meta tag can point at this URL); POST answers the image. ``redirect=false`` answers as
-``response_type`` says: the bytes, or JSON (with ``data`` for ``base64``). Cached and ETagged
-like captures: the same parameters are the same image.
+meta tag can point at this URL); POST answers the image. ``redirect=false`` answers JSON with
+``image_url``, as the seed API does, or what ``response_type`` asks for: ``image`` the bytes,
+``base64`` JSON with ``data``. Cached and ETagged like captures: the same parameters are the
+same image.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from screenshotd.http.routes import (
     query_params,
     render,
 )
-from screenshotd.params.og import OgOptions
+from screenshotd.params.og import OgOptions, answer
 
 
 async def og_image(request: Request) -> Response:
@@ -31,9 +32,10 @@ async def og_image(request: Request) -> Response:
     get = request.method in ("GET", "HEAD")
     og = OgOptions.parse(query_params(request) if get else await json_body(request))
     who = caller(request)
-    opts = images.capture_options(og)
+    how = answer(og, get=get)
+    redirect = how == "redirect"
+    opts = images.capture_options(og, "image" if redirect else how)
     service = request.app.state.service
-    redirect = og.redirect if og.redirect is not None else get
     if not redirect and etag_matches(request.headers.get("if-none-match"), opts.cache_key()):
         stored = await service.cached(opts, who)
         if stored is not None:

@@ -4,8 +4,9 @@
 (``light`` or ``dark``), ``bg_color`` and ``text_color`` (``#rgb`` or ``#rrggbb``), ``logo_url``
 (http or https), ``template`` (``basic``, ``article``, ``minimal``, or one of the operator's),
 ``width`` and ``height`` (1200 × 630 by default), ``format`` (``png``, ``jpeg``, ``webp``),
-``redirect`` (302 to the image; the default for GET), ``response_type`` (``image``, ``json``,
-``base64``) and ``cache_ttl``. Names may be given in camelCase.
+``redirect`` (302 to the image; the default for GET unless ``response_type`` is given),
+``response_type`` (``image``, ``json``, ``base64``; ``json`` by default with ``redirect=false``,
+as the seed API answers) and ``cache_ttl``. Names may be given in camelCase.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class OgOptions(BaseModel):
     height: Annotated[int, Field(ge=100, le=1260)] = 630
     format: Literal["png", "jpeg", "webp"] = "png"
     redirect: Bool | None = None
-    response_type: Literal["image", "json", "base64"] = "image"
+    response_type: Literal["image", "json", "base64"] | None = None
     cache_ttl: Annotated[int, Field(ge=60, le=2_592_000)] | None = None
 
     @pydantic.field_validator("logo_url")
@@ -98,3 +99,20 @@ class OgOptions(BaseModel):
             "accent_color": "#38bdf8" if dark else "#2563eb",
             "logo_url": self.logo_url, "width": self.width, "height": self.height,
         }
+
+
+def answer(og: OgOptions, *, get: bool) -> Literal["redirect", "image", "json", "base64"]:
+    """How an OG image request is answered.
+
+    ``redirect=true`` redirects; ``redirect=false`` answers ``response_type``, JSON when it is
+    not given (the seed API's ``{"image_url": …}``). With neither given, GET redirects (an
+    ``og:image`` tag points at the URL) and POST answers the bytes. A ``response_type`` given
+    alone is answered as asked, on GET too.
+    """
+    if og.redirect:
+        return "redirect"
+    if og.response_type is not None:
+        return og.response_type
+    if og.redirect is False:
+        return "json"
+    return "redirect" if get else "image"

@@ -24,8 +24,9 @@ def close_to(pixel: tuple[int, int, int], colour: tuple[int, int, int], within: 
 
 
 async def og(client: Any, **params: Any) -> Any:
-    response = await client.get("/og-image", params={"redirect": "false", **params})
+    response = await client.get("/og-image", params={"response_type": "image", **params})
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("image/"), response.headers
     return decode(response.content)
 
 
@@ -78,6 +79,30 @@ async def test_get_redirects_to_a_working_image_url_and_it_is_cached_and_etagged
                              headers={"If-None-Match": etag})).status_code == 304
     body = (await client.post("/og-image", json={**params, "responseType": "json"})).json()
     assert body["width"] == 1200 and body["image_url"] == location
+
+
+async def test_redirect_false_answers_json_with_an_image_url_that_opens(client):
+    """The seed API's ``redirect: false``: JSON with ``image_url``, on GET and on POST; the
+    bytes only when ``response_type=image`` asks for them."""
+    params = {"title": "As JSON", "description": "redirect false"}
+    got = await client.get("/og-image", params={**params, "redirect": "false"})
+    assert got.status_code == 200 and got.headers["content-type"] == "application/json"
+    body = got.json()
+    assert body["width"] == 1200 and body["height"] == 630 and "data" not in body
+    image = await client.get(body["image_url"])
+    assert image.status_code == 200 and decode(image.content).size == (1200, 630)
+    posted = await client.post("/og-image", json={**params, "redirect": False})
+    assert posted.json()["image_url"] == body["image_url"]
+    as_bytes = await client.get("/og-image", params={
+        **params, "redirect": "false", "response_type": "image"})
+    assert as_bytes.headers["content-type"] == "image/png"
+    assert as_bytes.content == image.content
+    encoded = (await client.get("/og-image", params={
+        **params, "redirect": "false", "response_type": "base64"})).json()
+    assert encoded["image_url"] == body["image_url"] and encoded["data"]
+    # POST without ``redirect`` still answers the bytes; GET still redirects
+    assert (await client.post("/og-image", json=params)).content == image.content
+    assert (await client.get("/og-image", params=params)).status_code == 302
 
 
 async def test_a_logo_at_a_private_address_is_refused(client):
