@@ -276,6 +276,8 @@ class RenderOptions(VideoFields, ProxyFields, DepthFields, PdfFields):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
         resolve_video(self, set_)
         check_pdf_only(self)
+        if self.pdf_outline:  # Chromium builds the outline from the tagged structure only
+            set_(self, "pdf_tagged", True)
         resolve_proxy(self, limits.proxies, set_)
         if self.local_storage and self.url is None:
             raise PydanticCustomError(

@@ -66,8 +66,9 @@ class PdfFields(BaseModel):
                                      "length); overrides pdf_paper_format.")
     pdf_height: Length | None = Field(default=None, description="A custom paper height.")
     pdf_tagged: Bool = Field(default=False, description="An accessible (tagged) PDF.")
-    pdf_outline: Bool = Field(default=False, description="A document outline from the "
-                              "headings.")
+    pdf_outline: Bool = Field(default=False, description="A document outline (bookmarks) "
+                              "from the headings; turns pdf_tagged on, which Chromium builds "
+                              "the outline from.")
 
     @pydantic.field_validator("pdf_margin_top", "pdf_margin_right", "pdf_margin_bottom",
                               "pdf_margin_left", "pdf_width", "pdf_height")

@@ -198,6 +198,15 @@ async def test_outline_and_tagged(client):
     assert "/StructTreeRoot" in outlined.trailer["/Root"]
     plain = await pdf(client, sections(3))
     assert not plain.outline and "/StructTreeRoot" not in plain.trailer["/Root"]
+    tagged = await pdf(client, sections(3), pdf_tagged=True)
+    assert not tagged.outline and "/StructTreeRoot" in tagged.trailer["/Root"]
+
+
+async def test_an_outline_alone_is_an_outline(client):
+    """``pdf_outline`` on its own turns tagging on: without it Chromium's outline is empty."""
+    alone = await pdf(client, sections(3), pdf_outline=True)
+    titles = [entry.title for entry in alone.outline if not isinstance(entry, list)]
+    assert titles[:3] == ["Chapter 1", "Chapter 2", "Chapter 3"], titles
 
 
 @pytest.mark.parametrize(("params", "field"), [
