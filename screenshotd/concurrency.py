@@ -15,7 +15,7 @@ import asyncio
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -95,7 +95,8 @@ class FairQueue(Generic[T]):
     :meth:`pop` takes the oldest item of the owner whose turn it is, then puts that owner at the
     back of the line if it has more. With a ``cap``, an owner that already holds ``cap`` (by
     ``held``) is passed over while another owner waits that holds fewer: when others are
-    waiting, nobody holds more than their share.
+    waiting, nobody holds more than their share. With ``limit``, an owner that holds its own
+    limit is passed over even when nobody else waits: a hard cap, not a share.
     """
 
     def __init__(self) -> None:
@@ -118,6 +119,11 @@ class FairQueue(Generic[T]):
         line.append(item)
         self._size += 1
 
+    def waiting_for(self, owner: str) -> int:
+        """How many items ``owner`` has waiting."""
+        line = self._lines.get(owner)
+        return len(line) if line is not None else 0
+
     def remove(self, owner: str, item: T) -> bool:
         """Take a waiting item out (it was cancelled, or gave up); False if it is not here."""
         line = self._lines.get(owner)
@@ -130,16 +136,22 @@ class FairQueue(Generic[T]):
             self._turns.remove(owner)
         return True
 
-    def pop(self, held: Mapping[str, int] | None = None,
-            cap: int | None = None) -> tuple[str, T] | None:
-        """The next (owner, item), taking owners in turn; None when nothing waits."""
+    def pop(self, held: Mapping[str, int] | None = None, cap: int | None = None,
+            limit: Callable[[str], int | None] | None = None) -> tuple[str, T] | None:
+        """The next (owner, item), taking owners in turn; None when nothing waits, or when
+        every owner that waits holds its ``limit``."""
         if not self._turns:
             return None
-        owner = self._turns[0]
-        if cap is not None and held is not None and len(self._turns) > 1:
-            under = [o for o in self._turns if held.get(o, 0) < cap]
+        turns: Sequence[str] = self._turns
+        if limit is not None and held is not None:
+            turns = [o for o in turns if not at_limit(held.get(o, 0), limit(o))]
+            if not turns:
+                return None
+        owner = turns[0]
+        if cap is not None and held is not None and len(turns) > 1:
+            under = [o for o in turns if held.get(o, 0) < cap]
             # Everyone at their share: the owner holding least, so no slot stays idle.
-            owner = under[0] if under else min(self._turns, key=lambda o: held.get(o, 0))
+            owner = under[0] if under else min(turns, key=lambda o: held.get(o, 0))
         self._turns.remove(owner)
         line = self._lines[owner]
         item = line.popleft()
@@ -149,6 +161,11 @@ class FairQueue(Generic[T]):
         else:
             del self._lines[owner]
         return owner, item
+
+
+def at_limit(held: int, limit: int | None) -> bool:
+    """Whether an owner holding ``held`` may take no more under its ``limit`` (None: none)."""
+    return limit is not None and held >= limit
 
 
 #: How far past its expected wait a refused request may be told to come back, in queue
@@ -176,6 +193,11 @@ class BoundedSlots:
     flood from one caller cannot hold every slot, nor push another caller's request past its
     wait.
 
+    Capped: :attr:`caps`, when set, gives an owner's own limit (a key's ``max_concurrent``, or
+    ``MAX_CONCURRENT_PER_CALLER`` when the operator sets it). An owner never holds more slots
+    than its limit, even while the others stand idle; its further requests wait for one of its
+    own, and are refused when that wait would be too long.
+
     ``what`` names the slots in the error (``browser slot``, ``diff worker``).
     """
 
@@ -190,6 +212,9 @@ class BoundedSlots:
         self.what = what
         #: The most slots one owner holds while another owner waits (None: no limit).
         self.per_owner = per_owner
+        #: An owner's hard limit of slots (None: no limit), read at every turn, so a changed
+        #: keys file applies to the next one.
+        self.caps: Callable[[str], int | None] | None = None
         self._waiters: FairQueue[asyncio.Future[None]] = FairQueue()
         self._held: Counter[str] = Counter()
         self.in_use = 0
@@ -223,11 +248,26 @@ class BoundedSlots:
     async def acquire(self, owner: str = "") -> None:
         """Take a slot for ``owner``, waiting when one can be expected within ``wait_s``, or
         raise PoolExhausted."""
-        if not self.full and not self._waiters:
+        limit = self.caps(owner) if self.caps is not None else None
+        capped = at_limit(self._held.get(owner, 0), limit)
+        if not self.full and not self._waiters and not capped:
             self._take(owner)
             return
         cap = MAX_WAITERS if self.max_waiting is None else self.max_waiting
         expected = self.expected_wait()
+        if capped and limit:
+            # its own slots must free: its waiting requests, and itself, per slot it may hold
+            mine = (self._waiters.waiting_for(owner) + 1) * self.hold_s / limit
+            if mine > expected:
+                expected = mine
+                if mine > self.wait_s:
+                    self.refused += 1
+                    raise errors.PoolExhausted(
+                        f"this caller may hold {limit} {self.what}"
+                        f"{'s' if limit != 1 else ''} at once, and its requests already "
+                        f"waiting would make this one wait about {mine:.0f} s, longer than "
+                        f"the {self.wait_s:g} s a request may wait",
+                        retry_after=max(1, math.ceil(mine - self.wait_s)))
         if self.waiting >= cap:
             self.refused += 1
             raise errors.PoolExhausted(
@@ -241,6 +281,7 @@ class BoundedSlots:
                 retry_after=self._ticket(expected))
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.push(owner, turn)
+        self._hand_out()  # a slot may be free that only capped owners were waiting for
         try:
             async with asyncio.timeout(self.wait_s):
                 await turn
@@ -287,8 +328,14 @@ class BoundedSlots:
         self._held[owner] -= 1
         if self._held[owner] <= 0:
             del self._held[owner]
+        self._hand_out()
+        if self.in_use == 0:
+            self._drained.set()
+
+    def _hand_out(self) -> None:
+        """Give the free slots to the waiters in turn, passing over owners at their limit."""
         while self.in_use < self.slots:
-            turn = self._waiters.pop(self._held, self.per_owner)
+            turn = self._waiters.pop(self._held, self.per_owner, self.caps)
             if turn is None:
                 break
             next_owner, waiter = turn
@@ -296,8 +343,6 @@ class BoundedSlots:
                 continue
             self._take(next_owner)
             waiter.set_result(None)
-        if self.in_use == 0:
-            self._drained.set()
 
     async def drained(self) -> None:
         """Wait until no slot is held."""

@@ -197,9 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "MAX_CONCURRENT_PER_CALLER", "", _int(1, 64),
-        "The most browser slots one caller (an API key, or an address without keys) holds while "
-        "others wait; waiting requests are served round-robin across callers. Empty: "
-        "max(1, BROWSER_MAX_CONCURRENT - 1).",
+        "Set: the most browser slots one caller (an API key, or an address without keys) ever "
+        "holds at once, even on an idle service; a named key's max_concurrent replaces it. "
+        "Empty: a caller alone may use every slot, and holds at most max(1, "
+        "BROWSER_MAX_CONCURRENT - 1) while others wait (so a first caller with never-ending "
+        "pages holds every slot for one deadline, up to the largest timeout + 1.5 s, before "
+        "others are served). Waiting requests are served round-robin across callers.",
     ),
     Setting("BROWSER_RECYCLE_AFTER", "200", _int(1), "Restart Chromium after this many captures."),
     Setting(

@@ -18,6 +18,7 @@ key_sha256 = "{acme}"
 domains = ["acme.com", "*.acme.com"]
 rate_limit_per_minute = 120
 monthly_quota = 10000
+max_concurrent = 2
 
 [[keys]]
 name = "old"
@@ -36,15 +37,18 @@ def test_a_file_of_named_keys():
     assert acme.name == "acme" and acme.domains == ("acme.com", "*.acme.com")
     assert acme.rate_limit_per_minute == 120 and acme.monthly_quota == 10000
     assert not acme.revoked and accounts[key_digest("old-key")].revoked
+    assert acme.max_concurrent == 2 and accounts[key_digest("old-key")].max_concurrent is None
     assert key_digest("wrong") not in accounts
 
 
 @pytest.mark.parametrize(("change", "message"), [
     (("monthly_quota = 10000", "monthly_quota = -1"), "keys[0] (the [[keys]] at line 3): "
      "monthly_quota must be a whole number"),
-    (("revoked = true", 'revoked = "yes"'), "keys[1] (the [[keys]] at line 10): revoked"),
-    (('name = "old"', 'name = "acme"'), "keys[1] (the [[keys]] at line 10): the name 'acme' "
+    (("revoked = true", 'revoked = "yes"'), "keys[1] (the [[keys]] at line 11): revoked"),
+    (('name = "old"', 'name = "acme"'), "keys[1] (the [[keys]] at line 11): the name 'acme' "
      "is used twice"),
+    (("max_concurrent = 2", "max_concurrent = 0"), "max_concurrent must be 1 or more"),
+    (("max_concurrent = 2", "max_concurrent = 1.5"), "max_concurrent must be a whole number"),
     (("domains =", "domain ="), "keys[0] (the [[keys]] at line 3): unknown field 'domain'"),
     (("rate_limit_per_minute = 120", "rate_limit_per_minute = = 1"), "line 7"),
     (("[[keys]]\nname = \"old\"", "[[keys]]\nname = \"o ld\""), "keys[1]"),
@@ -63,12 +67,14 @@ def test_a_short_digest_is_refused_with_how_to_make_one():
 
 def test_keys_new_prints_the_key_once_and_an_entry_that_reads_back():
     result = CliRunner().invoke(main, ["keys", "new", "--name", "acme", "--domains",
-                                       "acme.com,*.acme.com", "--monthly-quota", "3"])
+                                       "acme.com,*.acme.com", "--monthly-quota", "3",
+                                       "--max-concurrent", "2"])
     assert result.exit_code == 0, result.output
     key = result.stderr.rsplit(": ", 1)[1].strip()
     assert key.startswith("sk_") and key not in result.stdout
     [account] = parse_accounts(result.stdout).values()
     assert account.digest == key_digest(key) and account.monthly_quota == 3
+    assert account.max_concurrent == 2
     assert account.domains == ("acme.com", "*.acme.com")
     bad = CliRunner().invoke(main, ["keys", "new", "--name", "a b"])
     assert bad.exit_code == 2 and "--name" in bad.output

@@ -164,6 +164,16 @@ def test_a_fair_queue_takes_owners_in_turn_and_passes_over_one_at_its_share():
     assert line.pop() is None and len(line) == 0
 
 
+def test_a_fair_queue_passes_over_an_owner_at_its_own_limit_even_alone():
+    line: FairQueue[str] = FairQueue()
+    line.push("a", "a1")
+    limits = {"a": 1}.get
+    assert line.pop({"a": 1}, limit=limits) is None  # a holds its limit: nothing to take
+    line.push("b", "b1")
+    assert line.pop({"a": 1}, limit=limits) == ("b", "b1")
+    assert line.waiting_for("a") == 1 and line.pop({"a": 0}, limit=limits) == ("a", "a1")
+
+
 async def test_a_flood_from_one_owner_cannot_hold_every_slot_while_another_waits():
     slots = BoundedSlots(3, None, 5.0, what="slot", per_owner=2)
     for _ in range(3):  # alone, an owner may use every slot
@@ -191,6 +201,42 @@ async def test_a_flood_from_one_owner_cannot_hold_every_slot_while_another_waits
         task.cancel()
     await asyncio.gather(*flood, return_exceptions=True)
     assert slots.waiting == 0 and slots.in_use == 3
+
+
+async def test_an_owner_s_own_cap_holds_even_on_an_idle_service():
+    slots = BoundedSlots(3, None, 5.0, what="slot", typical_hold_s=0.5)
+    slots.caps = {"capped": 1}.get
+    await slots.acquire("capped")
+    second = asyncio.create_task(slots.acquire("capped"))
+    await asyncio.sleep(0)
+    assert not second.done() and slots.in_use == 1  # two slots idle, and still it waits
+    await slots.acquire("other")  # another owner is not held up by the capped one's waiter
+    await slots.acquire("other")
+    assert slots.in_use == 3 and slots.held_by("capped") == 1
+    slots.release("other")  # a free slot, but the capped owner still holds its one
+    await asyncio.sleep(0)
+    assert not second.done() and slots.in_use == 2
+    slots.release("capped")  # its own slot frees: its waiter takes it
+    await asyncio.sleep(0)
+    assert second.done() and slots.held_by("capped") == 1 and slots.in_use == 2
+    slots.caps = {"capped": 2}.get  # a changed keys file applies to the next turn
+    await asyncio.wait_for(slots.acquire("capped"), 1)
+    assert slots.held_by("capped") == 2
+
+
+async def test_a_capped_owner_is_refused_when_its_own_backlog_is_too_long():
+    slots = BoundedSlots(3, None, 2.0, what="browser slot", typical_hold_s=1.5)
+    slots.caps = {"capped": 1}.get
+    await slots.acquire("capped")
+    first = asyncio.create_task(slots.acquire("capped"))  # waits about 1.5 s: fine
+    await asyncio.sleep(0)
+    with pytest.raises(errors.PoolExhausted) as refused:  # would wait about 3 s
+        await slots.acquire("capped")
+    assert "may hold 1 browser slot at once" in refused.value.message
+    assert refused.value.retry_after >= 1
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert slots.waiting == 0 and slots.in_use == 1
 
 
 async def test_a_waiter_that_gives_up_leaves_no_slot_behind():

@@ -8,6 +8,7 @@
     domains = ["acme.com", "*.acme.com"]     # optional: the hosts it may capture
     rate_limit_per_minute = 120              # optional: instead of MAX_REQUESTS_PER_MINUTE
     monthly_quota = 10000                    # optional: renders a calendar month (UTC)
+    max_concurrent = 2                       # optional: the most browser slots it holds at once
     revoked = false                          # optional
 
 - **Keys are stored only as SHA-256.** ``screenshotd keys new`` prints a key once, with the
@@ -43,7 +44,7 @@ RELOAD_EVERY_S = 1.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _HEX = re.compile(r"[0-9a-f]{64}")
 FIELDS = frozenset({"name", "key_sha256", "domains", "rate_limit_per_minute", "monthly_quota",
-                    "revoked"})
+                    "max_concurrent", "revoked"})
 
 
 class KeysFileError(ValueError):
@@ -60,6 +61,14 @@ class Account:
     rate_limit_per_minute: int | None = None
     monthly_quota: int | None = None
     revoked: bool = False
+    #: The most browser slots the key holds at once, even on an idle service (None: no cap
+    #: of its own).
+    max_concurrent: int | None = None
+
+    @property
+    def key_id(self) -> str:
+        """The key's public name, as its caller's id has it (``key:<key_id>``)."""
+        return self.digest.hex()[:16]
 
 
 def key_digest(key: str) -> bytes:
@@ -121,9 +130,12 @@ def _account(entry: Any) -> Account:
         domains = parse_domains(domains)
     elif domains is not None:
         raise KeysFileError("domains must be a list of host names")
+    max_concurrent = _count(entry, "max_concurrent")
+    if max_concurrent == 0:
+        raise KeysFileError("max_concurrent must be 1 or more (revoked = true stops a key)")
     return Account(name, bytes.fromhex(digest), domains,
                    _count(entry, "rate_limit_per_minute"), _count(entry, "monthly_quota"),
-                   _flag(entry, "revoked"))
+                   _flag(entry, "revoked"), max_concurrent)
 
 
 def _count(entry: dict[str, Any], field: str) -> int | None:
@@ -148,6 +160,8 @@ class KeysFile:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.accounts: dict[bytes, Account] = {}
+        #: The same accounts by key id, for what knows a caller only by its id (a queued job).
+        self.by_id: dict[str, Account] = {}
         self.reloads = 0
         self.last_error: str | None = None
         self._stamp: tuple[int, int, int] | None = None
@@ -163,7 +177,8 @@ class KeysFile:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise KeysFileError(f"cannot read {self.path}: {exc}") from None
-        self.accounts = parse_accounts(text)
+        accounts = parse_accounts(text)
+        self.accounts, self.by_id = accounts, {a.key_id: a for a in accounts.values()}
         self._stamp = stamp
 
     async def watch(self) -> None:
@@ -201,7 +216,8 @@ def new_key() -> str:
 
 def toml_entry(name: str, key: str, domains: tuple[str, ...] | None = None,
                monthly_quota: int | None = None,
-               rate_limit_per_minute: int | None = None) -> str:
+               rate_limit_per_minute: int | None = None,
+               max_concurrent: int | None = None) -> str:
     """The ``[[keys]]`` entry for ``key`` (only its SHA-256), ready to paste."""
     lines = ["[[keys]]", f'name = "{name}"', f'key_sha256 = "{key_digest(key).hex()}"']
     if domains:
@@ -210,4 +226,6 @@ def toml_entry(name: str, key: str, domains: tuple[str, ...] | None = None,
         lines.append(f"rate_limit_per_minute = {rate_limit_per_minute}")
     if monthly_quota is not None:
         lines.append(f"monthly_quota = {monthly_quota}")
+    if max_concurrent is not None:
+        lines.append(f"max_concurrent = {max_concurrent}")
     return "\n".join(lines) + "\n"

@@ -11,8 +11,9 @@ nowhere else.
   which could load anything, and sees a stored capture only when it could have made it.
 - ``limiter`` meters its renders (:meth:`Caller.charge`); None means unmetered.
 - A named key (``API_KEYS_FILE``) also has a ``name`` (what ``/me`` and ``/metrics`` show), its
-  own ``rate_limit`` (instead of ``MAX_REQUESTS_PER_MINUTE``) and a monthly ``quota`` of
-  renders, counted by ``usage``.
+  own ``rate_limit`` (instead of ``MAX_REQUESTS_PER_MINUTE``), a monthly ``quota`` of
+  renders, counted by ``usage``, and ``max_concurrent``: the most browser slots it holds at
+  once (instead of ``MAX_CONCURRENT_PER_CALLER``).
 
 :data:`LOCAL` is the command line's caller: any host, no limit.
 """
@@ -50,6 +51,7 @@ class Caller:
     rate_limit: int | None = None
     quota: int | None = None
     usage: Usage | None = field(default=None, compare=False, repr=False)
+    max_concurrent: int | None = None
 
     def may_capture(self, host: str) -> bool:
         if self.domains is None:

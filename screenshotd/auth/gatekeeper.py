@@ -92,8 +92,12 @@ class Gatekeeper:
 
     def __init__(self, keys: KeyRing, signer: Signer | None = None,
                  limiter: RateLimiter | None = None, metrics_open: bool = True,
-                 keys_file: KeysFile | None = None, usage: Usage | None = None) -> None:
+                 keys_file: KeysFile | None = None, usage: Usage | None = None,
+                 per_caller_cap: int | None = None) -> None:
         self.keys = keys.metered_by(limiter, usage)
+        #: ``MAX_CONCURRENT_PER_CALLER`` when the operator set it: every caller's hard cap of
+        #: browser slots, unless its named key has a ``max_concurrent`` of its own.
+        self.per_caller_cap = per_caller_cap
         self.keys_file = keys_file
         self.usage = usage
         self.signer = signer
@@ -115,6 +119,17 @@ class Gatekeeper:
     def active(self) -> bool:
         """Whether any request could be refused here."""
         return self.keys_required or self.signer is not None or self.limiter is not None
+
+    def slot_cap(self, owner: str) -> int | None:
+        """The most browser slots the caller ``owner`` (a caller's id) may hold at once: its
+        named key's ``max_concurrent``, else ``MAX_CONCURRENT_PER_CALLER`` when set, else
+        None (no cap of its own: a caller alone may use every slot). By id, so that a queued
+        job, which knows only its owner, is held to its key's cap on any replica."""
+        if self.keys_file is not None and owner.startswith("key:"):
+            account = self.keys_file.by_id.get(owner[4:])
+            if account is not None and account.max_concurrent is not None:
+                return account.max_concurrent
+        return self.per_caller_cap
 
     def is_open(self, path: str) -> bool:
         return path in self.open_paths or path.startswith(OPEN_PREFIX)
@@ -186,7 +201,8 @@ class Gatekeeper:
             caller = self._callers[account] = Caller(
                 f"key:{account.digest.hex()[:16]}", account.domains, self.limiter,
                 name=account.name, rate_limit=account.rate_limit_per_minute,
-                quota=account.monthly_quota, usage=self.usage)
+                quota=account.monthly_quota, usage=self.usage,
+                max_concurrent=account.max_concurrent)
         return caller
 
     async def close(self) -> None:

@@ -36,7 +36,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
 from playwright.async_api import (
@@ -167,6 +167,15 @@ class BrowserPool:
             except (TimeoutError, Exception) as exc:  # noqa: BLE001
                 log.warning("playwright driver did not stop cleanly: %r", exc)
             self._playwright = None
+
+    def cap_callers(self, caps: Callable[[str], int | None] | None) -> None:
+        """Give each owner a hard limit of slots: ``caps(owner)`` (None: no limit of its own),
+        asked at every turn (:class:`~screenshotd.concurrency.BoundedSlots`)."""
+        self._slots.caps = caps
+
+    def held_by(self, owner: str) -> int:
+        """How many slots ``owner`` holds now."""
+        return self._slots.held_by(owner)
 
     # ------------------------------------------------------------------ leasing
 

@@ -7,11 +7,15 @@
      "jobs": {"pending": 1, "max_pending": 10},
      "quota": {"monthly_quota": 10000, "monthly_used": 42, "monthly_remaining": 9958,
                "reset_at": "…"},
-     "usage": {"renders_today": 3, "renders_month": 42, "hits_month": 310}}
+     "usage": {"renders_today": 3, "renders_month": 42, "hits_month": 310},
+     "concurrency": {"max_concurrent": 2, "in_use": 1, "slots": 3}}
 
 Without keys the caller is its address: ``key`` is null, and so are ``quota`` and ``usage``
 (which are kept for keys). ``rate_limit`` is null where nothing limits the caller, and
-``monthly_quota`` null for a key without one.
+``monthly_quota`` null for a key without one. ``concurrency.max_concurrent`` is the most browser
+slots the caller holds at once (its key's ``max_concurrent``, else ``MAX_CONCURRENT_PER_CALLER``
+when set), null when it has no cap of its own; ``in_use`` is how many it holds now on this
+replica, of the replica's ``slots``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ async def me(request: Request) -> Response:
                  "max_pending": state.settings.max_pending_jobs},
         "quota": quota,
         "usage": usage,
+        "concurrency": {"max_concurrent": state.gatekeeper.slot_cap(who.id),
+                        "in_use": state.service.pool.held_by(who.id),
+                        "slots": state.settings.browser_max_concurrent},
     }, headers={"Cache-Control": "no-store"})
 
 

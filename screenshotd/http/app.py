@@ -74,8 +74,11 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         metrics_open=not (settings.metrics_require_key and (keys.enabled or keys_file)),
         keys_file=keys_file,
         usage=make_usage(settings.redis_url) if keys.enabled or keys_file else None,
+        per_caller_cap=settings.max_concurrent_per_caller,
     )
     service = ScreenshotService.from_settings(settings, resolver)
+    if keys_file is not None or settings.max_concurrent_per_caller is not None:
+        service.pool.cap_callers(gatekeeper.slot_cap)  # hard caps of slots, per caller
     jobs = make_jobs(settings, service)
     try:
         og = OgImages(service, settings.og_templates_dir)

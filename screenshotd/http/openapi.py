@@ -104,14 +104,16 @@ def _me_schema() -> dict[str, Any]:
         schema = {"type": "object", "properties": {name: {} for name in names}}
         return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
 
-    return {"type": "object", "required": ["key", "rate_limit", "jobs", "quota", "usage"],
+    return {"type": "object",
+            "required": ["key", "rate_limit", "jobs", "quota", "usage", "concurrency"],
             "properties": {
                 "key": obj("name", "domains", nullable=True),
                 "rate_limit": obj("limit", "remaining", "reset_at", nullable=True),
                 "jobs": obj("pending", "max_pending"),
                 "quota": obj("monthly_quota", "monthly_used", "monthly_remaining", "reset_at",
                              nullable=True),
-                "usage": obj("renders_today", "renders_month", "hits_month", nullable=True)}}
+                "usage": obj("renders_today", "renders_month", "hits_month", nullable=True),
+                "concurrency": obj("max_concurrent", "in_use", "slots")}}
 
 
 def _components() -> dict[str, Any]:

@@ -23,6 +23,9 @@ _COUNTERS: dict[str, int] = {}
 _COUNTER_LOCK = threading.Lock()
 #: Every GET the site answered, by path and query: how many times a page was loaded.
 LOADS: Counter[str] = Counter()
+#: ``/tracked`` pages being served now, and the most served at once, by their ``group``.
+IN_FLIGHT: Counter[str] = Counter()
+MOST_IN_FLIGHT: Counter[str] = Counter()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,6 +72,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, FONT.read_bytes(), "font/ttf")
         elif path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
+            self._send(200, page(BOX).encode())
+        elif path == "/tracked":
+            # A slow page that counts how many of its group are being served at once.
+            group = query.get("group", "")
+            with _COUNTER_LOCK:
+                IN_FLIGHT[group] += 1
+                MOST_IN_FLIGHT[group] = max(MOST_IN_FLIGHT[group], IN_FLIGHT[group])
+            try:
+                time.sleep(int(query.get("ms", "500")) / 1000)
+            finally:
+                with _COUNTER_LOCK:
+                    IN_FLIGHT[group] -= 1
             self._send(200, page(BOX).encode())
         elif path == "/hang":
             time.sleep(float(query.get("s", "60")))
