@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from screenshotd import errors
-from screenshotd.http.openapi import document
+from screenshotd.http.openapi import document, tag_paths
 from screenshotd.params.capture import KNOWN_PARAMS, CaptureOptions
 
 
@@ -79,3 +81,20 @@ def test_the_diff_s_parameters_come_from_its_model():
     assert set(DiffOptions.model_fields) <= set(flags)
     assert flags["threshold"].default == 0.1 and flags["alpha"].help == (
         DiffOptions.model_fields["alpha"].description)
+
+
+def test_every_operation_is_in_a_declared_group():
+    """``/docs`` shows the operations in groups, not under one "default" heading."""
+    doc = document()
+    declared = [tag["name"] for tag in doc["tags"]]
+    assert len(declared) == len(set(declared))
+    used = set()
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            tags = operation.get("tags")
+            assert tags and len(tags) == 1 and tags[0] in declared, (method, path, tags)
+            used.add(tags[0])
+    assert used == set(declared)  # no group is empty
+    assert doc["paths"]["/jobs/{job_id}/events"]["get"]["tags"] == ["Jobs and batch"]
+    with pytest.raises(LookupError):
+        tag_paths({"/nowhere": {"get": {}}}, (("/screenshot", "Captures"),))
