@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 from common import ROOT, free_port, local_site, machine, screenshotd_server, wait_until_up
 
+from tests.support import children
 from tests.support.servers import RedisServer
 
 HERE = Path(__file__).resolve().parent
@@ -57,7 +58,7 @@ def bare_server(body: Path, redis_url: str = "") -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "BARE_BODY": str(body), "PORT": str(port), "LOG_LEVEL": "warning",
            "REDIS_URL": redis_url}
-    proc = subprocess.Popen([sys.executable, str(HERE / "bare_app.py")], env=env)
+    proc = children.popen([sys.executable, str(HERE / "bare_app.py")], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(proc, lambda: httpx.get(f"{base}/bytes", timeout=2).status_code == 200,

@@ -23,6 +23,7 @@ import httpx
 from common import ROOT, free_port, machine
 
 from tests.image.container import IMAGE, Container, buildah
+from tests.support import children
 
 
 def layers(image: str) -> list[tuple[str, int]]:
@@ -40,8 +41,8 @@ def host_start() -> float:
     port = free_port()
     env = {**os.environ, "PORT": str(port), "LOG_LEVEL": "warning"}
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = children.popen([sys.executable, "-m", "screenshotd", "serve"], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
             try:

@@ -44,6 +44,7 @@ import httpx
 from common import (
     CORPUS,
     ROOT,
+    children,
     local_site,
     machine,
     percentile,
@@ -215,9 +216,9 @@ def run_role(role: str, urls: list[str], concurrency: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(urls))
     try:
-        out = subprocess.run([sys.executable, __file__, "--role", role, "--urls", handle.name,
-                              "--concurrency", str(concurrency)], capture_output=True,
-                             text=True, check=True, timeout=900).stdout
+        out = children.run([sys.executable, __file__, "--role", role, "--urls", handle.name,
+                            "--concurrency", str(concurrency)], capture_output=True,
+                           text=True, check=True, timeout=900).stdout
     finally:
         Path(handle.name).unlink()
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
@@ -231,7 +232,7 @@ def run_batch(urls: list[str], concurrency: int) -> dict[str, Any]:
         listing.write_text("\n".join(urls))
         env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", "LOG_LEVEL": "warning"}
         started = time.perf_counter()
-        proc = subprocess.Popen(
+        proc = children.popen(
             [sys.executable, "-m", "screenshotd", "batch", str(listing), "-d", f"{tmp}/out",
              "--concurrency", str(concurrency)], env=env, stderr=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL)
@@ -250,8 +251,8 @@ def timed(command: list[str]) -> float:
     """Wall seconds of a whole command, from start to exit."""
     env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", "LOG_LEVEL": "warning"}
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=120)
+    children.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL, timeout=120)
     return time.perf_counter() - started
 
 

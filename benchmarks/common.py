@@ -23,11 +23,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import children
 from tests.support.pages import CORPUS  # noqa: E402  (the same pages the tests serve)
 from tests.support.servers import free_port
 from tests.support.site import serve_site
 
-__all__ = ["CORPUS", "ROOT", "free_port", "local_site", "machine", "percentile", "report",
+__all__ = ["CORPUS", "ROOT", "children", "free_port", "local_site", "machine", "percentile", "report",
            "screenshotd_process", "screenshotd_server", "wait_until_up"]
 
 
@@ -52,8 +53,8 @@ def screenshotd_process(stderr: Any = None, **env: str) -> Iterator[tuple[str, i
     port = free_port()
     environ = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
                "MAX_REQUESTS_PER_MINUTE": "0", "LOG_LEVEL": "warning", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=environ,
-                            start_new_session=True, stderr=stderr)
+    proc = children.popen([sys.executable, "-m", "screenshotd", "serve"], env=environ,
+                          start_new_session=True, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(proc, lambda: httpx.get(f"{base}/health", timeout=2)

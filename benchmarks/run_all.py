@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tests.support import children  # noqa: E402  (each benchmark ends if this run is stopped)
 
 for script in ("bench_cache.py", "bench_latency.py", "bench_saturation.py", "bench_throughput.py",
                "bench_guard.py", "bench_jobs.py", "bench_diff.py", "bench_filters.py",
@@ -15,4 +17,4 @@ for script in ("bench_cache.py", "bench_latency.py", "bench_saturation.py", "ben
                "bench_video.py", "bench_proxy.py", "bench_pdf.py", "bench_stable.py",
                "bench_frames.py"):
     print(f"== {script}", flush=True)
-    subprocess.run([sys.executable, str(HERE / script)], check=True, cwd=HERE)
+    children.run([sys.executable, str(HERE / script)], check=True, cwd=HERE)

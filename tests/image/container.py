@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from tests.support import children
 from tests.support.servers import free_port
 
 DRIVER = os.environ.get("BUILDAH_STORAGE_DRIVER", "vfs")
@@ -134,9 +135,9 @@ class Container:
     def start(self) -> None:
         """Start the image's entrypoint and command, as ``docker run`` does."""
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(self._run_argv(self.config.entrypoint + self.config.cmd),
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = children.popen(self._run_argv(self.config.entrypoint + self.config.cmd),
+                                   stdout=self.log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
 
     def wait_healthy(self, timeout: float = 60) -> float:
         """Wait for ``/health`` to answer 200; the seconds from :meth:`start` until it did."""

@@ -17,6 +17,7 @@ import av
 import httpx
 import pytest
 
+from tests.support import children
 from tests.support.checks import decode, near, rgb_at
 from tests.support.pages import RED
 from tests.support.servers import serve_process
@@ -27,7 +28,7 @@ class McpClient:
     """Just enough of an MCP client: newline-delimited JSON-RPC 2.0 over a child's stdio."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
+        self.proc = children.popen(
             [sys.executable, "-m", "screenshotd", "mcp"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={**os.environ, **env})

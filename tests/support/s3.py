@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import children
 from tests.support.servers import free_port
 
 ACCESS_KEY = "screenshotd-test"
@@ -90,8 +91,8 @@ class S3Server:
                 "-s3.autoCreateBucket=false",  # as real S3: a missing bucket is an error
                 *(f"-{flag}={port}" for flag, port in self.ports.items())]
         self.log = open(Path(self.dir) / "weed.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = children.popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None or time.monotonic() > deadline:

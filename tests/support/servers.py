@@ -24,6 +24,7 @@ import uvicorn
 from screenshotd.http.app import create_app
 from screenshotd.net.egress import Resolver
 from screenshotd.settings import Settings
+from tests.support import children
 
 
 class RedisServer:
@@ -41,7 +42,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:  # fail loudly: `make test` installs it
             raise RuntimeError("redis-server is not installed; run `make test` to install it")
-        self.proc = subprocess.Popen(
+        self.proc = children.popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -201,8 +202,8 @@ class ServeProcess:
         port = free_port()
         full_env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", **env, "PORT": str(port)}
         log = tempfile.TemporaryFile()
-        proc = subprocess.Popen([sys.executable, "-m", "screenshotd", "serve"], env=full_env,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        proc = children.popen([sys.executable, "-m", "screenshotd", "serve"], env=full_env,
+                               stdout=subprocess.DEVNULL, stderr=log)
         return cls(f"http://127.0.0.1:{port}", proc, log)
 
     def wait_ready(self, within: float = 60) -> None:
