@@ -256,7 +256,18 @@ def caller_of(scope: Scope) -> Caller:
     """Who a request acts for: the gatekeeper's verdict; where nothing is checked (no keys, no
     signatures, no limits), the client's address, which may capture anything unmetered."""
     admitted = scope.get("state", {}).get("admitted")
-    return admitted if isinstance(admitted, Caller) else Caller(f"ip:{client_ip(scope)}")
+    if isinstance(admitted, Caller):
+        return admitted
+    ip = client_ip(scope)
+    caller = _ADDRESS_CALLERS.get(ip)
+    if caller is None:  # made once per address (a Caller is frozen), not once per request
+        if len(_ADDRESS_CALLERS) >= 4096:
+            _ADDRESS_CALLERS.clear()
+        caller = _ADDRESS_CALLERS[ip] = Caller(f"ip:{ip}")
+    return caller
+
+
+_ADDRESS_CALLERS: dict[str, Caller] = {}
 
 
 def mask_secrets(text: str) -> str:

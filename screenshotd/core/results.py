@@ -74,14 +74,19 @@ class CaptureResult:
         meta["kind"] = "capture"  # a StoredImage's fields are a subset of these
         return meta
 
+    @staticmethod
+    def whole(entry: Entry) -> bool:
+        """Whether ``entry``'s meta holds a whole result (every field but the later ones)."""
+        return _REQUIRED_FIELDS <= entry.meta.keys()
+
     @classmethod
     def from_entry(cls, entry: Entry) -> CaptureResult | None:
         """A cache hit: the stored result, with the hit's render time of 0. None when the
         entry's meta is not a whole result (written by something else): a miss, not a 500."""
-        meta = {k: v for k, v in entry.meta.items() if k in _META_FIELDS}
-        if len(meta.keys() - _LATER_FIELDS) != len(_META_FIELDS - _LATER_FIELDS):
+        if not cls.whole(entry):
             log.warning("cache entry with incomplete meta ignored: %s", sorted(entry.meta)[:20])
             return None
+        meta = {k: v for k, v in entry.meta.items() if k in _META_FIELDS}
         meta["render_time_ms"] = 0
         return cls(data=entry.data, **meta, cached=True, ttl=entry.ttl, stored=True,
                    age=entry.age())
@@ -91,6 +96,7 @@ _NOT_IN_META = ("data", "cached", "ttl", "stored", "age")
 _META_FIELDS = frozenset(f.name for f in fields(CaptureResult)) - set(_NOT_IN_META)
 #: Fields added after entries were cached without them: optional in an entry's meta.
 _LATER_FIELDS = frozenset({"stable"})
+_REQUIRED_FIELDS = _META_FIELDS - _LATER_FIELDS
 
 
 #: The fields every stored image's meta begins with.

@@ -36,7 +36,7 @@ from screenshotd.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-Served = TypeVar("Served", CaptureResult, StoredImage)
+Served = TypeVar("Served", CaptureResult, StoredImage, Entry)
 
 #: Slack on top of the capture's ``timeout`` (counted from when it gets its slot), after which
 #: it is abandoned whatever the page is doing: the answer is a 408, the slot is free at once,
@@ -232,23 +232,29 @@ class ScreenshotService:
         return await self._flights.run(
             key, lambda: self._capture_and_store(opts, key, caller.id), detach=detach)
 
-    async def hit(self, opts: CaptureOptions, caller: Caller) -> CaptureResult | None:
-        """The cached result for ``opts``, or None. No browser work, no DNS, no charge."""
+    async def hit(self, opts: CaptureOptions, caller: Caller) -> Entry | None:
+        """The cache entry of ``opts``, a whole result served as a hit, or None: the hit
+        path's road, which sends what it needs from the entry itself, without making a
+        :class:`CaptureResult` of it. No browser work, no DNS, no charge."""
         caller.check_target(opts.url)
-        return await self._hit(opts)
+        self._door_url(opts.url)
+        entry = await self.cache.get(opts.cache_key())
+        if entry is None or not CaptureResult.whole(entry):
+            return None  # a miss, as CaptureResult.from_entry would find it
+        return self._served(entry, "hits")
 
     async def _hit(self, opts: CaptureOptions) -> CaptureResult | None:
         self._door_url(opts.url)
         entry = await self.cache.get(opts.cache_key())
         return None if entry is None else self._served(CaptureResult.from_entry(entry), "hits")
 
-    async def cached(self, opts: CaptureOptions, caller: Caller) -> CaptureResult | None:
-        """The cached result for ``opts`` without its bytes (none move), for answering 304."""
+    async def cached(self, opts: CaptureOptions, caller: Caller) -> Entry | None:
+        """The cache entry of ``opts`` (its bytes need not be there: none move), for answering
+        304 with its ``ttl`` and ``age()``."""
         caller.check_target(opts.url)
         self._door_url(opts.url)
         entry = await self.cache.head(opts.cache_key())
-        return None if entry is None else self._served(CaptureResult.from_entry(entry),
-                                                       "not_modified")
+        return None if entry is None else self._served(entry, "not_modified")
 
     async def admit(self, caller: Caller, pages: Sequence[CaptureOptions | None],
                     fields: Sequence[str] = (), batch: bool = False) -> None:

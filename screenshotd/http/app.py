@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from screenshotd import errors
 from screenshotd.auth.accounts import KeysFile, KeysFileError
@@ -47,6 +49,21 @@ from screenshotd.net.egress import Resolver
 from screenshotd.settings import MIN_SECRET_LENGTH, Settings, SettingsError
 
 log = logging.getLogger(__name__)
+
+
+class ScreenshotdApp(Starlette):
+    """Starlette, with the hit path (:class:`~screenshotd.http.hitpath.HitPath`) in front of
+    its whole stack, Starlette's own error middleware included: a repeat request for a cached
+    capture is answered before any of it runs. ``hit_path`` wraps the stack."""
+
+    def __init__(self, *args: Any, hit_path: Callable[[ASGIApp], ASGIApp] | None = None,
+                 **kwargs: Any) -> None:
+        self.hit_path = hit_path
+        super().__init__(*args, **kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.hit_path is None else self.hit_path(stack)
 
 
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Starlette:
@@ -120,10 +137,9 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
 
     responses: Counter[tuple[str, str, int]] = Counter()  # by method, route and status
     middleware = [
-        # Outermost: the request id and the access line cover every answer, the hit path's too.
+        # Outermost: the request id and the access line cover every answer (the hit path, in
+        # front of all of it, writes its own).
         Middleware(RequestLog, responses=responses),
-        # Then a repeat request for a cached capture is answered before anything else.
-        Middleware(HitPath, cors=bool(settings.cors_origin), gatekeeper=gatekeeper),
     ]
     if settings.cors_origin:
         middleware.append(
@@ -141,7 +157,9 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     if gatekeeper.active:
         # Inside CORS, so that a browser can read a 401 or a 429.
         middleware.append(Middleware(Gate, gatekeeper=gatekeeper))
-    app = Starlette(
+    app = ScreenshotdApp(
+        hit_path=functools.partial(HitPath, cors=bool(settings.cors_origin),
+                                   gatekeeper=gatekeeper, responses=responses),
         routes=[*routes, *account_routes.routes, *og_routes.routes, *video_routes.routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
                 *pages.routes,
                 Route("/mcp", MCPEndpoint(), methods=["GET", "POST", "DELETE"]),

@@ -59,6 +59,13 @@ def new_request_id() -> str:
     return f"{_ids.getrandbits(64):016x}"
 
 
+def request_id_from(given: bytes | None) -> str:
+    """A request's id: the caller's ``X-Request-Id`` when it is sane, else a new one."""
+    if given is not None and _GIVEN_ID.fullmatch(given):
+        return given.decode("ascii")
+    return new_request_id()
+
+
 def route_of(path: str) -> str:
     """The route a path took, with ids replaced: what logs and metrics are labelled with."""
     if path in _KNOWN:
@@ -111,12 +118,12 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = None
+        given = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _GIVEN_ID.fullmatch(value):
-                request_id = value.decode("ascii")
+            if name == b"x-request-id":
+                given = value
                 break
-        request_id = request_id or new_request_id()
+        request_id = request_id_from(given)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
@@ -130,23 +137,32 @@ class RequestLog:
                 for name, value in headers:
                     if name == b"x-cache":
                         cache = value.decode("latin-1")
+                if status == 304:
+                    cache = "HIT"  # a 304 is always the cached entry's (it sends no X-Cache)
                 message["headers"] = [*headers, header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = route_of(scope["path"])
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.responses[(method, route, status)] += 1
-            if access_log.isEnabledFor(logging.INFO):
-                state = scope.get("state", {})
-                elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-                fields = {"request_id": request_id, "method": method, "route": route,
-                          "status": status, "duration_ms": elapsed_ms, "cache": cache,
-                          "host": target_host(scope),
-                          "caller": state.get("caller") or _ip_caller(scope)}
-                write_access(fields)
+            answered(self.responses, scope, request_id, status, cache, started)
+
+
+def answered(responses: Counter[tuple[str, str, int]], scope: Scope, request_id: str,
+             status: int, cache: str | None, started: float) -> None:
+    """A response is done: count it (by method, route and status) and write its access line.
+    :class:`RequestLog` calls it for the app's answers, the hit path for its own."""
+    route = route_of(scope["path"])
+    method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+    responses[(method, route, status)] += 1
+    if access_log.isEnabledFor(logging.INFO):
+        state = scope.get("state", {})
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        fields = {"request_id": request_id, "method": method, "route": route,
+                  "status": status, "duration_ms": elapsed_ms, "cache": cache,
+                  "host": target_host(scope),
+                  "caller": state.get("caller") or _ip_caller(scope)}
+        write_access(fields)
 
 
 def write_access(fields: dict[str, Any]) -> None:

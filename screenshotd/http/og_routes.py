@@ -39,7 +39,7 @@ async def og_image(request: Request) -> Response:
     if not redirect and etag_matches(request.headers.get("if-none-match"), opts.cache_key()):
         stored = await service.cached(opts, who)
         if stored is not None:
-            return not_modified(opts.cache_key(), stored.ttl, stored.age)
+            return not_modified(opts.cache_key(), stored.ttl, stored.age())
     result, opts = await images.render(og, who, opts)
     if result.cached:
         who.count_hit()
