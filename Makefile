@@ -76,14 +76,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The package is byte-compiled as pip compiles an installed one, so that a command's start-up
+# does not compile every module again where PYTHONDONTWRITEBYTECODE is set.
 $(STAMPS)/venv: pyproject.toml | $(BIN)/python
 	@mkdir -p $(STAMPS)
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m compileall -q screenshotd
 	@touch $@
 
 $(STAMPS)/venv-test: pyproject.toml | $(BIN)/python
 	@mkdir -p $(STAMPS)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q screenshotd
 	@touch $@ $(STAMPS)/venv
 
 clean:

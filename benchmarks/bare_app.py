@@ -1,7 +1,7 @@
 """The cache benchmarks' baseline: a bare Starlette route that returns fixed bytes.
 
 It runs under ``uvicorn.run`` with the options ``screenshotd serve`` uses
-(:func:`screenshotd.cli.main.uvicorn_options`), so that the only difference measured is screenshotd's
+(:func:`screenshotd.cli.serve.uvicorn_options`), so that the only difference measured is screenshotd's
 own work on a hit. ``/bytes`` returns the file named by ``BARE_BODY``; with a matching
 ``If-None-Match`` it answers 304, as the cheapest correct revalidation would.
 
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from screenshotd.cli.main import uvicorn_options
+from screenshotd.cli.serve import uvicorn_options
 from screenshotd.settings import Settings
 
 BODY = Path(os.environ["BARE_BODY"]).read_bytes()

@@ -15,8 +15,8 @@ shared by singleflight or answered from a cache:
   (no isolation between captures: the ceiling, not a fair alternative).
 - **batch**: ``screenshotd batch`` on a list of the same URLs, the whole command timed, against
   **sequential**: a script that launches Chromium, keeps one context and opens a page per URL.
-- **shot**: ``screenshotd shot`` of one page, the whole command timed, against **one**: a
-  script that launches Chromium, opens one context, captures and exits.
+
+``screenshotd shot`` of one page against a one-page script is ``bench_shot.py``.
 
 Each contender other than ``service`` runs in a process of its own, so its CPU is that process
 tree's (user + system, children included). The rounds alternate between contenders. Reported:
@@ -189,12 +189,6 @@ async def role_main(role: str, urls: list[str], concurrency: int) -> dict[str, A
                     ok += 1
 
             await asyncio.gather(*(worker(page) for page in pages))
-        elif role == "one":  # one page, then exit
-            context = await browser.new_context(viewport={"width": 1280, "height": 800})
-            page = await context.new_page()
-            await page.goto(urls[0], wait_until="load", timeout=30000)
-            await page.screenshot(type="png")
-            ok += 1
         else:  # sequential, the whole script: launch, one context, a page per URL
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
             started, cpu0 = launched, 0.0
@@ -245,33 +239,6 @@ def run_batch(urls: list[str], concurrency: int) -> dict[str, Any]:
     if proc.returncode or written != len(urls):
         raise RuntimeError(f"screenshotd batch wrote {written} of {len(urls)}")
     return {"seconds": elapsed, "ok": written, "cpu": cpu}
-
-
-def timed(command: list[str]) -> float:
-    """Wall seconds of a whole command, from start to exit."""
-    env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", "LOG_LEVEL": "warning"}
-    started = time.perf_counter()
-    children.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.DEVNULL, timeout=120)
-    return time.perf_counter() - started
-
-
-def shot_against_one(site: str, rounds: int) -> dict[str, Any]:
-    """``screenshotd shot`` of one page against the one-page script, whole commands."""
-    times: dict[str, list[float]] = {"shot": [], "one": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in range(rounds):
-            url = page_urls(site, "small", 1, f"shot{n}")[0]
-            listing = Path(tmp) / "url.txt"
-            listing.write_text(url)
-            times["shot"].append(timed([sys.executable, "-m", "screenshotd", "shot", url,
-                                        "-o", f"{tmp}/shot{n}.png"]))
-            times["one"].append(timed([sys.executable, __file__, "--role", "one",
-                                       "--urls", str(listing)]))
-    shot, one = statistics.median(times["shot"]), statistics.median(times["one"])
-    return {"shot_s": round(shot, 2), "one_page_script_s": round(one, 2),
-            "shot_vs_script": round(one / shot, 2),
-            "rounds": {name: [round(t, 2) for t in values] for name, values in times.items()}}
 
 
 # --------------------------------------------------------------------------- the run
@@ -345,8 +312,6 @@ async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list
             results["batch"]["batch"]["captures_per_s"]
             / results["batch"]["sequential"]["captures_per_s"], 2)
         print(json.dumps(results["batch"]), flush=True)
-        results["shot"] = shot_against_one(site, max(3, rounds))
-        print(json.dumps(results["shot"]), flush=True)
     return results
 
 
@@ -358,7 +323,7 @@ if __name__ == "__main__":
                         help="which pages (the corpus rows take most of the time)")
     parser.add_argument("--quick", action="store_true",
                         help="concurrency 3, the small page only, one round")
-    parser.add_argument("--role", choices=["naive", "naive_full", "reuse", "sequential", "one"],
+    parser.add_argument("--role", choices=["naive", "naive_full", "reuse", "sequential"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=3, help=argparse.SUPPRESS)

@@ -1,3 +1,3 @@
-from screenshotd.cli.main import main
+from screenshotd.cli.main import run
 
-main()
+run()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from screenshotd import errors
@@ -48,7 +49,7 @@ def test_every_error_code_is_documented(code):
     assert f"`{code}`" in README
 
 
-@pytest.mark.parametrize("command", sorted(main.commands))
+@pytest.mark.parametrize("command", main.list_commands(click.Context(main)))
 def test_every_command_is_documented(command):
     assert f"screenshotd {command}" in README
 

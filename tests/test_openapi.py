@@ -66,7 +66,7 @@ def test_the_document_is_valid_openapi_3_1():
 def test_the_diff_s_parameters_come_from_its_model():
     """GET /diff's query, POST /diff's body and `screenshotd diff`'s flags all list
     DiffParams' fields, with its defaults and bounds."""
-    from screenshotd.cli.main import main
+    from screenshotd.cli.diff import diff
     from screenshotd.params.diff import DIFF_NAMES, DiffOptions
 
     doc = document()
@@ -77,7 +77,7 @@ def test_the_diff_s_parameters_come_from_its_model():
     assert query["diff_color"]["schema"] == {"type": "string", "default": "255,0,0"}
     body = doc["components"]["schemas"]["DiffRequest"]["properties"]
     assert DIFF_NAMES <= set(body) and {"image1", "cache_key_2", "after"} <= set(body)
-    flags = {param.name: param for param in main.commands["diff"].params}
+    flags = {param.name: param for param in diff.params}
     assert set(DiffOptions.model_fields) <= set(flags)
     assert flags["threshold"].default == 0.1 and flags["alpha"].help == (
         DiffOptions.model_fields["alpha"].description)

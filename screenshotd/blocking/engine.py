@@ -97,7 +97,10 @@ class ListStats:
     skipped: int = 0
 
 
-_psl = PublicSuffixList()
+@lru_cache(maxsize=1)
+def _suffixes() -> PublicSuffixList:
+    """The public suffix list, read on first use (reading it costs 30 ms: not at import)."""
+    return PublicSuffixList()
 
 
 @lru_cache(maxsize=16384)
@@ -106,7 +109,7 @@ def registrable_domain(host: str) -> str:
     itself."""
     if not host or host[-1].isdigit() or ":" in host:
         return host
-    return _psl.privatesuffix(host) or host
+    return _suffixes().privatesuffix(host) or host
 
 
 class FilterList:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +165,8 @@ def _read(source: ListSource, timeout: float) -> str:
             "filterlists", BUILTIN[source.category]).read_text("utf-8")
     if _is_url(location):
         try:
+            import urllib.request  # only for a list given by URL
+
             request = urllib.request.Request(location, headers={"User-Agent": "screenshotd"})
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 data = response.read(MAX_LIST_BYTES + 1)

@@ -54,6 +54,7 @@ from screenshotd.browser.chromium import (
     headful_user_agent,
 )
 from screenshotd.browser.contexts import CONTEXT_TIMEOUT_S, open_context
+from screenshotd.browser.driver import Driver
 from screenshotd.browser.generations import (
     CLOSE_TIMEOUT_S,
     LAUNCH_TIMEOUT_S,
@@ -89,6 +90,7 @@ class BrowserPool:
         egress: EgressProxy | None = None,
         isolation: str = "context",
         per_owner: int | None = None,
+        driver: Driver | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -108,6 +110,8 @@ class BrowserPool:
         self.egress = egress
 
         self._state = PoolState.UNOPENED
+        #: Playwright's driver when it was started ahead (:mod:`screenshotd.browser.driver`).
+        self._driver = driver
         self._playwright: Playwright | None = None
         self._generations = Generations(
             executable_path=executable_path, extra_args=extra_args, egress=egress,
@@ -137,7 +141,9 @@ class BrowserPool:
             raise RuntimeError(f"cannot open a pool that is {self._state.value}")
         self._state = PoolState.OPEN
         try:
-            self._playwright = await asyncio.wait_for(async_playwright().start(), LAUNCH_TIMEOUT_S)
+            self._playwright = (await self._driver.take() if self._driver is not None else
+                                await asyncio.wait_for(async_playwright().start(),
+                                                       LAUNCH_TIMEOUT_S))
             self.devices = dict(self._playwright.devices)
             await self._generations.start(self._playwright)
         except BaseException:

@@ -25,7 +25,7 @@ from screenshotd import errors
 from screenshotd.blocking import banners
 from screenshotd.blocking.lists import RequestFilter
 from screenshotd.browser.lease import crashed, is_closed
-from screenshotd.content import extract
+from screenshotd.content import marks
 from screenshotd.params.capture import RenderOptions
 from screenshotd.params.depth import fails
 from screenshotd.params.parts import Action
@@ -308,7 +308,7 @@ def first_line(exc: BaseException) -> str:
 
 async def redact(page: Page, selectors: list[str], mode: str) -> int:
     """Mask every element each selector matches; returns how many were masked."""
-    result = await page.evaluate(_REDACT, [selectors, mode, extract.DROP_ATTR])
+    result = await page.evaluate(_REDACT, [selectors, mode, marks.DROP_ATTR])
     if result.get("bad") is not None:
         raise errors.ValidationError(
             f"redact: {result['bad']!r} is not a valid selector", field="redact")
@@ -317,7 +317,7 @@ async def redact(page: Page, selectors: list[str], mode: str) -> int:
 
 async def read_html(page: Page) -> str:
     """The rendered page's HTML, with consent banners marked for extraction to drop."""
-    await page.evaluate(extract.MARK_SCRIPT, list(extract.BANNER_SELECTORS))
+    await page.evaluate(marks.MARK_SCRIPT, list(marks.BANNER_SELECTORS))
     html = await page.content()
     return html[:MAX_PAGE_HTML]
 

@@ -18,16 +18,18 @@ import base64
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import CDPSession, Page
 
 from screenshotd import errors
 from screenshotd.browser import scripts, steps
 from screenshotd.browser.steps import Deadline
-from screenshotd.imaging.video import VideoEncoder
 from screenshotd.params.capture import RenderOptions
 from screenshotd.params.video import frame_count, frame_size
+
+if TYPE_CHECKING:
+    from screenshotd.imaging.video import VideoEncoder
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ async def record(page: Page, opts: RenderOptions, session: CDPSession | None = N
     page's own DevTools session when it has one; else one is opened and closed here."""
     assert opts.width and opts.height and opts.device_scale_factor and opts.duration and opts.fps
     width, height = frame_size(opts.width, opts.height, opts.device_scale_factor)
+    # imported here: PyAV costs a capture that is not a video 40 ms to load
+    from screenshotd.imaging.video import VideoEncoder
+
     encoder = VideoEncoder(opts.format, width, height, opts.fps,
                            frame_count(opts.duration, opts.fps))
     if opts.freeze_time is not None:

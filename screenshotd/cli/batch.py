@@ -19,6 +19,13 @@ import click
 
 from screenshotd import errors
 from screenshotd.auth.callers import LOCAL
+from screenshotd.cli.common import (
+    capture_flags,
+    examples,
+    parse_params,
+    settings_from_env,
+    setup_logging,
+)
 from screenshotd.http.routes import download_name
 from screenshotd.settings import Settings
 
@@ -107,3 +114,51 @@ async def _run(settings: Settings, urls: list[str], options: dict[str, Any], out
 
 def _short(url: str) -> str:
     return url if len(url) <= 50 else url[:47] + "..."
+
+
+@click.command(
+    epilog="The file has one URL a line; blank lines and lines starting with # are skipped, and "
+    "- reads standard input. Each capture is written as NNN-host-path.EXT in the directory, "
+    "and results.json lists every URL with its file or its error.\n\n"
+    "Exit status: 0 when every URL was captured, 1 when any failed.\n\n" + examples(
+        "screenshotd batch urls.txt -d shots/",
+        "screenshotd batch urls.txt -d shots/ --full-page --format webp -p block_ads=true",
+        "grep -v staging sites.txt | screenshotd batch - -d shots/ --concurrency 2")
+)
+@click.argument("urls_file", metavar="URLS_FILE", type=click.File("r", encoding="utf-8"))
+@click.option("-d", "--dir", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Directory to write into.")
+@click.option("--full-page", is_flag=True, help="Capture whole scrollable pages.")
+@click.option("--width", type=int, default=None, help="Viewport width.")
+@click.option("--height", type=int, default=None, help="Viewport height.")
+@click.option("--format", "fmt", default=None, help="png (default), jpeg, webp or pdf.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Any capture parameter of the HTTP API, for every URL; repeat as needed.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Captures at once (default: BROWSER_MAX_CONCURRENT).")
+@click.option("--isolation", type=click.Choice(["page", "context"]), default="page",
+              show_default=True,
+              help="page: each concurrent slot keeps its page, and cookies, storage, caches, "
+              "permissions and emulation are reset between URLs (a batch is one user's own "
+              "list). context: a fresh browser context for every URL, as the server does by "
+              "default.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (it is off when stderr is "
+              "not a terminal).")
+def batch(
+    urls_file: Any, outdir: Path, full_page: bool, width: int | None, height: int | None,
+    fmt: str | None, params: tuple[str, ...], concurrency: int | None, isolation: str,
+    no_progress: bool,
+) -> None:
+    """Capture many pages to a directory, with a progress bar and a summary."""
+    urls = read_urls(urls_file)
+    if not urls:
+        raise click.ClickException("no URLs to capture: the file is empty")
+    options = capture_flags(parse_params(params), full_page, width, height)
+    if fmt is not None:
+        options["format"] = fmt
+    settings = settings_from_env(browser_max_concurrent=concurrency, browser_isolation=isolation)
+    setup_logging("error")
+    outdir.mkdir(parents=True, exist_ok=True)
+    failed = run_batch(settings, urls, options, outdir, progress=not no_progress)
+    if failed:
+        sys.exit(1)

@@ -16,14 +16,18 @@ tool errors carrying the service's code and message (``BLOCKED: …``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import click
 import httpx
 
+from screenshotd.cli.common import examples, settings_from_env, setup_logging
 from screenshotd.http.mcp import CALL_TIMEOUT_S, LOCAL_BASE, build_server
+from screenshotd.settings import SettingsError
 
 
 @contextlib.asynccontextmanager
@@ -59,3 +63,26 @@ async def serve_stdio(environ: dict[str, str] | None = None) -> None:
             yield client
 
         await build_server(the_client).run_stdio_async()
+
+
+@click.command(
+    epilog="Tools: screenshot, batch_screenshot, visual_diff, check_job. Without "
+    "SCREENSHOT_API_URL the service runs inside this process, with the settings of the "
+    "environment (Chromium starts with it); with it, every call goes to that server, with "
+    "SCREENSHOT_API_KEY as its key. Logs go to stderr; stdout carries the protocol.\n\n"
+    + examples("screenshotd mcp", "SCREENSHOT_API_URL=https://shots.example.net "
+                "SCREENSHOT_API_KEY=... screenshotd mcp")
+    + "\n\n\b\nIn an MCP client's configuration:\n"
+    "  {\"mcpServers\": {\"screenshotd\": {\"command\": \"screenshotd\", \"args\": [\"mcp\"]}}}"
+)
+def mcp() -> None:
+    """Serve the Model Context Protocol on stdio, for AI assistants."""
+    settings = settings_from_env()
+    setup_logging("warning" if settings.log_level in ("info", "debug") else settings.log_level,
+                   settings.log_format)
+    try:
+        asyncio.run(serve_stdio())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass

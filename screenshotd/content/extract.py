@@ -34,11 +34,7 @@ from urllib.parse import urljoin, urlsplit
 from bs4 import BeautifulSoup, Comment, Tag
 from markdownify import MarkdownConverter
 
-from screenshotd.blocking import banners
-
-#: What the capture marks in the page for extraction to leave out: what ``redact`` masked, the
-#: boxes it drew, and consent banners (see :data:`MARK_SCRIPT`).
-DROP_ATTR = "data-screenshotd-drop"
+from screenshotd.content.marks import DROP_ATTR
 
 #: Never content, wherever it is.
 _NEVER = frozenset({"script", "style", "noscript", "template", "link", "meta", "svg", "canvas", "iframe",
@@ -406,19 +402,3 @@ def _without_site_name(title: str, headings: set[str | None]) -> str:
     if len(candidate.split()) >= 3 or candidate in headings:
         return candidate
     return title
-
-
-#: Run in the page before its HTML is read: marks consent banners (every platform's and the
-#: generic ones) with :data:`DROP_ATTR`, with the browser's own selector engine.
-MARK_SCRIPT = """
-(selectors) => {
-  for (const sel of selectors) {
-    let found = [];
-    try { found = document.querySelectorAll(sel); } catch (e) { continue; }
-    found.forEach((el) => el.setAttribute('MARK', ''));
-  }
-}
-""".replace("MARK", DROP_ATTR)
-
-BANNER_SELECTORS: tuple[str, ...] = tuple(
-    [s for platform in banners.PLATFORMS for s in platform.hide] + list(banners.GENERIC_HIDE))

@@ -11,20 +11,18 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from screenshotd import errors
 from screenshotd.auth.callers import Caller
 from screenshotd.auth.signing import Signer
 from screenshotd.blocking import lists as blocking
 from screenshotd.browser import capture as capture_mod
+from screenshotd.browser.driver import Driver
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.concurrency import SingleFlight
-from screenshotd.content import extract
-from screenshotd.core import keeping
 from screenshotd.core.cache import Cache, Entry, make_cache
 from screenshotd.core.results import CaptureResult, StoredImage
-from screenshotd.core.storage import ResultStore
 from screenshotd.imaging import postprocess
 from screenshotd.net import egress
 from screenshotd.net.addresses import AddressPolicy, check_url_literal
@@ -33,6 +31,9 @@ from screenshotd.params.capture import CaptureOptions, ParseLimits
 from screenshotd.params.devices import devices_from_playwright
 from screenshotd.params.video import video_time
 from screenshotd.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from screenshotd.core.storage import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,12 @@ class ScreenshotService:
     @classmethod
     def from_settings(
         cls, settings: Settings, resolver: egress.Resolver | None = None,
-        warm_contexts: int | None = None,
+        warm_contexts: int | None = None, driver: Driver | None = None,
     ) -> ScreenshotService:
         """The service as the settings describe it. ``resolver`` replaces the system's DNS for
         the guard (tests rebind names with it); ``warm_contexts`` overrides the pool's (one per
-        slot), for a command that captures once."""
+        slot), and ``driver`` is Playwright's driver started ahead, for a command that captures
+        once."""
         guard = egress.Guard(AddressPolicy.from_setting(settings.allow_private_hosts),
                              resolver)
         pool = BrowserPool(
@@ -121,11 +123,14 @@ class ScreenshotService:
                 guard, settings.proxies),
             isolation=settings.browser_isolation,
             per_owner=settings.per_caller_slots,
+            driver=driver,
         )
         cache = make_cache(settings.redis_url, settings.cache_max_bytes,
                            settings.cache_near_max_bytes)
         service = cls(settings, pool, cache, guard)
         if settings.storage_kind != "none":
+            from screenshotd.core.storage import ResultStore  # obstore: only with storage
+
             service.results = ResultStore(settings)
         return service
 
@@ -180,6 +185,8 @@ class ScreenshotService:
         :meth:`parsed`; only valid options are kept."""
         opts = CaptureOptions.parse(params, self.limits)
         if opts.store or opts.signed_link:
+            from screenshotd.core import keeping
+
             keeping.check(opts, self.results, self.signer)
         if memo is not None and len(memo) <= PARSE_MEMO_MAX_QUERY:
             if len(self._parsed) >= PARSE_MEMO_ENTRIES:
@@ -192,6 +199,8 @@ class ScreenshotService:
         """Keep a capture in the result storage for ``owner``; the links an answer gives
         (:mod:`~screenshotd.core.keeping`). Raises :class:`errors.StorageUnavailable`."""
         assert self.results is not None
+        from screenshotd.core import keeping
+
         return await keeping.store(self.results, self.signer, result, owner, opts, base_url)
 
     def parsed(self, query_string: bytes) -> CaptureOptions | None:
@@ -398,6 +407,9 @@ class ScreenshotService:
         contents: dict[str, str] = {}
         metadata = None
         if raw.html is not None:
+            # imported here: BeautifulSoup and markdownify cost a one-page `shot` 70 ms to load
+            from screenshotd.content import extract
+
             contents, metadata = await asyncio.to_thread(
                 extract.extract_page, raw.html, raw.final_url, raw.http_status,
                 opts.content_formats, opts.wants_metadata)

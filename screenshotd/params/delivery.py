@@ -27,7 +27,9 @@ MAX_CLIENT_METADATA = 1024
 class DeliveryOptions(BaseModel):
     """How to answer a capture. Validated as part of ``CaptureOptions``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # A mixin of CaptureOptions, never validated alone: only the whole model is built.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              defer_build=True)
 
     response_type: ResponseType = Field(
         default="image", description="image (the bytes), base64 (JSON with the bytes) or json.")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import pydantic
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from screenshotd.params.values import Bool, parse_list
@@ -36,6 +36,9 @@ _STATUS_PART = re.compile(r"([1-5])xx|(\d{3})(?:-(\d{3}))?")
 class DepthFields(BaseModel):
     """Blocking by resource type, failing on the page's status, and what is settled before
     the shot."""
+
+    #: A mixin, never validated alone: only the whole options model is built.
+    model_config = ConfigDict(defer_build=True)
 
     animations: Literal["allow", "disabled"] = Field(
         default="allow", description="disabled: finite CSS animations, transitions and Web "

@@ -15,7 +15,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from screenshotd.params.values import Bool
@@ -41,6 +41,9 @@ NEWER_DEFAULTS: dict[str, Any] = {
 
 class PdfFields(BaseModel):
     """The options of ``format=pdf`` (mixed into the render options)."""
+
+    #: A mixin, never validated alone: only the whole options model is built.
+    model_config = ConfigDict(defer_build=True)
 
     pdf_print_background: Bool = Field(default=False, description="Print background colours "
                                        "and images.")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 SCHEMES = ("http", "https", "socks5")
@@ -176,6 +176,9 @@ ProxyName = Annotated[str, Field(min_length=1, max_length=64)]
 class ProxyFields(BaseModel):
     """The options that send a capture through an upstream proxy (mixed into the render
     options: keyed, since a page may differ by where it is seen from)."""
+
+    #: A mixin, never validated alone: only the whole options model is built.
+    model_config = ConfigDict(defer_build=True)
 
     proxy: ProxyName | None = Field(
         default=None, description="The upstream proxy to go out through, by name (PROXIES).")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from screenshotd.params.values import Bool
@@ -40,6 +40,9 @@ _STILL_ONLY = {
 
 class VideoFields(BaseModel):
     """The options only a video has (mixed into the render options)."""
+
+    #: A mixin, never validated alone: only the whole options model is built.
+    model_config = ConfigDict(defer_build=True)
 
     duration: Annotated[float, Field(ge=1, le=60)] | None = Field(
         default=None, description="Video only: seconds recorded, 1-60 (default 5).")

@@ -64,3 +64,59 @@ def test_a_killed_run_leaves_no_server_and_no_chromium_behind():
         for pid in tree:  # what a failure left, so that it does not outlive this test either
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+#: A driver started ahead (as ``screenshotd shot`` starts it) that no pool takes, closed: its
+#: Node.js process ends with it.
+ABANDONED_DRIVER = f"""
+import asyncio, os, sys, time
+sys.path[:0] = [{str(ROOT)!r}]
+from screenshotd.browser.driver import Driver
+from tests.support.children import alive, descendants
+
+async def main():
+    driver = Driver()
+    await asyncio.sleep(0)
+    while not descendants(os.getpid()):
+        await asyncio.sleep(0.01)
+    started = descendants(os.getpid())
+    await driver.close()
+    deadline = time.monotonic() + 10
+    while any(map(alive, started)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    print(len(started), sum(map(alive, started)))
+
+asyncio.run(main())
+"""
+
+
+def test_a_driver_started_ahead_and_not_taken_is_stopped():
+    out = subprocess.run([sys.executable, "-c", ABANDONED_DRIVER], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    started, left = map(int, out.stdout.split())
+    assert started >= 1 and left == 0, out.stdout
+
+
+def test_shot_ends_with_nothing_left_running(tmp_path: Path):
+    """``shot`` ends its process at once (no interpreter teardown), and only after Chromium and
+    the driver are closed: every process it started has ended when it has."""
+    from tests.support.site import serve_site
+
+    with serve_site() as site:
+        shot = subprocess.Popen(
+            [sys.executable, "-m", "screenshotd", "shot", site.url("/pages/basic?children=1"),
+             "-o", str(tmp_path / "shot.png")],
+            env={**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1"}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        seen: dict[int, bool] = {}
+        while shot.poll() is None:
+            for pid in descendants(shot.pid) - seen.keys():
+                seen[pid] = is_chromium(pid)
+            time.sleep(0.01)
+        _, err = shot.communicate()
+    assert shot.returncode == 0, err
+    assert (tmp_path / "shot.png").stat().st_size > 1000
+    assert any(seen.values()), "it ran a Chromium"
+    left = {pid for pid in seen if alive(pid)}
+    assert not left, f"still running after shot ended: {sorted(left)}"
