@@ -120,3 +120,44 @@ def test_shot_ends_with_nothing_left_running(tmp_path: Path):
     assert any(seen.values()), "it ran a Chromium"
     left = {pid for pid in seen if alive(pid)}
     assert not left, f"still running after shot ended: {sorted(left)}"
+
+
+#: A run whose server is in its own process, as most tests' is (``run_server``): its Chromium
+#: belongs to Playwright's driver, which ends its browsers when its parent's pipe closes.
+IN_PROCESS = f"""
+import asyncio, os, sys
+sys.path[:0] = [{str(ROOT)!r}]
+from tests.support.children import descendants
+from tests.support.servers import make_settings, run_server
+
+async def main():
+    async with run_server(make_settings()) as running:
+        await running.client.get("/health")
+        print(os.getpid(), flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_run_with_an_in_process_server_leaves_no_chromium_behind():
+    parent = subprocess.Popen([sys.executable, "-c", IN_PROCESS], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    tree: set[int] = set()
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == str(parent.pid)
+        tree = descendants(parent.pid)
+        assert sum(map(is_chromium, tree)) >= 2, "the server runs a Chromium"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 45
+        while (left := {pid for pid in tree if alive(pid)}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"still running after their parent died: {sorted(left)}"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in tree:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
