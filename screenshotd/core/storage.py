@@ -74,6 +74,12 @@ SWEEP_EVERY_S = 300.0
 PROBE_EVERY_S = 5.0
 
 
+#: What a store says when it refuses the credentials. 403 as a word: the message also carries
+#: the endpoint's URL, whose port may contain those digits (a dead :40395 is not a refusal).
+_REFUSED = re.compile(r"forbidden|accessdenied|signature|invalidaccesskey|unauthenticated"
+                      r"|\b403\b")
+
+
 class StorageError(errors.StorageUnavailable):
     """The result store failed (or did not answer in time). A capture answers without it
     (``storage_error``), a job retries; reading a stored result answers 503 with it."""
@@ -200,8 +206,7 @@ class ResultStore:
         lowered = text.lower()
         if "nosuchbucket" in lowered or "not found" in lowered:
             return f"S3_BUCKET: the bucket {self.settings.s3_bucket!r} does not exist: {text}"
-        if any(word in lowered for word in ("forbidden", "accessdenied", "signature",
-                                            "invalidaccesskey", "unauthenticated", "403")):
+        if _REFUSED.search(lowered):
             return f"S3_ACCESS_KEY, S3_SECRET_KEY: the store refused them: {text}"
         return f"S3_ENDPOINT: cannot use {self.settings.s3_endpoint or 'AWS'!r}: {text}"
 

@@ -19,7 +19,7 @@ import obstore
 import pytest
 
 from screenshotd.auth.signing import Signer
-from screenshotd.core.storage import ResultStore
+from screenshotd.core.storage import ResultStore, StorageError
 from screenshotd.settings import Settings, SettingsError
 from tests.support.s3 import S3Server
 from tests.support.servers import make_settings, run_server, serve_process
@@ -151,6 +151,19 @@ async def test_a_missing_bucket_stops_the_start_naming_it(s3: S3Server):
                         storage_timeout_seconds=5)
     with pytest.raises(SettingsError, match="^S3_BUCKET: .*no-such-bucket"):
         await ResultStore(settings).open()
+
+
+def test_the_blame_reads_a_403_only_as_a_word():
+    """A dead endpoint whose port holds the digits 403 (:40395) was once blamed on the keys."""
+    store = ResultStore(Settings(storage_type="s3", s3_bucket="results",
+                                 s3_endpoint="http://127.0.0.1:40395", s3_access_key="a",
+                                 s3_secret_key="b"))
+    dead = StorageError("result storage failed: Generic S3 error: Error performing PUT "
+                        "http://127.0.0.1:40395/results/probe/0207 in 291ms - HTTP error: "
+                        "error sending request")
+    assert store._blame(dead).startswith("S3_ENDPOINT: ")
+    refused = StorageError("result storage failed: HTTP status client error (403 Forbidden)")
+    assert store._blame(refused).startswith("S3_ACCESS_KEY, S3_SECRET_KEY: ")
 
 
 async def test_a_dead_endpoint_stops_the_start_naming_it():
