@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from screenshotd.auth.gatekeeper import Gatekeeper, caller_of
 from screenshotd.core.results import CaptureResult, StoredImage
-from screenshotd.http.logs import answered, request_id_from
+from screenshotd.http.logs import answered, assign_request_id
 from screenshotd.http.routes import (
     cache_headers,
     etag_matches,
@@ -164,13 +164,7 @@ class HitPath:
 
     async def _send(self, scope: Scope, send: Send, started: float, status: int,
                     headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        given = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                given = value
-                break
-        request_id = request_id_from(given)
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = assign_request_id(scope)
         headers += self._vary
         headers.append((b"x-request-id", request_id.encode("ascii")))
         try:

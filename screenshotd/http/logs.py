@@ -59,11 +59,20 @@ def new_request_id() -> str:
     return f"{_ids.getrandbits(64):016x}"
 
 
-def request_id_from(given: bytes | None) -> str:
-    """A request's id: the caller's ``X-Request-Id`` when it is sane, else a new one."""
+def assign_request_id(scope: Scope) -> str:
+    """The request's id, kept in its scope's state: the caller's ``X-Request-Id`` when it is
+    sane, else a new one."""
+    given: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value
+            break
     if given is not None and _GIVEN_ID.fullmatch(given):
-        return given.decode("ascii")
-    return new_request_id()
+        request_id = given.decode("ascii")
+    else:
+        request_id = new_request_id()
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id
 
 
 def route_of(path: str) -> str:
@@ -118,13 +127,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        given = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                given = value
-                break
-        request_id = request_id_from(given)
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = assign_request_id(scope)
         header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
         cache = None

@@ -39,6 +39,26 @@ def is_chromium(pid: int) -> bool:
         return False
 
 
+def kill_and_wait(parent: subprocess.Popen[str], tree: set[int]) -> None:
+    """SIGKILL ``parent`` (no handler runs, no finally, no atexit), then every process of
+    ``tree`` must end within 45 s."""
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 45
+    while (left := {pid for pid in tree if alive(pid)}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"still running after their parent died: {sorted(left)}"
+
+
+def clean_up(parent: subprocess.Popen[str], tree: set[int]) -> None:
+    """What a failure left, so that it does not outlive this test either."""
+    if parent.poll() is None:
+        parent.kill()
+    for pid in tree:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_a_killed_run_leaves_no_server_and_no_chromium_behind():
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True,
                               start_new_session=True)
@@ -52,18 +72,9 @@ def test_a_killed_run_leaves_no_server_and_no_chromium_behind():
         for pid in servers[1:]:
             tree |= descendants(pid)
         assert sum(map(is_chromium, tree)) >= 2, "each screenshotd serve runs a Chromium"
-        os.kill(parent.pid, signal.SIGKILL)  # no handler runs, no finally, no atexit
-        parent.wait(10)
-        deadline = time.monotonic() + 45
-        while (left := {pid for pid in tree if alive(pid)}) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not left, f"still running after their parent died: {sorted(left)}"
+        kill_and_wait(parent, tree)
     finally:
-        if parent.poll() is None:
-            parent.kill()
-        for pid in tree:  # what a failure left, so that it does not outlive this test either
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        clean_up(parent, tree)
 
 
 #: A driver started ahead (as ``screenshotd shot`` starts it) that no pool takes, closed: its
@@ -149,15 +160,6 @@ def test_a_killed_run_with_an_in_process_server_leaves_no_chromium_behind():
         assert parent.stdout.readline().strip() == str(parent.pid)
         tree = descendants(parent.pid)
         assert sum(map(is_chromium, tree)) >= 2, "the server runs a Chromium"
-        os.kill(parent.pid, signal.SIGKILL)
-        parent.wait(10)
-        deadline = time.monotonic() + 45
-        while (left := {pid for pid in tree if alive(pid)}) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not left, f"still running after their parent died: {sorted(left)}"
+        kill_and_wait(parent, tree)
     finally:
-        if parent.poll() is None:
-            parent.kill()
-        for pid in tree:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        clean_up(parent, tree)
