@@ -200,3 +200,15 @@ async def test_with_a_gatekeeper_only_admitted_requests_are_answered(service):
         assert (await call(service, "/screenshot", raw, {"X-Api-Key": "alpha"},
                            gatekeeper=keeper))[3] == 0
     assert keeper.rate_limited == 0
+
+
+async def test_a_failure_in_the_hit_path_lets_the_app_answer_and_is_logged(service, caplog):
+    raw, _ = await store(service, {"url": URL})
+
+    def broken(query_string: bytes) -> None:
+        raise RuntimeError("a bug in the hit path")
+
+    service.parsed = broken  # type: ignore[method-assign]
+    status, _, body, calls = await call(service, "/screenshot", raw)
+    assert (status, body, calls) == (599, b"from the app", 1)
+    assert "the hit path failed" in caplog.text and "a bug in the hit path" in caplog.text

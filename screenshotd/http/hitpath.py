@@ -21,11 +21,13 @@ It only ever answers successes. Anything else (a query not seen before, a miss, 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from screenshotd import errors
 from screenshotd.auth.gatekeeper import Gatekeeper, caller_of
 from screenshotd.core.results import CaptureResult, StoredImage
 from screenshotd.http.logs import answered, assign_request_id
@@ -36,6 +38,8 @@ from screenshotd.http.routes import (
     not_modified_headers,
     stored_headers,
 )
+
+log = logging.getLogger(__name__)
 
 #: (status, headers, body) of a response the hit path sends itself.
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -77,7 +81,10 @@ class HitPath:
                 started = time.perf_counter()
                 try:
                     answer = await self._answer(scope, path)
-                except Exception:  # noqa: BLE001 - the app gives every failure its answer
+                except errors.ScreenshotError:
+                    answer = None  # a refusal: the app answers it, with its proper response
+                except Exception:  # noqa: BLE001 - a bug here must not fail the request
+                    log.exception("the hit path failed; the app answers instead")
                     answer = None
                 if answer is not None:
                     await self._send(scope, send, started, *answer)
