@@ -21,9 +21,9 @@ from screenshotd.browser import capture as capture_mod
 from screenshotd.browser.driver import Driver
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.concurrency import SingleFlight
+from screenshotd.core import finishing
 from screenshotd.core.cache import Cache, Entry, make_cache
 from screenshotd.core.results import CaptureResult, StoredImage
-from screenshotd.imaging import postprocess
 from screenshotd.net import egress
 from screenshotd.net.addresses import AddressPolicy, check_url_literal
 from screenshotd.net.proxy import EgressProxy
@@ -246,24 +246,27 @@ class ScreenshotService:
         path's road, which sends what it needs from the entry itself, without making a
         :class:`CaptureResult` of it. No browser work, no DNS, no charge."""
         caller.check_target(opts.url)
-        self._door_url(opts.url)
-        entry = await self.cache.get(opts.cache_key())
+        entry = await self._entry(opts)
         if entry is None or not CaptureResult.whole(entry):
             return None  # a miss, as CaptureResult.from_entry would find it
         return self._served(entry, "hits")
 
     async def _hit(self, opts: CaptureOptions) -> CaptureResult | None:
-        self._door_url(opts.url)
-        entry = await self.cache.get(opts.cache_key())
+        entry = await self._entry(opts)
         return None if entry is None else self._served(CaptureResult.from_entry(entry), "hits")
 
     async def cached(self, opts: CaptureOptions, caller: Caller) -> Entry | None:
         """The cache entry of ``opts`` (its bytes need not be there: none move), for answering
         304 with its ``ttl`` and ``age()``."""
         caller.check_target(opts.url)
-        self._door_url(opts.url)
-        entry = await self.cache.head(opts.cache_key())
+        entry = await self._entry(opts, head=True)
         return None if entry is None else self._served(entry, "not_modified")
+
+    async def _entry(self, opts: CaptureOptions, head: bool = False) -> Entry | None:
+        """The cache entry of ``opts``, once its URL passed the DNS-free door check."""
+        self._door_url(opts.url)
+        key = opts.cache_key()
+        return await (self.cache.head(key) if head else self.cache.get(key))
 
     async def admit(self, caller: Caller, pages: Sequence[CaptureOptions | None],
                     fields: Sequence[str] = (), batch: bool = False) -> None:
@@ -396,43 +399,8 @@ class ScreenshotService:
                 ) from None
         if self.observer is not None and raw.stable is not None:
             self.observer.stable_waited(raw.stable_ms / 1000, raw.stable)
-        expected = postprocess.viewport_pixels(opts)
-        size = raw.size or (postprocess.image_size(raw.data) if raw.kind != "pdf" else None)
-        if postprocess.needs_pixels(opts, raw.kind, size, expected):
-            output = await asyncio.to_thread(
-                postprocess.finish, raw.data, raw.kind, opts, expected
-            )
-        else:
-            output = postprocess.finish(raw.data, raw.kind, opts, expected)
-        contents: dict[str, str] = {}
-        metadata = None
-        if raw.html is not None:
-            # imported here: BeautifulSoup and markdownify cost a one-page `shot` 70 ms to load
-            from screenshotd.content import extract
-
-            contents, metadata = await asyncio.to_thread(
-                extract.extract_page, raw.html, raw.final_url, raw.http_status,
-                opts.content_formats, opts.wants_metadata)
-        blocked = dict(request_filter.blocked) if request_filter is not None else {}
-        if lease.blocked_requests:
-            blocked["guard"] = lease.blocked_requests
-        return CaptureResult(
-            data=output.data,
-            format=opts.format,
-            content_type=opts.content_type,
-            width=output.width or (raw.size[0] if raw.size else None),
-            height=output.height or (raw.size[1] if raw.size else None),
-            render_time_ms=round((time.monotonic() - started) * 1000),
-            truncated=raw.truncated,
-            cache_key=opts.cache_key(),
-            url=opts.url,
-            final_url=raw.final_url,
-            http_status=raw.http_status,
-            blocked_requests=sum(blocked.values()),
-            blocked=blocked,
-            content=contents.get(opts.content_format) if opts.extract_content else None,
-            contents=contents,
-            metadata=metadata, stable=raw.stable)
+        return await finishing.finish(raw, opts, request_filter, lease.blocked_requests,
+                                      started)
 
     def request_filter(self, opts: CaptureOptions) -> blocking.RequestFilter | None:
         """The capture's request filter, when it blocks anything."""
