@@ -8,7 +8,8 @@ import json
 import pytest
 
 from screenshotd import errors
-from screenshotd.http.openapi import document, tag_paths
+from screenshotd.http.openapi import document
+from screenshotd.http.openapi_tags import tag_paths
 from screenshotd.params.capture import KNOWN_PARAMS, CaptureOptions
 
 

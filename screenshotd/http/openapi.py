@@ -17,11 +17,13 @@ from screenshotd import errors
 from screenshotd.http.openapi_params import (
     capture_body_schema,
     capture_defs,
+    og_query,
+    og_schema,
     plain_schema,
     query_parameters,
 )
+from screenshotd.http.openapi_tags import PATH_TAGS, TAGS, tag_paths
 from screenshotd.params.diff import DiffParams
-from screenshotd.params.og import OgOptions
 from screenshotd.version import __version__
 
 #: The formats a capture may answer with.
@@ -77,21 +79,6 @@ _CAPTURE_RESPONSES = {
 _OBJECT = {"type": "object"}
 
 
-def _og_schema() -> dict[str, Any]:
-    schema = OgOptions.model_json_schema()
-    schema["properties"] = {name: plain_schema(prop)
-                            for name, prop in schema["properties"].items()}
-    schema.pop("title", None)
-    return schema
-
-
-def _og_query() -> list[dict[str, Any]]:
-    schema = _og_schema()
-    return [{"name": name, "in": "query", "required": name in schema.get("required", []),
-             "schema": {k: v for k, v in prop.items() if k != "description"}}
-            for name, prop in schema["properties"].items()]
-
-
 _OG_RESPONSES = {
     **_CAPTURE_RESPONSES,
     "302": {"description": "redirect=true (the default for GET): Location is the image_url."},
@@ -122,7 +109,7 @@ def _components() -> dict[str, Any]:
             **capture_defs(),
             "CaptureRequest": capture_body_schema(),
             "Me": _me_schema(),
-            "OgImageRequest": _og_schema(),
+            "OgImageRequest": og_schema(),
             "Error": {
                 "type": "object", "required": ["error", "message"],
                 "properties": {
@@ -285,38 +272,6 @@ def _path_id(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": dict(_ID)}
 
 
-#: The groups of the API reference (``/docs``), in their order, with what each holds.
-TAGS: tuple[tuple[str, str], ...] = (
-    ("Captures", "Screenshots and PDFs of a page or of your HTML."),
-    ("Videos", "Recordings of a page, scrolling or replaying actions."),
-    ("OG images", "Open Graph images from a title and a template."),
-    ("Jobs and batch", "Async captures, their status, results and events; many at once."),
-    ("Diff", "Pixel diffs of two pages, images or jobs."),
-    ("Results", "Cached captures by their key, and results kept in the result storage."),
-    ("Account", "Who the caller is, and what it has left."),
-    ("Operations", "Health and metrics, for the operator."),
-)
-
-#: Each path's group: the first prefix that the path starts with.
-_PATH_TAGS: tuple[tuple[str, str], ...] = (
-    ("/screenshot", "Captures"), ("/video", "Videos"), ("/og-image", "OG images"),
-    ("/batch", "Jobs and batch"), ("/jobs", "Jobs and batch"), ("/diff", "Diff"),
-    ("/images/", "Results"), ("/results/", "Results"), ("/me", "Account"),
-    ("/health", "Operations"), ("/metrics", "Operations"),
-)
-
-
-def tag_paths(paths: dict[str, Any], groups: tuple[tuple[str, str], ...]) -> None:
-    """Put every operation of ``paths`` in its group (the first prefix of ``groups`` that its
-    path starts with). A path in no group is a mistake in the table: it raises."""
-    for path, item in paths.items():
-        tag = next((tag for prefix, tag in groups if path.startswith(prefix)), None)
-        if tag is None:
-            raise LookupError(f"the API reference has no group for {path}")
-        for operation in item.values():
-            operation["tags"] = [tag]
-
-
 @cache
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
@@ -450,7 +405,7 @@ def document() -> dict[str, Any]:
                      "responses": diff_responses}},
         "/og-image": {
             "get": {"summary": "An Open Graph image from a template (302 to it by default)",
-                    "operationId": "ogImageGet", "parameters": _og_query(),
+                    "operationId": "ogImageGet", "parameters": og_query(),
                     "responses": {**_OG_RESPONSES, **_error_responses(422, 502)}},
             "post": {"summary": "An Open Graph image from a template",
                      "operationId": "ogImagePost",
@@ -470,7 +425,7 @@ def document() -> dict[str, Any]:
                                                        "type": "string"}}}},
                                            **_error_responses()}}},
     }
-    tag_paths(paths, _PATH_TAGS)
+    tag_paths(paths, PATH_TAGS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "screenshotd", "version": __version__,

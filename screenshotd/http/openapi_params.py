@@ -1,6 +1,7 @@
 """The capture parameters as OpenAPI: the POST body's schema (each property with the other
 names it may be given by, ``x-aliases``) and the same options as query parameters. Both come
-from :class:`~screenshotd.params.capture.CaptureOptions`, the model the code validates with.
+from :class:`~screenshotd.params.capture.CaptureOptions`, the model the code validates with;
+``/og-image``'s, likewise, from :class:`~screenshotd.params.og.OgOptions`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 from screenshotd.params.capture import CaptureOptions
 from screenshotd.params.names import other_spellings
+from screenshotd.params.og import OgOptions
 
 _JSON_IN_QUERY = frozenset({"headers", "cookies", "actions", "local_storage"})
 #: Options that take a comma-separated list in a query string.
@@ -88,3 +90,20 @@ def query_parameters(exclude: frozenset[str] = frozenset()) -> list[dict[str, An
                        **({"description": description} if description else {}),
                        **({"x-aliases": aliases} if aliases else {})})
     return params
+
+
+def og_schema() -> dict[str, Any]:
+    """``/og-image``'s body, from :class:`~screenshotd.params.og.OgOptions`."""
+    schema = OgOptions.model_json_schema()
+    schema["properties"] = {name: plain_schema(prop)
+                            for name, prop in schema["properties"].items()}
+    schema.pop("title", None)
+    return schema
+
+
+def og_query() -> list[dict[str, Any]]:
+    """``GET /og-image``'s query parameters: the same fields."""
+    schema = og_schema()
+    return [{"name": name, "in": "query", "required": name in schema.get("required", []),
+             "schema": {k: v for k, v in prop.items() if k != "description"}}
+            for name, prop in schema["properties"].items()]
