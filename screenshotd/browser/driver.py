@@ -51,3 +51,11 @@ class Driver:
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(playwright.stop(), STOP_TIMEOUT_S)
+
+
+async def start(driver: Driver | None) -> Playwright:
+    """Playwright's driver for a pool: the one started ahead, else one started now."""
+    if driver is not None:
+        return await driver.take()
+    return await asyncio.wait_for(async_playwright().start(), START_TIMEOUT_S)
+

@@ -36,14 +36,10 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
-from playwright.async_api import (
-    BrowserContext,
-    Playwright,
-    async_playwright,
-)
+from playwright.async_api import BrowserContext, Playwright
 from playwright.async_api import Error as PlaywrightError
 
 from screenshotd import errors
@@ -55,12 +51,8 @@ from screenshotd.browser.chromium import (
 )
 from screenshotd.browser.contexts import CONTEXT_TIMEOUT_S, open_context
 from screenshotd.browser.driver import Driver
-from screenshotd.browser.generations import (
-    CLOSE_TIMEOUT_S,
-    LAUNCH_TIMEOUT_S,
-    Generation,
-    Generations,
-)
+from screenshotd.browser.driver import start as driver_start
+from screenshotd.browser.generations import CLOSE_TIMEOUT_S, Generation, Generations
 from screenshotd.browser.lease import Lease, PoolContext
 from screenshotd.browser.reset import RESET_TIMEOUT_S, attach, keep, reset
 from screenshotd.concurrency import BoundedSlots
@@ -118,7 +110,9 @@ class BrowserPool:
             spawn=self._spawn, is_open=lambda: self._state is PoolState.OPEN,
             on_install=self._schedule_refill,
         )
-        self._slots = BoundedSlots(slots, queue_size, queue_timeout, what="browser slot",
+        #: Who gets a slot and when: the bound, the wait, the fair share and each caller's cap
+        #: (``admission.caps``).
+        self.admission = BoundedSlots(slots, queue_size, queue_timeout, what="browser slot",
                                    per_owner=per_owner)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refilling: set[int] = set()
@@ -141,9 +135,7 @@ class BrowserPool:
             raise RuntimeError(f"cannot open a pool that is {self._state.value}")
         self._state = PoolState.OPEN
         try:
-            self._playwright = (await self._driver.take() if self._driver is not None else
-                                await asyncio.wait_for(async_playwright().start(),
-                                                       LAUNCH_TIMEOUT_S))
+            self._playwright = await driver_start(self._driver)
             self.devices = dict(self._playwright.devices)
             await self._generations.start(self._playwright)
         except BaseException:
@@ -158,9 +150,9 @@ class BrowserPool:
         if self._state is PoolState.CLOSED:
             return
         self._state = PoolState.CLOSED
-        if self._slots.in_use:
+        if self.admission.in_use:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slots.drained(), grace)
+                await asyncio.wait_for(self.admission.drained(), grace)
         await self._generations.stop_launching()
         for task in list(self._tasks):
             task.cancel()
@@ -173,15 +165,6 @@ class BrowserPool:
             except (TimeoutError, Exception) as exc:  # noqa: BLE001
                 log.warning("playwright driver did not stop cleanly: %r", exc)
             self._playwright = None
-
-    def cap_callers(self, caps: Callable[[str], int | None] | None) -> None:
-        """Give each owner a hard limit of slots: ``caps(owner)`` (None: no limit of its own),
-        asked at every turn (:class:`~screenshotd.concurrency.BoundedSlots`)."""
-        self._slots.caps = caps
-
-    def held_by(self, owner: str) -> int:
-        """How many slots ``owner`` holds now."""
-        return self._slots.held_by(owner)
 
     # ------------------------------------------------------------------ leasing
 
@@ -203,7 +186,7 @@ class BrowserPool:
         if self._state is not PoolState.OPEN:
             raise errors.PoolExhausted("the browser pool is shutting down", retry_after=5)
         started = time.monotonic()
-        await self._slots.acquire(owner)
+        await self.admission.acquire(owner)
         waited_ms = (time.monotonic() - started) * 1000
         slot_owned = True
         try:
@@ -242,10 +225,10 @@ class BrowserPool:
                     ) from exc
                 raise
             finally:
-                self._slots.observe(time.monotonic() - begun)
+                self.admission.observe(time.monotonic() - begun)
                 # The slot goes back now: the next capture does not wait for this one's page
                 # to be reset, or its context to close; both happen in the background.
-                self._slots.release(owner)
+                self.admission.release(owner)
                 if kept and not spoiled:
                     # Page mode: the page is reset, then kept for another capture. Until it
                     # is, the spare kept page (warm_target is one more than the slots) serves.
@@ -260,7 +243,7 @@ class BrowserPool:
                     self._spawn(self._finish(generation, context))
         finally:
             if slot_owned:
-                self._slots.release(owner)
+                self.admission.release(owner)
 
     async def _context_for(self, generation: Generation, options: Mapping[str, Any],
                            warm_ok: bool = True) -> PoolContext:
@@ -440,14 +423,14 @@ class BrowserPool:
             "state": self._state.value,
             "isolation": self.isolation,
             "size": self.slots,
-            "available": self.slots - self._slots.in_use,
-            "in_use": self._slots.in_use,
-            "waiting": self._slots.waiting,
-            "queue_size": self._slots.max_waiting,
-            "queue_timeout_s": self._slots.wait_s,
-            "expected_wait_s": round(self._slots.expected_wait(), 2),
-            "capture_s": round(self._slots.hold_s, 3),
-            "refused": self._slots.refused,
+            "available": self.slots - self.admission.in_use,
+            "in_use": self.admission.in_use,
+            "waiting": self.admission.waiting,
+            "queue_size": self.admission.max_waiting,
+            "queue_timeout_s": self.admission.wait_s,
+            "expected_wait_s": round(self.admission.expected_wait(), 2),
+            "capture_s": round(self.admission.hold_s, 3),
+            "refused": self.admission.refused,
             "warm_contexts": len(current.warm) if current else 0,
             "warm_target": self.warm_target,
             "refilling": bool(current and current.number in self._refilling),

@@ -60,7 +60,7 @@ async def me(request: Request) -> Response:
         "quota": quota,
         "usage": usage,
         "concurrency": {"max_concurrent": state.gatekeeper.slot_cap(who.id),
-                        "in_use": state.service.pool.held_by(who.id),
+                        "in_use": state.service.pool.admission.held_by(who.id),
                         "slots": state.settings.browser_max_concurrent},
     }, headers={"Cache-Control": "no-store"})
 

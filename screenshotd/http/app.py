@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     )
     service = ScreenshotService.from_settings(settings, resolver)
     if keys_file is not None or settings.max_concurrent_per_caller is not None:
-        service.pool.cap_callers(gatekeeper.slot_cap)  # hard caps of slots, per caller
+        service.pool.admission.caps = gatekeeper.slot_cap  # hard caps of slots, per caller
     jobs = make_jobs(settings, service)
     try:
         og = OgImages(service, settings.og_templates_dir)
