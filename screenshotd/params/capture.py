@@ -51,7 +51,7 @@ from screenshotd.params.parts import (
     storage_object,
 )
 from screenshotd.params.pdf import NEWER_DEFAULTS as PDF_DEFAULTS
-from screenshotd.params.pdf import PdfFields, check_pdf_only
+from screenshotd.params.pdf import PdfFields, resolve_pdf
 from screenshotd.params.proxies import TAG_PARAMS, ProxyFields, ProxyTable, resolve_proxy
 from screenshotd.params.values import (
     MAX_HTML_BYTES,
@@ -107,10 +107,8 @@ class RenderOptions(VideoFields, ProxyFields, DepthFields, PdfFields):
     their effective values (the device preset applied), so equal requests compare equal.
     """
 
-    # Never validated alone (it is the type the browser code takes): only CaptureOptions is
-    # built, once, instead of this model and each of its mixins before it (50 ms at start-up).
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              defer_build=True)
+    # never validated alone: built only as CaptureOptions, as its mixins (50 ms at start-up)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     # source
     url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
@@ -278,9 +276,7 @@ class RenderOptions(VideoFields, ProxyFields, DepthFields, PdfFields):
         if (self.clip_width == 0) != (self.clip_height == 0):
             raise PydanticCustomError("clip", "clip_width and clip_height go together")
         resolve_video(self, set_)
-        check_pdf_only(self)
-        if self.pdf_outline:  # Chromium builds the outline from the tagged structure only
-            set_(self, "pdf_tagged", True)
+        resolve_pdf(self, set_)
         resolve_proxy(self, limits.proxies, set_)
         if self.local_storage and self.url is None:
             raise PydanticCustomError(
@@ -427,8 +423,7 @@ class CaptureOptions(RenderOptions, DeliveryOptions):
     deliver it (:class:`~screenshotd.params.delivery.DeliveryOptions`, never keyed). Build
     with :meth:`parse`, never directly from input."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              defer_build=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=False)
 
     @classmethod
     def parse(

@@ -113,9 +113,12 @@ def length_inches(value: str) -> float | None:
     return float(match.group(1)) / _PER_INCH[match.group(2) or "px"]
 
 
-def check_pdf_only(opts: Any) -> None:
-    """PDF options on a picture are a 400 naming the first one given."""
+def resolve_pdf(opts: Any, set_: Any) -> None:
+    """PDF options on a picture are a 400 naming the first one given. An outline turns tagging
+    on: Chromium builds the outline from the tagged structure, so alone it would be empty."""
     if opts.format == "pdf":
+        if opts.pdf_outline:
+            set_(opts, "pdf_tagged", True)
         return
     for name, default in NEWER_DEFAULTS.items():
         if getattr(opts, name) != default:
