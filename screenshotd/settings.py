@@ -104,6 +104,25 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+#: The seed APIs whose faces can be served (``screenshotd.http.dialects``).
+DIALECTS = ("000", "001", "003", "004")
+
+
+def _dialects(raw: str) -> tuple[str, ...]:
+    """``000,001,003,004`` (or ``all``), some of them, or ``none``."""
+    value = raw.strip().lower()
+    if value == "none":
+        return ()
+    if value == "all":
+        return DIALECTS
+    items = _csv(value)
+    unknown = [item for item in items if item not in DIALECTS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a seed API: use some of "
+                         f"{', '.join(DIALECTS)}, all, or none")
+    return tuple(name for name in DIALECTS if name in items)
+
+
 def _api_keys(raw: str) -> tuple[str, ...]:
     """``key`` or ``key:host|*.domain`` items; every domain list is read here, at start-up."""
     from screenshotd.auth.callers import KeyRing
@@ -256,6 +275,12 @@ SETTINGS: tuple[Setting, ...] = (
         "SHUTDOWN_GRACE_SECONDS", "10", _float(0, 600),
         "At shutdown, how long running captures and jobs get to finish.",
     ),
+    Setting(
+        "DIALECTS", "000,001,003,004", _dialects,
+        "The seed APIs served under their own paths (docs/compat.md): 000 GoScreenAPI v1, 001 "
+        "a capture flow, 003 allscreenshots, 004 sessionshot; all, or none to serve only "
+        "screenshotd's own API.",
+    ),
     Setting("SIGNING_SECRET", "", _secret,
             "Enables signed capture URLs (&signature=, see `screenshotd sign`); 16+ characters."),
     Setting("STORAGE_TYPE", "none", _choice("none", "local", "s3"),
@@ -324,6 +349,7 @@ class Settings:
     job_max_bytes: int = 268435456
     diff_max_pixels: int = 50_000_000
     shutdown_grace_seconds: float = 10.0
+    dialects: tuple[str, ...] = DIALECTS
     signing_secret: str = field(default="", repr=False)
     storage_type: str = "none"
     save_to_disk: bool = False

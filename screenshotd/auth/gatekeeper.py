@@ -38,6 +38,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -51,7 +53,9 @@ from screenshotd.auth.usage import Usage
 
 #: Paths that need no key and are not counted: probes, and the pages that explain the API.
 OPEN_PATHS = frozenset({"/health", "/", "/docs", "/openapi.json", "/favicon.ico"})
-OPEN_PREFIX = "/static/"
+#: The playground's files, and the signed links the seed APIs' faces hand out (each checks its
+#: own signature: ``screenshotd.http.dialects.base``).
+OPEN_PREFIXES = ("/static/", "/links/")
 
 #: Query parameters whose values are secrets: masked wherever a URL is logged.
 _SECRET_IN_QUERY = re.compile(
@@ -61,10 +65,11 @@ _SECRET_IN_QUERY = re.compile(
 RESULTS_PREFIX = "/results/"
 
 
-def presented_key(scope: Scope) -> str | None:
+def presented_key(scope: Scope, query_names: tuple[str, ...] | None = None) -> str | None:
     """The key a request carries: ``X-Api-Key``, ``Authorization: Bearer``, or ``?api_key=``;
     on an event stream (``/jobs/{id}/events``) also ``?key=``, since a browser's
-    ``EventSource`` cannot send headers."""
+    ``EventSource`` cannot send headers. ``query_names``, when given, are the only query
+    parameters that may carry it (a seed API's face takes one only where its document does)."""
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
         if name == b"x-api-key":
@@ -75,7 +80,8 @@ def presented_key(scope: Scope) -> str | None:
                 return token.strip()
     query: bytes = scope.get("query_string", b"")
     if b"key=" in query:
-        names = ("api_key", "key") if scope["path"].endswith("/events") else ("api_key",)
+        names = query_names if query_names is not None else (
+            ("api_key", "key") if scope["path"].endswith("/events") else ("api_key",))
         for param, given in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
             if param in names:
                 return given
@@ -104,6 +110,13 @@ class Gatekeeper:
         self.limiter = limiter
         self.open_paths = OPEN_PATHS | ({"/metrics"} if metrics_open else set())
         self._callers: dict[Account, Caller] = {}
+        #: Set by the app when it serves the seed APIs' faces: the query parameters that may
+        #: carry a key on a path (None: the native rule), and a face's error answer for a
+        #: path under it (None: the native one).
+        self.query_keys: Callable[[str], tuple[str, ...] | None] = lambda path: None
+        self.error_answer: Callable[[str, errors.ScreenshotError],
+                                    tuple[int, dict[str, Any], dict[str, str]] | None] = (
+            lambda path, error: None)
 
     @property
     def keys_required(self) -> bool:
@@ -132,7 +145,7 @@ class Gatekeeper:
         return self.per_caller_cap
 
     def is_open(self, path: str) -> bool:
-        return path in self.open_paths or path.startswith(OPEN_PREFIX)
+        return path in self.open_paths or path.startswith(OPEN_PREFIXES)
 
     async def admit(self, scope: Scope) -> Caller | None:
         """The request's caller, or an error (401). None for an open path. The verdict is kept
@@ -177,7 +190,7 @@ class Gatekeeper:
                 return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)
         if not self.keys_required:
             return Caller(f"ip:{client_ip(scope)}", limiter=self.limiter)
-        presented = presented_key(scope)
+        presented = presented_key(scope, self.query_keys(path))
         if presented and self.keys_file is not None:
             account = self.keys_file.identify(presented)
             if account is not None:
@@ -234,21 +247,25 @@ class Gate:
         try:
             await self.gatekeeper.admit(scope)
         except errors.ScreenshotError as exc:
-            await send_error(send, exc)
+            await send_error(send, exc, self.gatekeeper.error_answer(scope["path"], exc))
             return
         await self.app(scope, receive, send)
 
 
-async def send_error(send: Send, error: errors.ScreenshotError) -> None:
-    """An error's JSON answer, straight to ASGI (the gate runs before Starlette's handlers)."""
-    body = json.dumps(error.to_dict()).encode("utf-8")
+async def send_error(send: Send, error: errors.ScreenshotError,
+                     shaped: tuple[int, dict[str, Any], dict[str, str]] | None = None) -> None:
+    """An error's JSON answer, straight to ASGI (the gate runs before Starlette's handlers):
+    the native one, or ``shaped`` (status, body, headers) as a face answers it."""
+    status, payload, extra = shaped if shaped is not None else (
+        error.status, error.to_dict(), error.headers())
+    body = json.dumps(payload).encode("utf-8")
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in error.headers().items()]
+                for k, v in extra.items() if k.lower() != "www-authenticate"]
     if isinstance(error, errors.Unauthorized):
         headers.append((b"www-authenticate", b'Bearer realm="screenshotd"'))
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from screenshotd.auth.callers import Caller
 from screenshotd.auth.ratelimit import WINDOW_S
 from screenshotd.auth.usage import periods
 from screenshotd.core.jobs.records import iso
@@ -44,13 +45,7 @@ async def me(request: Request) -> Response:
         used = await limiter.used(who.id)
         rate_limit = {"limit": limit, "remaining": max(0, limit - used),
                       "reset_at": iso((now // WINDOW_S + 1) * WINDOW_S)}
-    quota = usage = None
-    if who.name is not None and who.usage is not None:
-        usage = await who.usage.report(who.name)
-        used_month = usage["renders_month"]
-        quota = {"monthly_quota": who.quota, "monthly_used": used_month,
-                 "monthly_remaining": None if who.quota is None else max(0, who.quota - used_month),
-                 "reset_at": iso(periods(now)[2])}
+    quota, usage = await quota_and_usage(who, now)
     return JSONResponse({
         "key": None if who.name is None else {
             "name": who.name, "domains": list(who.domains) if who.domains else None},
@@ -63,6 +58,20 @@ async def me(request: Request) -> Response:
                         "in_use": state.service.pool.admission.held_by(who.id),
                         "slots": state.settings.browser_max_concurrent},
     }, headers={"Cache-Control": "no-store"})
+
+
+async def quota_and_usage(who: Caller, now: float | None = None) -> tuple[
+        dict[str, Any] | None, dict[str, Any] | None]:
+    """The caller's monthly quota (``monthly_quota``, ``monthly_used``, ``monthly_remaining``,
+    ``reset_at``) and usage; both None for a caller without a named key."""
+    if who.name is None or who.usage is None:
+        return None, None
+    usage: dict[str, Any] = await who.usage.report(who.name)
+    used_month = usage["renders_month"]
+    quota = {"monthly_quota": who.quota, "monthly_used": used_month,
+             "monthly_remaining": None if who.quota is None else max(0, who.quota - used_month),
+             "reset_at": iso(periods(time.time() if now is None else now)[2])}
+    return quota, usage
 
 
 routes = [Route("/me", me, methods=["GET"])]

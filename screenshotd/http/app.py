@@ -40,6 +40,7 @@ from screenshotd.http import (
     result_routes,
     video_routes,
 )
+from screenshotd.http.dialects import Face, Faces, Links
 from screenshotd.http.hitpath import HitPath
 from screenshotd.http.logs import RequestLog
 from screenshotd.http.mcp import MCPEndpoint, RemoteMCP
@@ -97,6 +98,11 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     if keys_file is not None or settings.max_concurrent_per_caller is not None:
         service.pool.admission.caps = gatekeeper.slot_cap  # hard caps of slots, per caller
     jobs = make_jobs(settings, service)
+    faces = Faces(settings.dialects, Links())
+    jobs.webhooks.styles = faces.webhook_styles
+    if faces.faces:
+        gatekeeper.query_keys = faces.query_key_names
+        gatekeeper.error_answer = functools.partial(_face_error, faces)
     try:
         og = OgImages(service, settings.og_templates_dir)
     except (OgTemplateError, OSError) as exc:
@@ -112,6 +118,9 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         await service.open()
         try:
             await jobs.open()
+            # The faces' links: signed with SIGNING_SECRET, else with a secret of this
+            # service (made once, and shared by replicas through Redis).
+            faces.links.open(settings.signing_secret or await jobs.shared_secret())
         except BaseException:
             await service.close()
             raise
@@ -160,7 +169,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app = ScreenshotdApp(
         hit_path=functools.partial(HitPath, cors=bool(settings.cors_origin),
                                    gatekeeper=gatekeeper, responses=responses),
-        routes=[*routes, *account_routes.routes, *og_routes.routes, *video_routes.routes, *job_routes.routes, *diff_routes.routes, *result_routes.routes,
+        routes=[*routes, *account_routes.routes, *og_routes.routes, *video_routes.routes,
+                *job_routes.routes, *diff_routes.routes, *result_routes.routes, *faces.routes,
                 *pages.routes,
                 Route("/mcp", MCPEndpoint(), methods=["GET", "POST", "DELETE"]),
                 Route("/metrics", metrics_endpoint, methods=["GET"])],
@@ -179,6 +189,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.mcp = RemoteMCP(app)
     app.state.diffs = DiffService(service.cache, settings.diff_max_pixels)
     app.state.gatekeeper = gatekeeper
+    app.state.faces = faces
+    app.state.links = faces.links
     metrics = app.state.metrics = Metrics()
     service.observer = metrics
 
@@ -202,7 +214,17 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
+def _face_error(faces: Faces, path: str, error: errors.ScreenshotError) -> tuple[
+        int, dict[str, Any], dict[str, str]] | None:
+    """The error as the face under ``path`` answers it, if any (for the gate)."""
+    face = faces.owner(path)
+    return face.shaped(error) if face is not None else None
+
+
 def _error_response(request: Request, exc: errors.ScreenshotError) -> JSONResponse:
+    face: Face | None = request.app.state.faces.owner(request.url.path)
+    if face is not None:
+        return face.error_response(exc, _request_id(request))
     body: dict[str, Any] = exc.to_dict()
     if exc.status >= 500:
         body["request_id"] = _request_id(request)
@@ -216,6 +238,14 @@ async def _screenshot_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    face: Face | None = request.app.state.faces.owner(request.url.path)
+    if face is not None and exc.status_code in (404, 405):
+        what = "no such path" if exc.status_code == 404 else f"{request.method} is not allowed"
+        error = errors.NotFound(f"{what}: {request.url.path[:200]}")
+        response = face.error_response(error)
+        response.status_code = exc.status_code
+        response.headers.update(dict(exc.headers or {}))
+        return response
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
     return JSONResponse(
         {"error": code, "message": str(exc.detail)},

@@ -12,7 +12,7 @@ import copy
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -161,25 +161,43 @@ async def job_events(request: Request) -> Response:
     """Server-Sent Events: ``connected``, a ``heartbeat`` every 2 s, then ``completed`` or
     ``failed`` (a cancelled job is ``failed`` with status ``cancelled``) with the job JSON, or
     ``timeout`` after 60 s."""
-    job = await _job(request)
-    return StreamingResponse(
-        _events(_jobs(request), job), media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(_jobs(request), await _job(request))
 
 
-async def _events(jobs: Jobs, job: Job) -> AsyncIterator[str]:
-    yield _event("connected", {"job_id": job.id, "status": job.status.value})
+def native_event(name: str, job: Job) -> dict[str, Any]:
+    """What each event of ``/jobs/{id}/events`` carries."""
+    if name in ("completed", "failed"):
+        return job.to_json()
+    return {"job_id": job.id, "status": job.status.value}
+
+
+async def events(jobs: Jobs, job: Job,
+                 shape: Callable[[str, Job], dict[str, Any]] = native_event,
+                 ) -> AsyncIterator[str]:
+    """The events of one job: ``connected``; a ``heartbeat`` every 2 s while it runs; then
+    ``completed`` or ``failed``, or ``timeout`` after 60 s. ``shape`` gives each event's data
+    (a face shapes them as its document does)."""
+    yield _event("connected", shape("connected", job))
     deadline = time.monotonic() + EVENTS_TIMEOUT_S
     while not job.finished:
         left = deadline - time.monotonic()
         if left <= 0:
-            yield _event("timeout", {"job_id": job.id, "status": job.status.value})
+            yield _event("timeout", shape("timeout", job))
             return
         job = await jobs.wait(job, min(HEARTBEAT_S, left))
         if not job.finished and left > HEARTBEAT_S:
-            yield _event("heartbeat", {"job_id": job.id, "status": job.status.value})
-    yield _event("completed" if job.status is JobState.COMPLETED else "failed", job.to_json())
+            yield _event("heartbeat", shape("heartbeat", job))
+    name = "completed" if job.status is JobState.COMPLETED else "failed"
+    yield _event(name, shape(name, job))
+
+
+def event_stream(jobs: Jobs, job: Job,
+                 shape: Callable[[str, Job], dict[str, Any]] = native_event) -> Response:
+    """The :func:`events` of ``job`` as a ``text/event-stream`` answer."""
+    return StreamingResponse(
+        events(jobs, job, shape), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

@@ -58,12 +58,13 @@ def delivery_to_json(delivery: Delivery) -> dict[str, Any]:
     return {"url": delivery.url, "secret": delivery.secret, "message_id": delivery.message_id,
             "state": delivery.state,
             "attempts": [{"number": a.number, "at": a.at, "status": a.status, "error": a.error,
-                          "duration_ms": a.duration_ms} for a in delivery.attempts]}
+                          "duration_ms": a.duration_ms} for a in delivery.attempts],
+            **({"style": delivery.style} if delivery.style else {})}
 
 
 def delivery_from_json(raw: dict[str, Any]) -> Delivery:
     return Delivery(raw["url"], raw.get("secret"), raw["message_id"], raw.get("state", "pending"),
-                    [Attempt(**a) for a in raw.get("attempts") or []])
+                    [Attempt(**a) for a in raw.get("attempts") or []], raw.get("style", ""))
 
 
 def record(job: Job) -> bytes:

@@ -36,6 +36,7 @@ import contextlib
 import json
 import logging
 import math
+import secrets
 import time
 from collections import Counter
 from typing import Any
@@ -47,6 +48,7 @@ from screenshotd.core.jobs.lifecycle import DrainingLifecycle
 from screenshotd.core.jobs.records import Batch, Job, JobState, new_id, replica_name
 from screenshotd.core.jobs.redis_store import RedisJobStore
 from screenshotd.core.jobs.replica import CANCEL_WAIT_S, Replica
+from screenshotd.core.jobs.scripts import PREFIX
 from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
 from screenshotd.core.service import ScreenshotService
 from screenshotd.params.capture import CaptureOptions
@@ -81,6 +83,7 @@ class RedisJobManager(DrainingLifecycle):
         self.webhooks = WebhookSender(service.guard)
         self.state = "new"
         self.counts: Counter[str] = Counter()
+        self._secret = ""
         self.store = RedisJobStore(service, redis_url, ttl=ttl, max_bytes=max_bytes,
                                    replica_id=self.replica_id, counts=self.counts)
         self.replica = Replica(self.store, service, workers=workers, per_owner=per_owner,
@@ -109,18 +112,20 @@ class RedisJobManager(DrainingLifecycle):
             await self.store.close()
             self.state = "closed"
 
-    async def submit(self, caller: Caller, opts: CaptureOptions, base_url: str) -> Job:
+    async def submit(self, caller: Caller, opts: CaptureOptions, base_url: str,
+                     style: str = "") -> Job:
         """Queue one capture for ``caller`` (see :meth:`JobManager.submit`)."""
         await self.service.admit(caller, [opts])
         await self._room(caller.id, 1)
         await caller.charge()
-        job = self._new_job(caller.id, opts, base_url)
+        job = self._new_job(caller.id, opts, base_url, style=style)
         await self._submit(caller.id, job.unit, [job])
         return job
 
     async def submit_batch(self, caller: Caller,
                            items: list[CaptureOptions | errors.ScreenshotError],
-                           base_url: str, callback: Delivery | None = None) -> Batch:
+                           base_url: str, callback: Delivery | None = None,
+                           style: str = "") -> Batch:
         pages = [item if isinstance(item, CaptureOptions) else None for item in items]
         await self.service.admit(caller, pages, batch=True)
         renders = sum(page is not None for page in pages)
@@ -132,7 +137,7 @@ class RedisJobManager(DrainingLifecycle):
             callback.message_id = f"msg_{batch.id}"
         for item in items:
             if isinstance(item, CaptureOptions):
-                batch.jobs.append(self._new_job(caller.id, item, base_url, batch.id))
+                batch.jobs.append(self._new_job(caller.id, item, base_url, batch.id, style))
             else:
                 job = self._new_job(caller.id, None, base_url, batch.id)
                 job.status, job.error = JobState.FAILED, item
@@ -146,8 +151,8 @@ class RedisJobManager(DrainingLifecycle):
         return batch
 
     def _new_job(self, owner: str, opts: CaptureOptions | None, base_url: str,
-                 batch_id: str | None = None) -> Job:
-        job = Job.new(owner, opts, base_url, self.clock(), self.ttl, batch_id)
+                 batch_id: str | None = None, style: str = "") -> Job:
+        job = Job.new(owner, opts, base_url, self.clock(), self.ttl, batch_id, style)
         return job
 
     async def _room(self, owner: str, jobs: int) -> None:
@@ -184,6 +189,17 @@ class RedisJobManager(DrainingLifecycle):
             queueing = sum(job.status is JobState.QUEUED for job in jobs)
             self._refuse("queued", int(answer[1]) + queueing, queueing)
         self.counts["submitted"] += sum(job.status is JobState.QUEUED for job in jobs)
+
+    async def shared_secret(self) -> str:
+        """A random secret shared by every replica on this Redis (the first to ask makes it):
+        it signs the links that the faces hand out when no ``SIGNING_SECRET`` is set, so that
+        a link made on one replica opens on any."""
+        if not self._secret:
+            key = f"{PREFIX}link-secret"
+            await self.store.do(self.store.redis.set(key, secrets.token_hex(32), nx=True))
+            value = await self.store.do(self.store.redis.get(key))
+            self._secret = value.decode("ascii") if isinstance(value, bytes) else str(value)
+        return self._secret
 
     async def pending(self, owner: str) -> int:
         """``owner``'s submissions queued or processing, on every replica."""

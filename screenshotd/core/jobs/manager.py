@@ -33,9 +33,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import json
 import logging
 import math
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -105,6 +105,7 @@ class JobManager(DrainingLifecycle):
         self._tasks: set[asyncio.Task[Any]] = set()  # workers and the sweeper
         self._deliveries: dict[asyncio.Task[None], Job] = {}
         self._drain: asyncio.Task[None] | None = None
+        self._secret = ""
 
     backend = "memory"
 
@@ -159,21 +160,23 @@ class JobManager(DrainingLifecycle):
 
     # ------------------------------------------------------------------ submitting
 
-    async def submit(self, caller: Caller, opts: CaptureOptions, base_url: str) -> Job:
+    async def submit(self, caller: Caller, opts: CaptureOptions, base_url: str,
+                     style: str = "") -> Job:
         """Queue one capture for ``caller``: the service's door (domains, the guard for the
         page and the webhook), room for it, then one render charged. Raises what refuses it:
-        DomainNotAllowed, Blocked, RateLimited, PoolExhausted or ShuttingDown."""
+        DomainNotAllowed, Blocked, RateLimited, PoolExhausted or ShuttingDown. ``style``: the
+        face whose webhook the job sends (:class:`~screenshotd.core.jobs.webhooks.WebhookStyle`)."""
         await self.service.admit(caller, [opts])
         self._room(caller.id, units=1, jobs=1)
         await caller.charge()
         self._room(caller.id, units=1, jobs=1)  # again: others may have come in during the charge
-        job = self._new_job(caller.id, opts, base_url)
+        job = self._new_job(caller.id, opts, base_url, style=style)
         self._enqueue(job)
         return job
 
     async def submit_batch(
         self, caller: Caller, items: list[CaptureOptions | errors.ScreenshotError],
-        base_url: str, callback: Delivery | None = None,
+        base_url: str, callback: Delivery | None = None, style: str = "",
     ) -> Batch:
         """Queue a batch (one submission for the pending limit). Every page and webhook URL
         goes through the service's door first, at once; one refused refuses the whole batch,
@@ -193,7 +196,7 @@ class JobManager(DrainingLifecycle):
         self._table.add_batch(batch)
         for item in items:
             if isinstance(item, CaptureOptions):
-                job = self._new_job(owner, item, base_url, batch.id)
+                job = self._new_job(owner, item, base_url, batch.id, style)
                 batch.jobs.append(job)
                 self._enqueue(job)
             else:
@@ -223,8 +226,8 @@ class JobManager(DrainingLifecycle):
             )
 
     def _new_job(self, owner: str, opts: CaptureOptions | None, base_url: str,
-                 batch_id: str | None = None) -> Job:
-        job = Job.new(owner, opts, base_url, self.clock(), self.ttl, batch_id)
+                 batch_id: str | None = None, style: str = "") -> Job:
+        job = Job.new(owner, opts, base_url, self.clock(), self.ttl, batch_id, style)
         self._table.add(job)
         units = self._pending.setdefault(owner, {})
         units[job.unit] = units.get(job.unit, 0) + 1
@@ -381,7 +384,7 @@ class JobManager(DrainingLifecycle):
         if job.webhook is not None:
             sent = job.to_json()
             del sent["webhook"]  # the delivery's own state is not news to its receiver
-            self._send(job.webhook, sent, job)
+            self._send(job.webhook, self.webhooks.body(job.webhook, job, sent), job)
         batch = self._table.batch_of(job)
         self._table.finished(job)
         if batch is not None and last:
@@ -392,11 +395,11 @@ class JobManager(DrainingLifecycle):
         if batch.callback is not None and batch.callback.state == "pending" and batch.finished:
             sent = batch.to_json()
             del sent["callback"]
-            self._send(batch.callback, sent, batch.jobs[-1])
+            self._send(batch.callback, self.webhooks.body(batch.callback, batch, sent),
+                       batch.jobs[-1])
 
-    def _send(self, delivery: Delivery, sent: dict[str, Any], job: Job) -> None:
+    def _send(self, delivery: Delivery, body: bytes, job: Job) -> None:
         delivery.state = "delivering"
-        body = json.dumps(sent, separators=(",", ":")).encode()
         task = asyncio.create_task(self.webhooks.deliver(delivery, body),
                                    name=f"webhook-{delivery.message_id[4:16]}")
         self._deliveries[task] = job
@@ -411,6 +414,14 @@ class JobManager(DrainingLifecycle):
         while True:
             await asyncio.sleep(min(SWEEP_EVERY_S, self.ttl))
             self._table.expire()
+
+    async def shared_secret(self) -> str:
+        """A random secret made once for this process: it signs the links that the faces
+        hand out when no ``SIGNING_SECRET`` is set (they last no longer than the jobs, which
+        end with the process here)."""
+        if not self._secret:
+            self._secret = secrets.token_hex(32)
+        return self._secret
 
     def all_jobs(self) -> list[Job]:
         """Every job kept now, of every caller (for metrics)."""

@@ -80,13 +80,14 @@ class Job:
 
     @classmethod
     def new(cls, owner: str, opts: CaptureOptions | None, base_url: str, now: float,
-            ttl: float, batch_id: str | None = None) -> Job:
+            ttl: float, batch_id: str | None = None, style: str = "") -> Job:
         """A job just submitted (``opts`` None: a batch item that did not validate), with its
-        webhook's one message id."""
+        webhook's one message id (shaped and signed as the face ``style`` does)."""
         job = cls(new_id(), owner, opts, opts.url if opts is not None else None, base_url,
                   created_at=now, expires_at=now + ttl, batch_id=batch_id)
         if opts is not None and opts.webhook_url:
-            job.webhook = Delivery(opts.webhook_url, opts.webhook_secret, f"msg_{job.id}")
+            job.webhook = Delivery(opts.webhook_url, opts.webhook_secret, f"msg_{job.id}",
+                                   style=style)
         return job
 
     @property

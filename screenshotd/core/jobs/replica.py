@@ -406,7 +406,7 @@ class Replica:
                 "delivered", "failed"):
             sent = job.to_json()
             del sent["webhook"]
-            body = json.dumps(sent, separators=(",", ":")).encode()
+            body = self.webhooks.body(job.webhook, job, sent)
             await self.webhooks.deliver(job.webhook, body)
             if self._stopping_before(job.webhook):
                 return  # still pending here: _leave puts it back for another replica
@@ -426,7 +426,7 @@ class Replica:
                 "delivered", "failed"):
             sent = batch.to_json()
             del sent["callback"]
-            body = json.dumps(sent, separators=(",", ":")).encode()
+            body = self.webhooks.body(batch.callback, batch, sent)
             await self.webhooks.deliver(batch.callback, body)
             if self._stopping_before(batch.callback):
                 return

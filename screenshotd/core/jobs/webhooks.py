@@ -15,6 +15,11 @@ host is resolved once, every address checked, the connection pinned. A redirect 
 followed. Network errors, timeouts, 5xx and 429 are retried up to ``retries`` times with
 exponential backoff and jitter; anything else is final. Every attempt is recorded on the
 :class:`Delivery`, which the job JSON shows.
+
+A job submitted through a seed API's face (:mod:`screenshotd.http.dialects`) has a delivery of
+that face's ``style``: the sender's :attr:`WebhookSender.styles` says what its body is and how
+it is signed (``X-GSS-Signature`` for one, for example), so the receiver written for that API
+reads and verifies it as its document says.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import random
 import time
@@ -61,6 +67,23 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
+@dataclass(frozen=True)
+class WebhookStyle:
+    """How a face shapes and signs its webhooks. ``body`` turns the finished job or batch, and
+    the native JSON of it, into the face's payload; ``headers`` gives the signature headers
+    (secret, body) of the face, sent instead of the Standard Webhooks ones unless
+    ``standard``."""
+
+    body: Callable[[Any, dict[str, Any]], dict[str, Any]]
+    headers: Callable[[str, bytes], list[tuple[str, str]]] | None = None
+    standard: bool = True
+
+
+def hex_signature(secret: str, body: bytes) -> str:
+    """The hex HMAC-SHA256 of a raw body under ``secret`` (its UTF-8 bytes)."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
 @dataclass
 class Attempt:
     number: int
@@ -80,6 +103,8 @@ class Delivery:
     #: pending -> delivering -> delivered | failed
     state: str = "pending"
     attempts: list[Attempt] = field(default_factory=list)
+    #: The face whose :class:`WebhookStyle` shapes and signs it; empty: the native one.
+    style: str = ""
 
     @property
     def last_status(self) -> int | None:
@@ -121,6 +146,15 @@ class WebhookSender:
         #: Set at shutdown: backoff waits end at once, and no attempt after the current one.
         self.closing = asyncio.Event()
         self.counts: dict[str, int] = {"delivered": 0, "failed": 0, "attempts": 0}
+        #: Each face's style, by name (set by the app from the faces it serves).
+        self.styles: dict[str, WebhookStyle] = {}
+
+    def body(self, delivery: Delivery, subject: Any, native: dict[str, Any]) -> bytes:
+        """What ``delivery`` sends about ``subject`` (a job or a batch), whose native JSON is
+        ``native``: that, or its face's payload."""
+        style = self.styles.get(delivery.style) if delivery.style else None
+        sent = native if style is None else style.body(subject, native)
+        return json.dumps(sent, separators=(",", ":")).encode()
 
     def backoff(self, retry: int) -> float:
         """Seconds before retry ``retry`` (1, 2, ...): doubling from ``base_delay``, ±25%."""
@@ -147,11 +181,15 @@ class WebhookSender:
     async def _attempt(self, delivery: Delivery, number: int, body: bytes) -> bool:
         """One POST; returns whether a failure is worth retrying."""
         timestamp = int(self.clock())
-        headers = [("Content-Type", "application/json"), ("webhook-id", delivery.message_id),
-                   ("webhook-timestamp", str(timestamp))]
-        if delivery.secret is not None:
-            headers.append(("webhook-signature",
-                            sign(delivery.secret, delivery.message_id, timestamp, body)))
+        style = self.styles.get(delivery.style) if delivery.style else None
+        headers = [("Content-Type", "application/json")]
+        if style is None or style.standard:
+            headers += [("webhook-id", delivery.message_id), ("webhook-timestamp", str(timestamp))]
+            if delivery.secret is not None:
+                headers.append(("webhook-signature",
+                                sign(delivery.secret, delivery.message_id, timestamp, body)))
+        if style is not None and style.headers is not None and delivery.secret is not None:
+            headers += style.headers(delivery.secret, body)
         attempt = Attempt(number, self.clock())
         delivery.attempts.append(attempt)
         self.counts["attempts"] += 1
