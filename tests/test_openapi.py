@@ -57,11 +57,38 @@ def test_the_document_is_valid_openapi_3_1():
     assert doc["openapi"] == "3.1.0"
     schema = from_dict(doc)  # raises on a document schemathesis cannot read
     operations = list(schema.get_all_operations())
-    assert len(operations) == 21 and all(op.ok() for op in operations)
+    # screenshotd's own 21, each face's (10, 3, 5, 2) and the faces' signed links
+    assert len(operations) == 21 + 20 + 1 and all(op.ok() for op in operations)
     Draft202012Validator.check_schema(doc["components"]["schemas"]["CaptureRequest"])
+    ids = set()
     for item in doc["paths"].values():
         for op in item.values():
-            assert op["operationId"] and op["responses"]
+            assert op["operationId"] and op["responses"] and op["operationId"] not in ids
+            ids.add(op["operationId"])
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "$ref" not in body.get("schema", {"$ref": ""}):
+                Draft202012Validator.check_schema(body["schema"])
+
+
+def test_each_face_is_under_its_own_tag_and_dialects_leave_out_the_others():
+    doc = document()
+    by_tag: dict[str, set[str]] = {}
+    for path, item in doc["paths"].items():
+        for op in item.values():
+            by_tag.setdefault(op["tags"][0], set()).add(path)
+    assert by_tag["Seed 000: GoScreenAPI v1"] >= {"/api/v1/screenshot", "/api/v1/diff"}
+    assert by_tag["Seed 001: Capture flow"] == {
+        "/api/screenshot/capture", "/api/screenshot/capture/{id}",
+        "/api/screenshot/capture/{id}/image"}
+    assert "/v1/screenshots/async" in by_tag["Seed 003: allscreenshots"]
+    assert by_tag["Seed 004: sessionshot"] == {"/api/captures", "/api/captures/{id}"}
+    # 004's error statuses are its document's codes, and only those
+    failures = document()["paths"]["/api/captures"]["post"]["responses"]
+    assert {"400", "401", "403", "404", "413", "429", "500"} <= set(failures)
+    only = document(("004",))
+    assert not any(path.startswith("/api/v1/") for path in only["paths"])
+    bare = document(())
+    assert "/links/{name}" not in bare["paths"] and len(bare["tags"]) == 8
 
 
 def test_the_diff_s_parameters_come_from_its_model():

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from screenshotd import errors
+from screenshotd.http.dialects import Faces, Links, reference
 from screenshotd.http.openapi_params import (
     capture_body_schema,
     capture_defs,
@@ -24,6 +25,7 @@ from screenshotd.http.openapi_params import (
 )
 from screenshotd.http.openapi_tags import PATH_TAGS, TAGS, tag_paths
 from screenshotd.params.diff import DiffParams
+from screenshotd.settings import DIALECTS
 from screenshotd.version import __version__
 
 #: The formats a capture may answer with.
@@ -273,7 +275,7 @@ def _path_id(name: str) -> dict[str, Any]:
 
 
 @cache
-def document() -> dict[str, Any]:
+def document(dialects: tuple[str, ...] = DIALECTS) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
     capture_query = query_parameters(exclude=frozenset({"async"})) + [
         {"name": "async", "in": "query", "schema": {"type": "boolean", "default": False},
@@ -425,14 +427,24 @@ def document() -> dict[str, Any]:
                                                        "type": "string"}}}},
                                            **_error_responses()}}},
     }
-    tag_paths(paths, PATH_TAGS)
+    faces = Faces(dialects, Links()).faces
+    face_groups: tuple[tuple[str, str], ...] = ()
+    if faces:
+        paths.update(reference.paths(faces))
+        paths["/links/{name}"] = reference.link_path()
+        face_groups = (("/links/", "Results"),
+                       *((prefix, face.tag) for face in faces for prefix in face.prefixes))
+    tag_paths(paths, (*PATH_TAGS, *face_groups))
     return {
         "openapi": "3.1.0",
         "info": {"title": "screenshotd", "version": __version__,
                  "description": "A self-hosted screenshot service. With API_KEYS set, send a "
                                 "key as X-Api-Key, Authorization: Bearer or ?api_key=; a "
                                 "signed URL (signature=) needs none."},
-        "tags": [{"name": name, "description": text} for name, text in TAGS],
+        "tags": [{"name": name, "description": text} for name, text in TAGS] + [
+            {"name": face.tag, "description": f"Seed {face.name}'s API as its own clients "
+             "call it: its paths, bodies, answers and errors (docs/compat.md)."}
+            for face in faces],
         "paths": paths,
         "components": _components(),
         "security": [{"ApiKeyHeader": []}, {"Bearer": []}, {"ApiKeyQuery": []}, {}],

@@ -18,13 +18,16 @@ from screenshotd.http.openapi import document
 
 
 @functools.lru_cache(maxsize=16)
-def _encoded(server: str) -> bytes:
-    """The document as served from ``server``, encoded once per base URL (it is 50 KB)."""
-    return json.dumps({**document(), "servers": [{"url": server}]}).encode("utf-8")
+def _encoded(server: str, dialects: tuple[str, ...]) -> bytes:
+    """The document as served from ``server`` with the faces of ``dialects``, encoded once per
+    base URL (it is 50 KB)."""
+    return json.dumps({**document(dialects), "servers": [{"url": server}]}).encode("utf-8")
 
 
 async def openapi_json(request: Request) -> Response:
-    return Response(_encoded(str(request.base_url).rstrip("/")), media_type="application/json")
+    return Response(_encoded(str(request.base_url).rstrip("/"),
+                             request.app.state.settings.dialects),
+                    media_type="application/json")
 
 
 def _static(name: str) -> str:

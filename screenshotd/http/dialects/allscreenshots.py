@@ -26,7 +26,16 @@ from screenshotd.core.jobs.webhooks import WebhookStyle, hex_signature
 from screenshotd.core.results import CaptureResult
 from screenshotd.core.storage import CONTENT_TYPES, SANDBOXED
 from screenshotd.http.dialects import base
-from screenshotd.http.dialects.base import Face
+from screenshotd.http.dialects.base import (
+    BOOLEAN,
+    IMAGES,
+    JSON,
+    STRING,
+    Face,
+    Operation,
+    between,
+    obj,
+)
 from screenshotd.http.job_routes import OUTPUTS, finished_result
 from screenshotd.http.routes import in_thread_if_large, json_body
 
@@ -97,6 +106,38 @@ def params_of(given: dict[str, Any]) -> dict[str, Any]:
             names.append(name)
         params["outputs"] = names
     return params
+
+
+OUTPUT_NAMES = ["screenshot", "markdown", "html", "text", "metadata"]
+REQUEST = obj({
+    "url": STRING, "html": STRING, "device": STRING,
+    "viewport": obj({"width": between(100, 4000), "height": between(100, 4000),
+                     "deviceScaleFactor": {"type": "number", "minimum": 1, "maximum": 4}}),
+    "format": {"enum": ["png", "jpeg", "jpg", "webp", "pdf"]}, "quality": between(1, 100),
+    "fullPage": BOOLEAN, "selector": STRING, "delay": between(0, 10000),
+    "waitUntil": {"enum": list(WAIT_UNTIL)}, "waitForSelector": STRING,
+    "timeout": between(1000, 60000), "darkMode": BOOLEAN, "blockAds": BOOLEAN,
+    "blockTrackers": BOOLEAN, "blockCookieBanners": BOOLEAN,
+    "hideSelectors": {"type": "array", "items": STRING}, "customCss": STRING,
+    "customJs": STRING, "userAgent": STRING,
+    "headers": {"type": "object", "additionalProperties": STRING},
+    "cookies": {"type": "array", "items": {"type": "object"}},
+    "responseType": {"enum": list(RESPONSE_TYPES)}, "webhookUrl": STRING,
+    "webhookSecret": STRING,
+    "outputs": {"type": "array", "items": {"anyOf": [
+        {"enum": OUTPUT_NAMES}, obj({"type": {"enum": OUTPUT_NAMES}}, ("type",))]}}})
+RESULTS = (*IMAGES, "application/json")
+OPERATIONS = (
+    Operation("post", PREFIX, "Take a screenshot and wait for it", body=REQUEST,
+              answers={200: RESULTS, 202: JSON}),
+    Operation("post", f"{PREFIX}/async", "Create an async job", body=REQUEST,
+              answers={202: JSON}),
+    Operation("get", f"{PREFIX}/jobs/{{id}}", "A job's status"),
+    Operation("get", f"{PREFIX}/jobs/{{id}}/result", "A job's result, as responseType said",
+              answers={200: RESULTS}),
+    Operation("get", f"{PREFIX}/jobs/{{id}}/result/{{output}}", "One output of a job",
+              answers={200: (*RESULTS, "text/markdown", "text/html", "text/plain")}),
+)
 
 
 def make() -> Face:
@@ -230,5 +271,6 @@ def make() -> Face:
         webhook=WebhookStyle(webhook_body, lambda secret, body: [
             ("X-Webhook-Signature", "sha256=" + hex_signature(secret, body))]),
         names=NAMES,
+        operations=OPERATIONS,
     )
     return face

@@ -46,6 +46,42 @@ EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "pdf": "pdf", "mp4": 
               "webm": "webm"}
 
 
+JSON = ("application/json",)
+IMAGES = ("image/png", "image/jpeg", "image/webp", "application/pdf")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of a face, for the API reference (``/openapi.json``): its request body's
+    JSON schema, its query parameters, and each success status with its content types."""
+
+    method: str
+    path: str
+    summary: str
+    body: dict[str, Any] | None = None
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: Mapping[int, tuple[str, ...]] = field(default_factory=lambda: {200: JSON})
+
+
+def obj(properties: dict[str, Any], required: tuple[str, ...] = (),
+        closed: bool = True) -> dict[str, Any]:
+    """A JSON object schema (``closed``: unknown fields are refused, as the face does)."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+STRING, BOOLEAN, INTEGER, NUMBER = ({"type": "string"}, {"type": "boolean"},
+                                    {"type": "integer"}, {"type": "number"})
+
+
+def between(lo: int, hi: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, "maximum": hi}
+
+
 @dataclass(frozen=True)
 class Face:
     """One seed API, as its clients call it."""
@@ -69,6 +105,8 @@ class Face:
     query_key: tuple[str, str, str] | None = None
     #: The face's field names for the native ones, to name a field in an error.
     names: Mapping[str, str] = field(default_factory=dict)
+    #: Its operations, as the API reference shows them.
+    operations: tuple[Operation, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -149,8 +187,9 @@ def jobs_of(request: Request) -> Jobs:
 
 
 def parse(request: Request, params: Mapping[str, Any]) -> CaptureOptions:
-    """The native options for a face's request, checked as any request is."""
-    opts: CaptureOptions = request.app.state.service.parse(params)
+    """The native options for a face's request, checked as any request is. Every face's
+    capture is a job (a synchronous one waits for it), so the options are asynchronous."""
+    opts: CaptureOptions = request.app.state.service.parse({**params, "async": True})
     return opts
 
 

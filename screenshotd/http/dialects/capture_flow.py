@@ -19,7 +19,16 @@ from screenshotd import errors
 from screenshotd.core.jobs.records import Job, JobState, iso
 from screenshotd.core.jobs.webhooks import WebhookStyle
 from screenshotd.http.dialects import base
-from screenshotd.http.dialects.base import Face
+from screenshotd.http.dialects.base import (
+    BOOLEAN,
+    IMAGES,
+    JSON,
+    STRING,
+    Face,
+    Operation,
+    between,
+    obj,
+)
 from screenshotd.http.job_routes import finished_result
 from screenshotd.http.routes import json_body
 
@@ -39,6 +48,20 @@ def error_body(error: errors.ScreenshotError) -> tuple[int, dict[str, Any]]:
     if error.field is not None:
         detail["field"] = error.field
     return error.status, {"status": "ERROR", "error": detail}
+
+
+OPERATIONS = (
+    Operation("post", PREFIX, "Submit a capture request",
+              body=obj({"url": STRING, "viewportWidth": between(100, 4000),
+                        "viewportHeight": between(100, 4000), "fullPage": BOOLEAN,
+                        "delay": between(0, 10000), "userAgent": STRING,
+                        "deviceScaleFactor": {"type": "number", "minimum": 1, "maximum": 4},
+                        "callbackUrl": STRING}, ("url",)),
+              answers={202: JSON}),
+    Operation("get", f"{PREFIX}/{{id}}", "A capture's state"),
+    Operation("get", f"{PREFIX}/{{id}}/image", "The captured image, as an attachment",
+              answers={200: IMAGES}),
+)
 
 
 def make() -> Face:
@@ -90,5 +113,6 @@ def make() -> Face:
         ],
         webhook=WebhookStyle(lambda job, native: {"status": "OK", "data": data(job)}),
         names=NAMES,
+        operations=OPERATIONS,
     )
     return face

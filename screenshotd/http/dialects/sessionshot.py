@@ -20,7 +20,16 @@ from starlette.routing import Route
 from screenshotd import errors
 from screenshotd.core.jobs.records import Job, JobState, iso
 from screenshotd.http.dialects import base
-from screenshotd.http.dialects.base import Face, Links
+from screenshotd.http.dialects.base import (
+    BOOLEAN,
+    JSON,
+    STRING,
+    Face,
+    Links,
+    Operation,
+    between,
+    obj,
+)
 from screenshotd.http.routes import json_body
 from screenshotd.params.shapes import flatten
 
@@ -151,6 +160,38 @@ def check(body: dict[str, Any]) -> None:
         base.expect(body["metadata"], dict, "metadata", "an object")
 
 
+REQUEST = obj({
+    "url": STRING,
+    "output": obj({"format": {"enum": ["png", "jpeg", "pdf"]}, "fullPage": BOOLEAN,
+                   "width": between(320, 3840), "height": between(240, 4320),
+                   "quality": between(1, 100)}),
+    "auth": obj({
+        "cookies": {"type": "array", "maxItems": 50, "items": obj(
+            {"name": STRING, "value": STRING, "domain": STRING, "path": STRING,
+             "url": STRING, "expires": {"type": "number"}, "httpOnly": BOOLEAN,
+             "secure": BOOLEAN, "sameSite": {"enum": ["Strict", "Lax", "None"]}},
+            ("name", "value"))},
+        "localStorage": {"type": "array", "maxItems": 50,
+                         "items": obj({"key": STRING, "value": STRING}, ("key", "value"))},
+        "headers": {"type": "object", "maxProperties": 20, "additionalProperties": STRING}}),
+    "actions": {"type": "array", "maxItems": 20, "items": {"oneOf": [
+        obj({"type": {"const": "waitForSelector"}, "selector": STRING,
+             "timeout": between(1, 15000)}, ("type", "selector")),
+        obj({"type": {"const": "click"}, "selector": STRING}, ("type", "selector")),
+        obj({"type": {"const": "type"}, "selector": STRING,
+             "text": {"type": "string", "maxLength": 1000}}, ("type", "selector", "text")),
+        obj({"type": {"const": "scroll"}, "y": between(0, 50000)}, ("type", "y")),
+        obj({"type": {"const": "wait"}, "ms": between(0, 10000)}, ("type", "ms"))]}},
+    "redaction": obj({"selectors": {"type": "array", "maxItems": 50, "items": STRING},
+                      "mode": {"enum": ["block", "blur"]}}),
+    "metadata": {"type": "object", "description": "Your own JSON, at most 1 KB."}},
+    ("url",))
+OPERATIONS = (
+    Operation("post", PREFIX, "Create a capture", body=REQUEST, answers={202: JSON}),
+    Operation("get", f"{PREFIX}/{{id}}", "A capture's status, with a fresh signed result URL"),
+)
+
+
 def make(links: Links) -> Face:
     face: Face
 
@@ -203,5 +244,6 @@ def make(links: Links) -> Face:
                "redact_mode": "redaction.mode", "client_metadata": "metadata",
                "cookies": "auth.cookies", "local_storage": "auth.localStorage",
                "headers": "auth.headers"},
+        operations=OPERATIONS,
     )
     return face
