@@ -47,7 +47,25 @@ _ROUTES = (
     (re.compile(r"^/images/[^/]+$"), "/images/{name}"),
     (re.compile(r"^/static/.+$"), "/static/{path}"),
     (re.compile(r"^/jobs/\{id\}/result/[^/]+$"), "/jobs/{id}/result/{output}"),
+    # the seed APIs' faces (screenshotd.http.dialects)
+    (re.compile(r"^/api/v1/screenshot/[^/]+"), "/api/v1/screenshot/{id}"),
+    (re.compile(r"^/api/v1/batch/[^/]+$"), "/api/v1/batch/{id}"),
+    (re.compile(r"^/api/screenshot/capture/[^/]+"), "/api/screenshot/capture/{id}"),
+    (re.compile(r"^/v1/screenshots/jobs/[^/]+"), "/v1/screenshots/jobs/{id}"),
+    (re.compile(r"^/v1/screenshots/jobs/\{id\}/result/[^/]+$"),
+     "/v1/screenshots/jobs/{id}/result/{output}"),
+    (re.compile(r"^/api/captures/[^/]+$"), "/api/captures/{id}"),
+    (re.compile(r"^/links/[^/]+$"), "/links/{name}"),
 )
+#: The faces' routes, as labels.
+_FACE_ROUTES = frozenset({
+    "/api/v1/screenshot", "/api/v1/screenshot/{id}", "/api/v1/screenshot/{id}/stream",
+    "/api/v1/screenshots", "/api/v1/me", "/api/v1/batch", "/api/v1/batch/{id}", "/api/v1/diff",
+    "/api/v1/og-image", "/api/screenshot/capture", "/api/screenshot/capture/{id}",
+    "/api/screenshot/capture/{id}/image", "/v1/screenshots", "/v1/screenshots/async",
+    "/v1/screenshots/jobs/{id}", "/v1/screenshots/jobs/{id}/result",
+    "/v1/screenshots/jobs/{id}/result/{output}", "/api/captures", "/api/captures/{id}",
+    "/links/{name}"})
 _KNOWN = frozenset({"/", "/screenshot", "/batch", "/diff", "/health", "/metrics", "/docs",
                     "/openapi.json", "/jobs", "/favicon.ico"})
 _JOB_TAILS = frozenset({"", "/result", "/events"})
@@ -85,6 +103,8 @@ def route_of(path: str) -> str:
     if path.startswith("/jobs/{id}"):
         tail = path[len("/jobs/{id}"):]
         return path if tail in _JOB_TAILS or tail.startswith("/result/{") else "other"
+    if path in _FACE_ROUTES:
+        return path
     return path if path in ("/batch/{id}", "/images/{name}", "/static/{path}") else "other"
 
 

@@ -85,12 +85,12 @@ def params_of(given: dict[str, Any]) -> dict[str, Any]:
             ("width", "width"), ("height", "height"),
             ("deviceScaleFactor", "device_scale_factor")) if name in viewport})
     if "waitUntil" in given:
-        if given["waitUntil"] not in WAIT_UNTIL:
+        if not isinstance(given["waitUntil"], str) or given["waitUntil"] not in WAIT_UNTIL:
             raise errors.ValidationError(
                 "waitUntil must be load, domcontentloaded or networkidle", field="waitUntil")
         params["wait_until"] = WAIT_UNTIL[given["waitUntil"]]
     kind = given.get("responseType", "binary")
-    if kind not in RESPONSE_TYPES:
+    if not isinstance(kind, str) or kind not in RESPONSE_TYPES:
         raise errors.ValidationError("responseType must be binary, url or base64",
                                      field="responseType")
     params["response_type"] = RESPONSE_TYPES[kind]
@@ -99,7 +99,7 @@ def params_of(given: dict[str, Any]) -> dict[str, Any]:
         names = []
         for index, entry in enumerate(outputs):
             name = entry.get("type") if isinstance(entry, dict) else entry
-            if name not in OUTPUTS or name == "content":
+            if not isinstance(name, str) or name not in OUTPUTS or name == "content":
                 raise errors.ValidationError(
                     "each output is screenshot, markdown, html, text or metadata",
                     field=f"outputs.{index}")

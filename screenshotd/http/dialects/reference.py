@@ -71,9 +71,18 @@ def _words(path: str) -> list[str]:
     return [part.strip("{}").replace("-", "") for part in path.split("/") if part]
 
 
+#: One Server-Sent Event: its name and its data (JSON, as a string).
+_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["connected", "heartbeat", "completed", "failed",
+                                         "timeout"]},
+    "data": {"type": "string"}}}
+
+
 def _schema(kind: str) -> dict[str, Any]:
     if kind == "application/json":
         return {"type": "object"}
+    if kind == "text/event-stream":
+        return _EVENT
     if kind.startswith("text/"):
         return {"type": "string"}
     return _BINARY

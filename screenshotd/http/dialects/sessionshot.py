@@ -128,7 +128,7 @@ def check(body: dict[str, Any]) -> None:
         where = f"actions.{index}"
         base.expect(step, dict, where, "an object")
         kind = step.get("type")
-        if kind not in ACTIONS:
+        if not isinstance(kind, str) or kind not in ACTIONS:
             raise errors.ValidationError(f"{where}.type must be one of {', '.join(ACTIONS)}",
                                          field=f"{where}.type")
         base.refuse_unknown(step, {"type", *ACTIONS[kind]}, f"{where}.")
