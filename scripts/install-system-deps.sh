@@ -4,8 +4,9 @@
 #   scripts/install-system-deps.sh            runtime: Chromium's headless shell (unless a Chromium
 #                                             is given), fonts, Python 3 (unless found), what
 #                                             Playwright's driver needs
-#   scripts/install-system-deps.sh --test     also redis-server, wrk and Debian's full Chromium
-#                                             (the benchmarks' baseline), for tests and benchmarks
+#   scripts/install-system-deps.sh --test     also redis-server, wrk, Debian's full Chromium
+#                                             (the benchmarks' baseline) and Node.js, for tests
+#                                             and benchmarks
 #   scripts/install-system-deps.sh PKG...     also these packages (the Dockerfile adds tini)
 #
 # The Makefile (make run / make test) and the Dockerfile both call this script, so what is tested
@@ -60,6 +61,8 @@ if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || packages+=(chromium)
   # a certificate for the https upstream proxy of tests/integration/test_proxies.py
   command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+  # Node.js runs the seed APIs' own JavaScript examples (tests/integration/test_seed_examples.py)
+  command -v node >/dev/null 2>&1 || command -v nodejs >/dev/null 2>&1 || packages+=(nodejs)
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then
