@@ -133,8 +133,8 @@ async def list_jobs(request: Request) -> Response:
             states = ", ".join(s.value for s in JobState)
             raise errors.ValidationError(f"status must be one of {states}",
                                          field="status") from None
-    page = _bounded_int(params, "page", 1, 1, 1_000_000)
-    per_page = _bounded_int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
+    page = bounded_int(params, "page", 1, 1, 1_000_000)
+    per_page = bounded_int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
     jobs, total = await _jobs(request).fetch_jobs(caller(request).id, status, page, per_page)
     return JSONResponse({
         "jobs": [job.to_json() for job in jobs],
@@ -145,7 +145,8 @@ async def list_jobs(request: Request) -> Response:
     })
 
 
-def _bounded_int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def bounded_int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """A query parameter that is an integer from ``lo`` to ``hi`` (``default`` when absent)."""
     raw = params.get(name)
     if raw is None or raw == "":
         return default

@@ -3,19 +3,15 @@ and schemathesis fuzzing the running server against the document."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import async_playwright
 
-from screenshotd.settings import Settings
+from tests.support.browsers import watched_page
 from tests.support.checks import decode
 from tests.support.servers import Running, make_settings, run_server, serve_process
 from tests.support.site import Site
@@ -41,22 +37,6 @@ async def test_the_document_and_the_pages_are_open_and_need_no_cdn(documented: R
             assert (await client.get(asset)).status_code == 200, asset
     assert (await client.get("/static/nothing.js")).status_code == 404
     assert (await client.get("/static/%2e%2e/app.py")).status_code == 404
-
-
-@contextlib.asynccontextmanager
-async def watched_page() -> AsyncIterator[tuple[Any, list[str]]]:
-    """A page in real Chromium, and the URL of every request it makes."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=Settings().resolve_chromium(),
-            args=["--no-sandbox"] if os.geteuid() == 0 else [])
-        try:
-            page = await browser.new_page()
-            requested: list[str] = []
-            page.on("request", lambda request: requested.append(request.url))
-            yield page, requested
-        finally:
-            await browser.close()
 
 
 async def test_the_playground_builds_the_url_and_shows_the_image(server: Running, site: Site):

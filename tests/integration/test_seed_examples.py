@@ -14,7 +14,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import shutil
 import sys
@@ -27,11 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright
 
 from screenshotd.auth.accounts import toml_entry
-from screenshotd.settings import Settings
 from tests.support import children
+from tests.support.browsers import watched_page
 from tests.support.checks import decode, near, rgb_at
 from tests.support.pages import solid_png
 from tests.support.servers import ServeProcess, WebhookReceiver, serve_process
@@ -327,22 +325,15 @@ def test_000_async_poll_stream_history_and_account(seeds: Seeds):
 async def event_source(seeds: Seeds, request_id: str) -> list[Any]:
     """The document's EventSource code, in real Chromium; what it logged."""
     code = seeds.localize((SEEDS / "000_stream.js").read_text(), **{"{id}": request_id})
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=Settings().resolve_chromium(),
-            args=["--no-sandbox"] if os.geteuid() == 0 else [])
-        try:
-            page = await browser.new_page()
-            await page.goto(seeds.site.base + "/stripe")
-            return await page.evaluate(  # type: ignore[no-any-return]
-                "new Promise((resolve) => { const logs = [];"
-                " const console = {log: (...args) => logs.push(args)};"
-                f"{code}\n"
-                " es.addEventListener('completed', () => setTimeout(() => resolve(logs), 50));"
-                " es.addEventListener('timeout', () => resolve(logs));"
-                " setTimeout(() => resolve(logs), 20000); })")
-        finally:
-            await browser.close()
+    async with watched_page() as (page, _):
+        await page.goto(seeds.site.base + "/stripe")
+        return await page.evaluate(  # type: ignore[no-any-return]
+            "new Promise((resolve) => { const logs = [];"
+            " const console = {log: (...args) => logs.push(args)};"
+            f"{code}\n"
+            " es.addEventListener('completed', () => setTimeout(() => resolve(logs), 50));"
+            " es.addEventListener('timeout', () => resolve(logs));"
+            " setTimeout(() => resolve(logs), 20000); })")
 
 
 def test_000_webhook_is_signed_as_documented(seeds: Seeds):

@@ -72,8 +72,7 @@ def record(job: Job) -> bytes:
     result = job.result
     return json.dumps({
         "id": job.id, "owner": job.owner,
-        "opts": None if job.opts is None else job.opts.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True),
+        "opts": None if job.opts is None else _options(job.opts),
         "url": job.url, "base_url": job.base_url, "batch_id": job.batch_id,
         "created_at": job.created_at, "expires_at": job.expires_at,
         "started_at": job.started_at, "completed_at": job.completed_at,
@@ -84,6 +83,16 @@ def record(job: Job) -> bytes:
         "webhook": None if job.webhook is None else delivery_to_json(job.webhook),
         "stored": job.stored, "storage_error": job.storage_error,
     }, separators=(",", ":")).encode("utf-8")
+
+
+def _options(opts: CaptureOptions) -> dict[str, Any]:
+    """The options as JSON: what differs from the defaults, and what the request set even at
+    its default (a face reads whether a request gave a field, such as ``000``'s
+    ``signed_link_expires_in``, on whichever replica reads the job)."""
+    given = opts.model_dump(mode="json", by_alias=True, exclude_none=True,
+                            include=set(opts.model_fields_set))
+    return {**opts.model_dump(mode="json", by_alias=True, exclude_none=True,
+                              exclude_defaults=True), **given}
 
 
 def _text(value: bytes | None) -> str | None:

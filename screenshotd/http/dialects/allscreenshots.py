@@ -162,7 +162,6 @@ def make() -> Face:
     def job_json(job: Job) -> dict[str, Any]:
         result = base.result_of(job)
         stored = job.stored["outputs"]["screenshot"] if job.stored else {}
-        expires = job.stored.get("expires_at") if job.stored else None
         return base.drop_none({
             "id": job.id, "status": face.state(job), "url": job.url,
             "resultUrl": (f"{job_url(job)}/result/screenshot" if multi(job)
@@ -172,7 +171,9 @@ def make() -> Face:
             "errorMessage": job.error.message if job.error else None,
             "createdAt": iso(job.created_at), "startedAt": iso(job.started_at),
             "completedAt": iso(job.completed_at),
-            "expiresAt": iso(max(job.expires_at, float(expires or 0))) if result else None,
+            # when resultUrl stops answering: the job is forgotten (a stored copy may last
+            # longer, at storageUrl)
+            "expiresAt": iso(job.expires_at) if result else None,
             "metadata": {"width": result.width, "height": result.height,
                          "format": "MULTI" if multi(job) else result.format.upper(),
                          "size": result.size + sum(

@@ -46,6 +46,11 @@ EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "pdf": "pdf", "mp4": 
               "webm": "webm"}
 
 
+#: The states as ``000`` and ``004`` spell them: a cancelled job is one that failed.
+LOWERCASE = {JobState.QUEUED: "queued", JobState.PROCESSING: "processing",
+             JobState.COMPLETED: "completed", JobState.FAILED: "failed",
+             JobState.CANCELLED: "failed"}
+
 JSON = ("application/json",)
 IMAGES = ("image/png", "image/jpeg", "image/webp", "application/pdf")
 

@@ -35,16 +35,14 @@ from screenshotd.http.dialects.base import (
     between,
     obj,
 )
-from screenshotd.http.job_routes import event_stream
+from screenshotd.http.job_routes import bounded_int, event_stream
 from screenshotd.http.routes import base_url, caller, in_thread_if_large, json_body, query_params
 from screenshotd.params.capture import CaptureOptions
 from screenshotd.params.diff import DiffOptions
 from screenshotd.params.og import OgOptions
 
 PREFIX = "/api/v1/"
-STATES = {JobState.QUEUED: "queued", JobState.PROCESSING: "processing",
-          JobState.COMPLETED: "completed", JobState.FAILED: "failed",
-          JobState.CANCELLED: "failed"}
+STATES = base.LOWERCASE
 #: The document's fields that have another name here.
 RENAMED = {"block_cookies": "block_cookie_banners", "js_scenario": "scripts", "css": "styles"}
 #: The document's fields that are the native ones as they are.
@@ -58,7 +56,8 @@ BATCH_ITEM_FIELDS = frozenset({"url", "html", "device", "format", "full_page", "
                                "webhook_url"})
 MAX_BATCH = 50
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 15, 100
-#: An unsigned link's life when the request says ``signed_link`` without a TTL.
+#: ``image_url``'s life after the capture when the request says ``signed_link`` without
+#: ``signed_link_expires_in`` (the document's default).
 SIGNED_LINK_DEFAULT_S = 3600
 
 
@@ -73,6 +72,11 @@ def error_body(error: errors.ScreenshotError) -> tuple[int, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- the request
+
+#: Native fields as this document names them, for errors.
+FACE_NAMES = {native: name for name, native in RENAMED.items()} | {
+    "dark_mode": "theme", "wait_for_selector": "wait_for"}
+
 
 
 def options(request: Request, given: dict[str, Any], *, batch_item: str = "") -> CaptureOptions:
@@ -112,7 +116,10 @@ def options(request: Request, given: dict[str, Any], *, batch_item: str = "") ->
         if len(headers) > 10:
             raise errors.ValidationError("headers has at most 10 keys", field="headers")
         params["headers"] = headers
-    if given.get("signed_link"):
+    signed = given.get("signed_link", False)
+    if not isinstance(signed, bool):
+        raise errors.ValidationError("signed_link must be true or false", field="signed_link")
+    if signed:
         params["signed_link_expires_in"] = given.get("signed_link_expires_in",
                                                      SIGNED_LINK_DEFAULT_S)
     elif "signed_link_expires_in" in given:
@@ -123,10 +130,6 @@ def options(request: Request, given: dict[str, Any], *, batch_item: str = "") ->
         if exc.field is not None:
             exc.field = batch_item + FACE_NAMES.get(exc.field, exc.field)
         raise
-
-
-FACE_NAMES = {native: name for name, native in RENAMED.items()} | {
-    "dark_mode": "theme", "wait_for_selector": "wait_for"}
 
 
 def image_url(links: Links, job: Job) -> str | None:
@@ -281,8 +284,8 @@ def make(links: Links) -> Face:
                 raise errors.ValidationError(
                     "status must be queued, processing, completed or failed", field="status")
             status = wanted[0]
-        per_page = _int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
-        page = _int(params, "page", 1, 1, 1_000_000)
+        per_page = bounded_int(params, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX)
+        page = bounded_int(params, "page", 1, 1, 1_000_000)
         jobs, total = await base.jobs_of(request).fetch_jobs(caller(request).id, status, page,
                                                               per_page)
         return JSONResponse({
@@ -465,11 +468,3 @@ def make(links: Links) -> Face:
     )
     return face
 
-
-def _int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise errors.ValidationError(f"{name} must be an integer from {lo} to {hi}", field=name)
-    return int(raw)

@@ -34,9 +34,7 @@ from screenshotd.http.routes import json_body
 from screenshotd.params.shapes import flatten
 
 PREFIX = "/api/captures"
-STATES = {JobState.QUEUED: "queued", JobState.PROCESSING: "processing",
-          JobState.COMPLETED: "completed", JobState.FAILED: "failed",
-          JobState.CANCELLED: "failed"}
+STATES = base.LOWERCASE
 #: How long a ``result.url`` opens.
 LINK_S = 600
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "set-cookie",
