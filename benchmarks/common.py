@@ -13,6 +13,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,7 +53,8 @@ def screenshotd_process(stderr: Any = None, **env: str) -> Iterator[tuple[str, i
     """:func:`screenshotd_server`, with the server's pid (to read its process tree's CPU)."""
     port = free_port()
     environ = {**os.environ, "PORT": str(port), "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
-               "MAX_REQUESTS_PER_MINUTE": "0", "LOG_LEVEL": "warning", **env}
+               "MAX_REQUESTS_PER_MINUTE": "0", "LOG_LEVEL": "warning",
+               "DATA_DIR": tempfile.mkdtemp(prefix="screenshotd-bench-"), **env}
     proc = children.popen([sys.executable, "-m", "screenshotd", "serve"], env=environ,
                           start_new_session=True, stderr=stderr)
     base = f"http://127.0.0.1:{port}"

@@ -275,6 +275,16 @@ SETTINGS: tuple[Setting, ...] = (
         "SHUTDOWN_GRACE_SECONDS", "10", _float(0, 600),
         "At shutdown, how long running captures and jobs get to finish.",
     ),
+    Setting("DATA_DIR", "./data", _str,
+            "Where the embedded service keeps what outlives it: monitors, their history (a "
+            "SQLite file) and their images."),
+    Setting("MONITOR_MIN_INTERVAL_SECONDS", "60", _int(1, 86400),
+            "The shortest `every` a monitor may have."),
+    Setting("MONITOR_HISTORY_DAYS", "30", _int(1, 3650),
+            "How long monitor checks are kept (a monitor's baseline, latest check and latest "
+            "change are kept regardless)."),
+    Setting("MAX_MONITORS_PER_CALLER", "100", _int(0, 1_000_000),
+            "The most monitors one caller may have; a named key's max_monitors replaces it."),
     Setting(
         "DIALECTS", "000,001,003,004", _dialects,
         "The seed APIs served under their own paths (docs/compat.md): 000 GoScreenAPI v1, 001 "
@@ -350,6 +360,10 @@ class Settings:
     diff_max_pixels: int = 50_000_000
     shutdown_grace_seconds: float = 10.0
     dialects: tuple[str, ...] = DIALECTS
+    data_dir: str = "./data"
+    monitor_min_interval_seconds: int = 60
+    monitor_history_days: int = 30
+    max_monitors_per_caller: int = 100
     signing_secret: str = field(default="", repr=False)
     storage_type: str = "none"
     save_to_disk: bool = False

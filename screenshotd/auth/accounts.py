@@ -9,6 +9,7 @@
     rate_limit_per_minute = 120              # optional: instead of MAX_REQUESTS_PER_MINUTE
     monthly_quota = 10000                    # optional: renders a calendar month (UTC)
     max_concurrent = 2                       # optional: the most browser slots it holds at once
+    max_monitors = 20                        # optional: instead of MAX_MONITORS_PER_CALLER
     revoked = false                          # optional
 
 - **Keys are stored only as SHA-256.** ``screenshotd keys new`` prints a key once, with the
@@ -44,7 +45,7 @@ RELOAD_EVERY_S = 1.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _HEX = re.compile(r"[0-9a-f]{64}")
 FIELDS = frozenset({"name", "key_sha256", "domains", "rate_limit_per_minute", "monthly_quota",
-                    "max_concurrent", "revoked"})
+                    "max_concurrent", "max_monitors", "revoked"})
 
 
 class KeysFileError(ValueError):
@@ -64,6 +65,8 @@ class Account:
     #: The most browser slots the key holds at once, even on an idle service (None: no cap
     #: of its own).
     max_concurrent: int | None = None
+    #: The most monitors the key may have (None: ``MAX_MONITORS_PER_CALLER``).
+    max_monitors: int | None = None
 
     @property
     def key_id(self) -> str:
@@ -135,7 +138,7 @@ def _account(entry: Any) -> Account:
         raise KeysFileError("max_concurrent must be 1 or more (revoked = true stops a key)")
     return Account(name, bytes.fromhex(digest), domains,
                    _count(entry, "rate_limit_per_minute"), _count(entry, "monthly_quota"),
-                   _flag(entry, "revoked"), max_concurrent)
+                   _flag(entry, "revoked"), max_concurrent, _count(entry, "max_monitors"))
 
 
 def _count(entry: dict[str, Any], field: str) -> int | None:
@@ -217,7 +220,7 @@ def new_key() -> str:
 def toml_entry(name: str, key: str, domains: tuple[str, ...] | None = None,
                monthly_quota: int | None = None,
                rate_limit_per_minute: int | None = None,
-               max_concurrent: int | None = None) -> str:
+               max_concurrent: int | None = None, max_monitors: int | None = None) -> str:
     """The ``[[keys]]`` entry for ``key`` (only its SHA-256), ready to paste."""
     lines = ["[[keys]]", f'name = "{name}"', f'key_sha256 = "{key_digest(key).hex()}"']
     if domains:
@@ -228,4 +231,6 @@ def toml_entry(name: str, key: str, domains: tuple[str, ...] | None = None,
         lines.append(f"monthly_quota = {monthly_quota}")
     if max_concurrent is not None:
         lines.append(f"max_concurrent = {max_concurrent}")
+    if max_monitors is not None:
+        lines.append(f"max_monitors = {max_monitors}")
     return "\n".join(lines) + "\n"

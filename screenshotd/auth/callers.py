@@ -52,6 +52,8 @@ class Caller:
     quota: int | None = None
     usage: Usage | None = field(default=None, compare=False, repr=False)
     max_concurrent: int | None = None
+    #: The most monitors it may have (None: the service's ``MAX_MONITORS_PER_CALLER``).
+    max_monitors: int | None = None
 
     def may_capture(self, host: str) -> bool:
         if self.domains is None:
@@ -181,6 +183,10 @@ class KeyRing:
                                       name=caller.id.removeprefix("key:") if usage else None)
                       for digest, caller in self._keys.items()}
         return ring
+
+    def by_id(self, caller_id: str) -> Caller | None:
+        """The caller of a key by its id (a job's or a monitor's owner), if it is one."""
+        return next((c for c in self._keys.values() if c.id == caller_id), None)
 
     def identify(self, presented: str | None) -> Caller | None:
         """The caller for a valid key, else None: the SHA-256 of what was sent, looked up in a

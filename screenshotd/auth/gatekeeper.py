@@ -53,9 +53,10 @@ from screenshotd.auth.usage import Usage
 
 #: Paths that need no key and are not counted: probes, and the pages that explain the API.
 OPEN_PATHS = frozenset({"/health", "/", "/docs", "/openapi.json", "/favicon.ico"})
-#: The playground's files, and the signed links the seed APIs' faces hand out (each checks its
-#: own signature: ``screenshotd.http.dialects.base``).
-OPEN_PREFIXES = ("/static/", "/links/")
+#: The playground's files, the signed links the seed APIs' faces and the monitors hand out (each
+#: checks its own signature: ``screenshotd.http.dialects.base``), and the monitors' widgets
+#: (each opened by its own token: ``screenshotd.http.widgets``).
+OPEN_PREFIXES = ("/static/", "/links/", "/widget/")
 
 #: Query parameters whose values are secrets: masked wherever a URL is logged.
 _SECRET_IN_QUERY = re.compile(
@@ -144,6 +145,21 @@ class Gatekeeper:
                 return account.max_concurrent
         return self.per_caller_cap
 
+    def caller_for(self, owner: str) -> Caller:
+        """The metered caller behind an owner id, for work that runs later on its own (a
+        monitor's check): its named key (domains, rate limit, quota), its key of ``API_KEYS``,
+        or its address, rate-limited as a keyless caller is."""
+        if self.keys_file is not None and owner.startswith("key:"):
+            account = self.keys_file.by_id.get(owner[4:])
+            if account is not None and not account.revoked:
+                return self._account_caller(account)
+        found = self.keys.by_id(owner)
+        if found is not None:
+            return found
+        if owner.startswith("key:"):
+            raise errors.Unauthorized("the key that owns this monitor is no longer valid")
+        return Caller(owner, limiter=self.limiter)
+
     def is_open(self, path: str) -> bool:
         return path in self.open_paths or path.startswith(OPEN_PREFIXES)
 
@@ -215,7 +231,7 @@ class Gatekeeper:
                 f"key:{account.digest.hex()[:16]}", account.domains, self.limiter,
                 name=account.name, rate_limit=account.rate_limit_per_minute,
                 quota=account.monthly_quota, usage=self.usage,
-                max_concurrent=account.max_concurrent)
+                max_concurrent=account.max_concurrent, max_monitors=account.max_monitors)
         return caller
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import gc
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,16 +30,20 @@ from screenshotd.auth.signing import Signer
 from screenshotd.auth.usage import make_usage
 from screenshotd.core.diffs import DiffService
 from screenshotd.core.jobs.backends import make_jobs
+from screenshotd.core.monitors.service import Monitors
+from screenshotd.core.monitors.store import MonitorStore
 from screenshotd.core.og import OgImages, OgTemplateError
 from screenshotd.core.service import ScreenshotService
 from screenshotd.http import (
     account_routes,
     diff_routes,
     job_routes,
+    monitor_routes,
     og_routes,
     pages,
     result_routes,
     video_routes,
+    widgets,
 )
 from screenshotd.http.dialects import Face, Faces, Links
 from screenshotd.http.hitpath import HitPath
@@ -50,6 +55,9 @@ from screenshotd.net.egress import Resolver
 from screenshotd.settings import MIN_SECRET_LENGTH, Settings, SettingsError
 
 log = logging.getLogger(__name__)
+
+#: How long a link to a monitor's image stays open.
+LINK_S = 7 * 86400
 
 
 class ScreenshotdApp(Starlette):
@@ -103,6 +111,15 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     if faces.faces:
         gatekeeper.query_keys = faces.query_key_names
         gatekeeper.error_answer = functools.partial(_face_error, faces)
+    # Monitors keep their schedule and history in a file of this process (DATA_DIR): with jobs
+    # on Redis, every replica would run its own, so they are off there (docs/monitors.md).
+    monitors = None if settings.jobs_kind == "redis" else Monitors(
+        service, MonitorStore(settings.data_dir), jobs.webhooks,
+        caller_for=gatekeeper.caller_for,
+        link=lambda base, path: faces.links.path_url(base, path, time.time() + LINK_S),
+        min_every=settings.monitor_min_interval_seconds,
+        history_days=settings.monitor_history_days,
+        max_per_caller=settings.max_monitors_per_caller)
     try:
         og = OgImages(service, settings.og_templates_dir)
     except (OgTemplateError, OSError) as exc:
@@ -124,6 +141,13 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         except BaseException:
             await service.close()
             raise
+        if monitors is not None:
+            try:
+                await monitors.open()
+            except (OSError, errors.StorageUnavailable) as exc:
+                log.error("monitors are off: their store under DATA_DIR=%s could not be "
+                          "opened: %s", settings.data_dir, exc)
+                app.state.monitors = None
         # Everything made at start-up (modules, Playwright's and pydantic's objects) lives as
         # long as the process: keep it out of the collector's scans, which would otherwise
         # walk it on every full collection, in the middle of requests.
@@ -136,6 +160,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if app.state.monitors is not None:
+                await app.state.monitors.close(settings.shutdown_grace_seconds)
             try:
                 await jobs.close()  # needs the pool: running jobs get their grace period
             finally:
@@ -171,6 +197,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                                    gatekeeper=gatekeeper, responses=responses),
         routes=[*routes, *account_routes.routes, *og_routes.routes, *video_routes.routes,
                 *job_routes.routes, *diff_routes.routes, *result_routes.routes, *faces.routes,
+                *monitor_routes.routes, *widgets.routes,
                 *pages.routes,
                 Route("/mcp", MCPEndpoint(), methods=["GET", "POST", "DELETE"]),
                 Route("/metrics", metrics_endpoint, methods=["GET"])],
@@ -190,6 +217,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.diffs = DiffService(service.cache, settings.diff_max_pixels)
     app.state.gatekeeper = gatekeeper
     app.state.faces = faces
+    app.state.monitors = monitors
     app.state.links = faces.links
     metrics = app.state.metrics = Metrics()
     service.observer = metrics

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -200,7 +201,9 @@ class ServeProcess:
         import tempfile
 
         port = free_port()
-        full_env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", **env, "PORT": str(port)}
+        full_env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1",
+                    "DATA_DIR": tempfile.mkdtemp(prefix="screenshotd-data-"), **env,
+                    "PORT": str(port)}
         log = tempfile.TemporaryFile()
         proc = children.popen([sys.executable, "-m", "screenshotd", "serve"], env=full_env,
                                stdout=subprocess.DEVNULL, stderr=log)
@@ -327,6 +330,8 @@ def make_settings(**overrides: Any) -> Settings:
         "max_requests_per_minute": 0,
         # CI runs the integration suite once more in page mode (make test-page).
         "browser_isolation": os.environ.get("BROWSER_ISOLATION", "context"),
+        # monitors keep their file and images here, never in the checkout
+        "data_dir": tempfile.mkdtemp(prefix="screenshotd-data-"),
     }
     values.update(overrides)
     return Settings(**values)

@@ -280,8 +280,13 @@ class Links:
 
     def _url(self, base: str, name: str, fmt: str, owner: str, until: float,
              extra: list[tuple[str, str]]) -> str:
-        path = f"/links/{name}.{EXTENSIONS.get(fmt, fmt)}"
-        pairs = [("o", owner), ("expires", str(int(until))), *extra]
+        return self.path_url(base, f"/links/{name}.{EXTENSIONS.get(fmt, fmt)}", until,
+                             [("o", owner), *extra])
+
+    def path_url(self, base: str, path: str, until: float,
+                 extra: list[tuple[str, str]] | tuple[()] = ()) -> str:
+        """``base`` + ``path``, signed with ``extra`` and an expiry (``until``)."""
+        pairs = [*extra, ("expires", str(int(until)))]
         query = self.signer.sign([*pairs, ("path", path)])
         query = "&".join(part for part in query.split("&") if not part.startswith("path="))
         return f"{base}{path}?{query}"

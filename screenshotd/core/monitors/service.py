@@ -1,0 +1,453 @@
+"""Monitors: captures on a schedule, compared with a baseline, with up and down.
+
+:class:`Monitors` owns the store, the schedule and the checks:
+
+- **The schedule.** Each monitor is due once per ``every``. Its first check comes within
+  ``min(every, 30)`` seconds of its creation, at a random offset, so that monitors made together
+  do not fire together; each next one is its due time plus ``every`` (a check that ran late does
+  not move the cadence; missed times are skipped, not run in a burst). A due monitor is claimed
+  with a lease (:meth:`MonitorStore.claim_due`): it runs once, and a process that dies mid-check
+  leaves a lease that runs out, so the check runs after a restart.
+- **The background class.** A check waits until no interactive request waits for a browser
+  slot, and checks take at most ``slots - 1`` slots at once (one, with one slot): an interactive
+  capture is not queued behind monitor checks.
+- **A check** is a capture through the one road: the owner's domains and the guard
+  (``service.admit``), its rate limit and quota (``charge``), then the pool. It always runs with
+  ``animations=disabled``, the stability wait and a hidden caret unless the monitor says
+  otherwise, ``ignore``'s selectors masked, the cache off, and the main document's 4xx and 5xx
+  counted as failures.
+- **The comparison** (:mod:`.compare`): a change above ``threshold`` is captured once more and
+  compared again before it counts (``confirm``). A failed check is never unchanged and never a
+  baseline. With ``baseline=previous`` a confirmed change becomes the new baseline; ``pinned``
+  keeps the one pinned.
+- **Up and down.** ``down_after`` failures in a row make the monitor ``down`` (``monitor.down``);
+  the next success is ``monitor.recovered``. A check the service itself refused (the owner's
+  rate limit or quota, a full pool, a shutdown) is recorded as failed but does not count
+  towards ``down``: it says nothing of the page.
+- **Images.** The baseline, the latest capture, changes (with their diff) and failures keep
+  their images; an unchanged check keeps its figures and loses its image when the next check
+  comes. History older than ``MONITOR_HISTORY_DAYS`` is pruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from screenshotd import errors
+from screenshotd.auth.callers import Caller
+from screenshotd.core.jobs import road
+from screenshotd.core.jobs.records import iso
+from screenshotd.core.jobs.webhooks import Delivery, WebhookSender
+from screenshotd.core.monitors import compare
+from screenshotd.core.monitors.model import (
+    DEFAULTS,
+    Check,
+    Monitor,
+    Widget,
+    capture_defaults,
+    new_id,
+    read_request,
+)
+from screenshotd.core.monitors.store import MonitorStore
+from screenshotd.core.results import CaptureResult
+from screenshotd.core.service import ScreenshotService
+from screenshotd.params.capture import CaptureOptions
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed check may run before another claim may take it.
+LEASE_S = 600.0
+#: The longest the scheduler sleeps without looking (a new monitor wakes it at once).
+IDLE_S = 30.0
+#: Errors that are the service's own refusals, not the page's failures.
+REFUSALS = ("RATE_LIMITED", "QUOTA_EXCEEDED", "POOL_EXHAUSTED", "SHUTDOWN", "JOBS_UNAVAILABLE",
+            "UNAUTHORIZED", "DOMAIN_NOT_ALLOWED")
+PRUNE_EVERY_S = 3600.0
+
+
+class Monitors:
+    """The monitors of one service. ``caller_for`` gives the metered caller of an owner id;
+    ``link`` turns a path into a signed absolute URL under a base URL."""
+
+    def __init__(self, service: ScreenshotService, store: MonitorStore, webhooks: WebhookSender,
+                 *, caller_for: Callable[[str], Caller], link: Callable[[str, str], str],
+                 min_every: int, history_days: int, max_per_caller: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.service = service
+        self.store = store
+        self.webhooks = webhooks
+        self.caller_for = caller_for
+        self.link = link
+        self.min_every = min_every
+        self.history_days = history_days
+        self.max_per_caller = max_per_caller
+        self.clock = clock
+        slots = service.pool.admission.slots if hasattr(service.pool.admission, "slots") else 3
+        self._slots = asyncio.Semaphore(max(1, slots - 1))
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._listeners: dict[str, set[asyncio.Queue[tuple[str, dict[str, Any]]]]] = {}
+        self._open = False
+        self.counts = {"checks": 0, "changed": 0, "failed": 0}
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def open(self) -> None:
+        await self.store.open()
+        self._open = True
+        self._scheduler = asyncio.create_task(self._schedule(), name="monitor-scheduler")
+
+    async def close(self, grace: float = 10.0) -> None:
+        self._open = False
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        await self.store.close()
+
+    # ------------------------------------------------------------------ the API
+
+    async def create(self, caller: Caller, body: dict[str, Any], base_url: str) -> Monitor:
+        if await self.store.count(caller.id) >= self._limit(caller):
+            raise errors.ValidationError(
+                f"this key has {self._limit(caller)} monitors, the most it may have "
+                "(MAX_MONITORS_PER_CALLER); delete one first", field="monitors")
+        own, capture = read_request(body, min_every=self.min_every,
+                                    check_capture=self.service.parse)
+        await self._door(caller, own, capture)
+        now = self.clock()
+        settings = {**DEFAULTS, **{k: v for k, v in own.items() if k != "url"}}
+        monitor = Monitor(new_id("mon"), caller.id, own["url"], capture, now, now,
+                          now + random.uniform(0, min(settings["every"], 30)),
+                          base_url=base_url, **settings)
+        await self.store.save(monitor)
+        self._wake.set()
+        return monitor
+
+    async def update(self, caller: Caller, monitor_id: str, body: dict[str, Any]) -> Monitor:
+        monitor = await self.store.get(caller.id, monitor_id)
+        own, capture = read_request(body, min_every=self.min_every,
+                                    check_capture=self.service.parse, current=monitor)
+        await self._door(caller, {"url": own.get("url", monitor.url), **own}, capture)
+        for name, value in own.items():
+            setattr(monitor, name, value)
+        changed_page = "url" in own or capture != monitor.capture
+        monitor.capture = capture
+        if changed_page and monitor.baseline == "previous":
+            monitor.baseline_check = None  # a new page or capture: the next check is its baseline
+        monitor.updated_at = self.clock()
+        if "every" in own:
+            monitor.next_check_at = min(monitor.next_check_at, self.clock() + monitor.every)
+        await self.store.save(monitor)
+        self._wake.set()
+        return monitor
+
+    async def delete(self, caller: Caller, monitor_id: str) -> None:
+        await self.store.get(caller.id, monitor_id)
+        await self.store.delete(monitor_id)
+
+    async def get(self, caller: Caller, monitor_id: str) -> Monitor:
+        return await self.store.get(caller.id, monitor_id)
+
+    async def describe(self, monitor: Monitor) -> dict[str, Any]:
+        """The monitor's JSON: its settings, state, last check, last change and uptime."""
+        last = await self._check(monitor, monitor.last_check)
+        change = await self._check(monitor, monitor.last_change)
+        return monitor.to_json({"last": last, "change": change},
+                               await self.store.uptime(monitor.id, self.clock()))
+
+    async def check_now(self, caller: Caller, monitor_id: str) -> str:
+        """Start a check at once; its id. 409 while one runs."""
+        monitor = await self.store.get(caller.id, monitor_id)
+        now = self.clock()
+        claimed = await self.store.claim_due(now + 10 * 365 * 86400, LEASE_S, 1_000_000)
+        mine = [m for m in claimed if m.id == monitor.id]
+        await self._release([m for m in claimed if m.id != monitor.id])
+        if not mine:
+            raise errors.JobFinished(f"monitor {monitor_id} is being checked now; try again "
+                                     "when it is done")
+        check_id = new_id("chk")
+        self._spawn(self._run(mine[0], check_id, scheduled=False))
+        return check_id
+
+    async def pin(self, caller: Caller, monitor_id: str) -> Monitor:
+        """The latest successful capture becomes the baseline (and stays: ``pinned``)."""
+        monitor = await self.store.get(caller.id, monitor_id)
+        good = [c for c in await self.store.checks(monitor.id, 50) if c.ok and c.has_image]
+        if not good:
+            raise errors.NotReady(f"monitor {monitor_id} has no successful capture to pin yet",
+                                  retry_after=max(1, int(monitor.next_check_at - self.clock())))
+        monitor.baseline_check = good[0].id
+        monitor.baseline = "pinned"
+        monitor.updated_at = self.clock()
+        await self.store.save(monitor)
+        return monitor
+
+    async def history(self, monitor: Monitor, limit: int,
+                      before: float | None) -> list[Check]:
+        checks = await self.store.checks(monitor.id, limit, before)
+        for check in checks:
+            self._links(monitor, check)
+        return checks
+
+    async def add_widget(self, caller: Caller, monitor_id: str) -> Widget:
+        monitor = await self.store.get(caller.id, monitor_id)
+        widget = Widget(new_id("wt"), monitor.id, caller.id, self.clock())
+        await self.store.add_widget(widget)
+        return widget
+
+    async def by_token(self, token: str) -> tuple[Monitor, Widget]:
+        """The monitor a widget token opens; NOT_FOUND for an unknown or revoked one."""
+        widget = await self.store.widget(token) if token.startswith("wt_") else None
+        if widget is None:
+            raise errors.NotFound("no such widget")
+        try:
+            return await self.store.get(None, widget.monitor_id), widget
+        except errors.NotFound:
+            raise errors.NotFound("no such widget") from None
+
+    async def events(self, monitor: Monitor) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
+        """The monitor's events as they happen: ``check``, ``changed``, ``down``,
+        ``recovered``."""
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=100)
+        self._listeners.setdefault(monitor.id, set()).add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            listeners = self._listeners.get(monitor.id, set())
+            listeners.discard(queue)
+            if not listeners:
+                self._listeners.pop(monitor.id, None)
+
+    # ------------------------------------------------------------------ the schedule
+
+    async def _schedule(self) -> None:
+        next_prune = self.clock()
+        while self._open:
+            try:
+                now = self.clock()
+                if now >= next_prune:
+                    await self._prune(now)
+                    next_prune = now + PRUNE_EVERY_S
+                for monitor in await self.store.claim_due(now, LEASE_S, 50):
+                    self._spawn(self._run(monitor, new_id("chk"), scheduled=True))
+                due = await self.store.next_due()
+                wait = IDLE_S if due is None else min(IDLE_S, max(0.05, due - self.clock()))
+            except errors.StorageUnavailable as exc:
+                log.warning("monitor schedule: %s", exc.message)
+                wait = 5.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _release(self, monitors: list[Monitor]) -> None:
+        for monitor in monitors:
+            await self.store.finish(monitor)
+
+    async def _run(self, monitor: Monitor, check_id: str, *, scheduled: bool) -> None:
+        due = monitor.next_check_at
+        try:
+            async with self._slots:
+                await self._background_turn()
+                await self._check_once(monitor, check_id)
+        except Exception:
+            log.exception("monitor %s: check %s crashed", monitor.id, check_id)
+        finally:
+            if scheduled:
+                now = self.clock()
+                due = due + monitor.every
+                if due <= now:  # behind: the next free slot of the cadence, no burst
+                    due += monitor.every * ((now - due) // monitor.every + 1)
+                monitor.next_check_at = due
+            with contextlib.suppress(errors.StorageUnavailable):
+                current = await self.store.get(None, monitor.id)
+                current.next_check_at = monitor.next_check_at
+                for name in ("health", "failures_in_row", "baseline_check", "last_check",
+                             "last_change"):
+                    setattr(current, name, getattr(monitor, name))
+                await self.store.finish(current)
+            self._wake.set()
+
+    async def _background_turn(self) -> None:
+        """Wait while interactive requests wait for a browser slot (at most a minute)."""
+        admission = self.service.pool.admission
+        for _ in range(1200):  # 60 s of 50 ms looks
+            if not getattr(admission, "waiting", 0):
+                return
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ one check
+
+    async def _check_once(self, monitor: Monitor, check_id: str) -> None:
+        started = self.clock()
+        check = Check(check_id, monitor.id, started, "failed",
+                      baseline_id=monitor.baseline_check)
+        result: CaptureResult | None = None
+        counted = True
+        try:
+            result = await self._capture(monitor)
+            check.http_status, check.load_ms = result.http_status, result.render_time_ms
+            check.width, check.height = result.width, result.height
+            await self._compare(monitor, check, result)
+        except errors.ScreenshotError as exc:
+            check.status = "failed"
+            check.error_code, check.error_message = exc.code, exc.message
+            if isinstance(exc, errors.UpstreamStatus):
+                check.http_status = exc.upstream_status
+            counted = exc.code not in REFUSALS
+            if result is not None and exc.code == "STORAGE_UNAVAILABLE":
+                check.has_image = False
+        await self._record(monitor, check, counted)
+
+    def _options(self, monitor: Monitor) -> CaptureOptions:
+        capture = monitor.capture
+        params: dict[str, Any] = {**capture, **capture_defaults(capture), "url": monitor.url,
+                                  "cache": False, "fail_on_status": "4xx,5xx"}
+        if monitor.ignore:
+            params["redact"] = list(monitor.ignore)
+            params["redact_mode"] = "block"
+        return self.service.parse(params)
+
+    async def _capture(self, monitor: Monitor) -> CaptureResult:
+        opts = self._options(monitor)
+        caller = self.caller_for(monitor.owner)
+        await self.service.admit(caller, [opts])
+        await caller.charge()
+        return await road.capture(self.service, opts, monitor.owner, lambda: self._open)
+
+    async def _compare(self, monitor: Monitor, check: Check, result: CaptureResult) -> None:
+        baseline = None
+        if monitor.baseline_check is not None:
+            baseline = await self.store.image(monitor.id, monitor.baseline_check, "shot")
+        if baseline is None:
+            check.status, check.baseline_id = "baseline", None
+            await self.store.put_image(monitor.id, check.id, "shot", result.data)
+            check.has_image = True
+            check.changed_pixels, check.changed_fraction = 0, 0.0
+            monitor.baseline_check = check.id
+            return
+        found = await asyncio.to_thread(compare.compare, baseline, result.data,
+                                        monitor.pixel_threshold)
+        if found.fraction > monitor.threshold and monitor.confirm:
+            again = await self._capture(monitor)
+            found = await asyncio.to_thread(compare.compare, baseline, again.data,
+                                            monitor.pixel_threshold)
+            result = again
+            check.width, check.height = again.width, again.height
+        check.changed_pixels = found.changed_pixels
+        check.changed_fraction = round(found.fraction, 6)
+        await self.store.put_image(monitor.id, check.id, "shot", result.data)
+        check.has_image = True
+        if found.fraction > monitor.threshold:
+            check.status, check.regions = "changed", found.regions
+            await self.store.put_image(monitor.id, check.id, "diff", found.diff_png)
+            check.has_diff = True
+            if monitor.baseline == "previous":
+                monitor.baseline_check = check.id
+        else:
+            check.status = "unchanged"
+
+    async def _record(self, monitor: Monitor, check: Check, counted: bool) -> None:
+        previous = await self._check(monitor, monitor.last_check)
+        await self.store.add_check(check)
+        self.counts["checks"] += 1
+        events: list[str] = []
+        if check.ok:
+            if monitor.health == "down":
+                events.append("recovered")
+            monitor.health, monitor.failures_in_row = "up", 0
+            if check.status == "changed":
+                monitor.last_change = check.id
+                events.append("changed")
+                self.counts["changed"] += 1
+        else:
+            self.counts["failed"] += 1
+            if counted:
+                monitor.failures_in_row += 1
+                if monitor.health != "down" and monitor.failures_in_row >= monitor.down_after:
+                    monitor.health = "down"
+                    events.append("down")
+        monitor.last_check = check.id
+        # the previous latest, if unchanged, keeps its figures only
+        if previous is not None and previous.status == "unchanged" and previous.has_image \
+                and previous.id not in (monitor.baseline_check, monitor.last_change):
+            await self.store.drop_image(monitor.id, previous.id, "shot")
+            previous.has_image = False
+            await self.store.update_check(previous)
+        self._links(monitor, check)
+        self._emit(monitor, "check", check)
+        for event in events:
+            self._emit(monitor, event, check)
+            self._webhook(monitor, event, check)
+
+    async def _check(self, monitor: Monitor, check_id: str | None) -> Check | None:
+        if check_id is None:
+            return None
+        check = await self.store.check(monitor.id, check_id)
+        if check is not None:
+            self._links(monitor, check)
+        return check
+
+    def _links(self, monitor: Monitor, check: Check) -> None:
+        base = monitor.base_url
+        path = f"/links/monitors/{monitor.id}/{check.id}"
+        check.links = {
+            "screenshot": self.link(base, f"{path}/shot.png") if check.has_image else None,
+            "diff": self.link(base, f"{path}/diff.png") if check.has_diff else None}
+
+    def _emit(self, monitor: Monitor, event: str, check: Check) -> None:
+        data = {"monitor_id": monitor.id, "state": monitor.state, "check": check.to_json()}
+        for queue in self._listeners.get(monitor.id, ()):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait((event, data))
+
+    def _webhook(self, monitor: Monitor, event: str, check: Check) -> None:
+        if not monitor.webhook_url:
+            return
+        delivery = Delivery(monitor.webhook_url, monitor.webhook_secret,
+                            f"msg_{check.id}_{event}")
+        body = {"type": f"monitor.{event}", "at": iso(check.at),
+                "monitor": {"id": monitor.id, "name": monitor.name, "url": monitor.url,
+                            "state": monitor.state},
+                "check": check.to_json()}
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self._spawn(self.webhooks.deliver(delivery, payload))
+
+    async def _prune(self, now: float) -> None:
+        """Forget the checks older than ``MONITOR_HISTORY_DAYS``, but every monitor's baseline,
+        latest check and latest change."""
+        await self.store.prune(now - self.history_days * 86400, await self.store.referenced())
+
+    async def _door(self, caller: Caller, own: dict[str, Any], capture: dict[str, Any]) -> None:
+        """The owner may capture this page, and the guard lets it and the webhook through."""
+        opts = self.service.parse({**capture, "url": own.get("url")})
+        await self.service.admit(caller, [opts])
+        if own.get("webhook_url"):
+            try:
+                await self.service.guard.check_url(own["webhook_url"])
+            except errors.Blocked as exc:
+                raise exc.naming("webhook_url") from None
+
+    def _limit(self, caller: Caller) -> int:
+        own = getattr(caller, "max_monitors", None)
+        return int(own) if own is not None else self.max_per_caller
