@@ -145,8 +145,9 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             try:
                 await monitors.open()
             except (OSError, errors.StorageUnavailable) as exc:
-                log.error("monitors are off: their store under DATA_DIR=%s could not be "
-                          "opened: %s", settings.data_dir, exc)
+                app.state.monitors_off = (f"their store under DATA_DIR={settings.data_dir} "
+                                          f"could not be opened: {exc}")
+                log.error("monitors are off: %s", app.state.monitors_off)
                 app.state.monitors = None
         # Everything made at start-up (modules, Playwright's and pydantic's objects) lives as
         # long as the process: keep it out of the collector's scans, which would otherwise
@@ -218,6 +219,10 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.gatekeeper = gatekeeper
     app.state.faces = faces
     app.state.monitors = monitors
+    app.state.monitors_off = (
+        "they keep their schedule in a file of one process, so with JOB_BACKEND=redis (many "
+        "replicas) they are off in this version; run them on one replica without REDIS_URL"
+        if monitors is None else "")
     app.state.links = faces.links
     metrics = app.state.metrics = Metrics()
     service.observer = metrics

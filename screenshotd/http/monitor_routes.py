@@ -30,9 +30,8 @@ KEEPALIVE_S = 15.0
 def monitors_of(request: Request) -> Monitors:
     found: Monitors | None = request.app.state.monitors
     if found is None:
-        raise errors.StorageUnavailable(
-            "monitors are off: their store under DATA_DIR could not be opened (see the log)",
-            retry_after=60)
+        raise errors.StorageUnavailable(f"monitors are off: {request.app.state.monitors_off}",
+                                        retry_after=60)
     return found
 
 

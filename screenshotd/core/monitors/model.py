@@ -183,7 +183,16 @@ def read_request(body: Mapping[str, Any], *, min_every: int,
         raise errors.ValidationError(f"a monitor compares images: format must be one of "
                                      f"{', '.join(IMAGE_FORMATS)}, not {fmt}", field="format")
     url = own.get("url", current.url if current is not None else None)
-    check_capture({**capture, "url": url, **capture_defaults(capture)})
+    ignore = own.get("ignore", current.ignore if current is not None else [])
+    checked = {**capture, "url": url, **capture_defaults(capture)}
+    if ignore:
+        checked["redact"] = list(ignore)
+    try:
+        check_capture(checked)
+    except errors.ScreenshotError as exc:
+        if exc.field == "redact" and "redact" not in capture:
+            exc.field = "ignore"
+        raise
     return own, capture
 
 
@@ -234,9 +243,32 @@ def _check_own(own: dict[str, Any], min_every: int) -> None:
                 isinstance(item, str) and 0 < len(item) <= 500 for item in ignore):
             raise errors.ValidationError("ignore must be a list of at most 50 CSS selectors",
                                          field="ignore")
+        for selector in ignore:
+            if not _balanced(selector):
+                raise errors.ValidationError(f"ignore: {selector!r} is not a CSS selector "
+                                             "(its brackets or quotes are not closed)",
+                                             field="ignore")
     for name in ("webhook_url", "webhook_secret"):
         if name in own and own[name] is not None and (
                 not isinstance(own[name], str) or len(own[name]) > 2048):
             raise errors.ValidationError(f"{name} must be a string", field=name)
     if own.get("webhook_url") and not own["webhook_url"].startswith(("http://", "https://")):
         raise errors.ValidationError("webhook_url must be an http(s) URL", field="webhook_url")
+
+
+def _balanced(selector: str) -> bool:
+    """Whether a selector's brackets and quotes close (the browser checks the rest)."""
+    closing = {"(": ")", "[": "]"}
+    stack: list[str] = []
+    quote = ""
+    for char in selector:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in closing:
+            stack.append(closing[char])
+        elif char in ")]":
+            if not stack or stack.pop() != char:
+                return False
+    return not stack and not quote
