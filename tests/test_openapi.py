@@ -57,8 +57,9 @@ def test_the_document_is_valid_openapi_3_1():
     assert doc["openapi"] == "3.1.0"
     schema = from_dict(doc)  # raises on a document schemathesis cannot read
     operations = list(schema.get_all_operations())
-    # screenshotd's own 21, each face's (10, 3, 5, 2) and the faces' signed links
-    assert len(operations) == 21 + 20 + 1 and all(op.ok() for op in operations)
+    # screenshotd's own 21, the monitors' and widgets' 17, each face's (10, 3, 5, 2) and the
+    # faces' signed links
+    assert len(operations) == 21 + 17 + 20 + 1 and all(op.ok() for op in operations)
     Draft202012Validator.check_schema(doc["components"]["schemas"]["CaptureRequest"])
     ids = set()
     for item in doc["paths"].values():
@@ -88,7 +89,7 @@ def test_each_face_is_under_its_own_tag_and_dialects_leave_out_the_others():
     only = document(("004",))
     assert not any(path.startswith("/api/v1/") for path in only["paths"])
     bare = document(())
-    assert "/links/{name}" not in bare["paths"] and len(bare["tags"]) == 8
+    assert "/links/{name}" not in bare["paths"] and len(bare["tags"]) == 9
 
 
 def test_the_diff_s_parameters_come_from_its_model():

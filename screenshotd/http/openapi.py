@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from screenshotd import errors
+from screenshotd.http import openapi_monitors
 from screenshotd.http.dialects import Faces, Links, reference
 from screenshotd.http.openapi_params import (
     capture_body_schema,
@@ -427,6 +428,7 @@ def document(dialects: tuple[str, ...] = DIALECTS) -> dict[str, Any]:
                                                        "type": "string"}}}},
                                            **_error_responses()}}},
     }
+    paths.update(openapi_monitors.paths(_error_responses, _json))
     faces = Faces(dialects, Links()).faces
     face_groups: tuple[tuple[str, str], ...] = ()
     if faces:

@@ -14,6 +14,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("Jobs and batch", "Async captures, their status, results and events; many at once."),
     ("Diff", "Pixel diffs of two pages, images or jobs."),
     ("Results", "Cached captures by their key, and results kept in the result storage."),
+    ("Monitors", "Captures on a schedule with visual change detection, and their widgets."),
     ("Account", "Who the caller is, and what it has left."),
     ("Operations", "Health and metrics, for the operator."),
 )
@@ -23,6 +24,7 @@ PATH_TAGS: tuple[tuple[str, str], ...] = (
     ("/screenshot", "Captures"), ("/video", "Videos"), ("/og-image", "OG images"),
     ("/batch", "Jobs and batch"), ("/jobs", "Jobs and batch"), ("/diff", "Diff"),
     ("/images/", "Results"), ("/results/", "Results"), ("/me", "Account"),
+    ("/monitors", "Monitors"), ("/widget/", "Monitors"), ("/links/monitors/", "Monitors"),
     ("/health", "Operations"), ("/metrics", "Operations"),
 )
 
