@@ -1,7 +1,8 @@
 """MCP for screenshotd: the tools, and ``/mcp`` (Streamable HTTP) on the app itself.
 
 Tools: ``screenshot`` (an image content item and its metadata), ``batch_screenshot``,
-``visual_diff``, ``og_image``, ``video`` (the file as an embedded resource) and ``check_job``.
+``visual_diff``, ``og_image``, ``video`` (the file as an embedded resource), ``check_job``,
+``monitor_create`` and ``monitor_checks``.
 Each is one call to the HTTP API, through a client that the transport gives for each call:
 
 - **``/mcp``** (:class:`RemoteMCP`): the call goes to this very app, in process (httpx's ASGI
@@ -230,6 +231,47 @@ def build_server(client_for: ClientFor) -> MCPServer:
                     "content-type", "").startswith("image/"):
                 fmt = result.headers["content-type"].split("/")[1].split(";")[0]
                 content.insert(0, Image(data=result.content, format=fmt))
+        return content
+
+    @server.tool(structured_output=False)
+    async def monitor_create(url: str, every: int = 300, name: str | None = None,
+                             threshold: float = 0.001, ignore: list[str] | None = None,
+                             webhook_url: str | None = None, width: int | None = None,
+                             height: int | None = None, full_page: bool = False,
+                             ctx: Context | None = None) -> list[Any]:
+        """Watch a page: capture it every ``every`` seconds and compare each capture with the
+        last good one; a change above ``threshold`` (a share of pixels) is confirmed, recorded
+        with the boxes around what changed, and sent to ``webhook_url``. ``ignore``: CSS
+        selectors masked before comparing (clocks, ads)."""
+        body: dict[str, Any] = {"url": url, "every": every, "threshold": threshold,
+                                "full_page": full_page}
+        optional = {"name": name, "ignore": ignore, "webhook_url": webhook_url,
+                    "width": width, "height": height}
+        body.update({key: value for key, value in optional.items() if value is not None})
+        async with client_for(ctx) as client:
+            response = await client.post("/monitors", json=body)
+        if response.status_code != 201:
+            raise _failed(response)
+        return [json.dumps(response.json(), indent=1)]
+
+    @server.tool(structured_output=False)
+    async def monitor_checks(monitor_id: str, limit: int = 10,
+                             ctx: Context | None = None) -> list[Any]:
+        """A monitor's latest checks, newest first: status (baseline, unchanged, changed,
+        failed), the share and boxes of what changed, the HTTP status, and links to the
+        screenshot and the diff; the latest change's diff image too."""
+        async with client_for(ctx) as client:
+            response = await client.get(f"/monitors/{monitor_id}/checks",
+                                        params={"limit": str(max(1, min(limit, 100)))})
+            if response.status_code != 200:
+                raise _failed(response)
+            checks = response.json()["checks"]
+            changed = next((c for c in checks if c["status"] == "changed" and c["diff_url"]),
+                           None)
+            diff = await client.get(changed["diff_url"]) if changed is not None else None
+        content: list[Any] = [json.dumps(checks, indent=1)]
+        if diff is not None and diff.status_code == 200:
+            content.append(Image(data=diff.content, format="png"))
         return content
 
     return server

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -76,7 +77,9 @@ class McpClient:
 
 @pytest.fixture(scope="module")
 def local_mcp() -> Iterator[McpClient]:
-    client = McpClient({"ALLOW_PRIVATE_HOSTS": "127.0.0.1", "SCREENSHOT_API_URL": ""})
+    client = McpClient({"ALLOW_PRIVATE_HOSTS": "127.0.0.1", "SCREENSHOT_API_URL": "",
+                        "DATA_DIR": tempfile.mkdtemp(prefix="screenshotd-mcp-"),
+                        "MONITOR_MIN_INTERVAL_SECONDS": "1"})
     try:
         yield client
     finally:
@@ -98,7 +101,7 @@ def test_lists_the_tools_then_captures_a_page(local_mcp: McpClient, site: Site):
     assert info["serverInfo"]["name"] == "screenshotd" and "tools" in info["capabilities"]
     tools = {tool["name"]: tool for tool in local_mcp.request("tools/list")["tools"]}
     assert set(tools) == {"screenshot", "batch_screenshot", "visual_diff", "og_image", "video",
-                          "check_job"}
+                          "check_job", "monitor_create", "monitor_checks"}
     schema = tools["screenshot"]["inputSchema"]
     assert schema["required"] == ["url"] and "full_page" in schema["properties"]
     result = local_mcp.call("screenshot", url=site.url("/pages/basic?mcp=1"), width=640,
@@ -110,6 +113,25 @@ def test_lists_the_tools_then_captures_a_page(local_mcp: McpClient, site: Site):
     meta = json.loads(text_of(result))
     assert meta["width"] == 640 and meta["metadata"]["http_status"] == 200
     assert "image_url" not in meta  # nothing serves it in-process
+
+
+def test_a_monitor_made_and_read_through_mcp(local_mcp: McpClient, site: Site):
+    made = local_mcp.call("monitor_create", url=site.url("/pages/basic?mcp=monitor"), every=1,
+                          width=320, height=200, name="mcp")
+    assert not made.get("isError"), made
+    monitor = json.loads(text_of(made))
+    assert monitor["state"] == "pending" and monitor["every"] == 1
+    deadline = time.monotonic() + 60
+    while True:
+        listed = local_mcp.call("monitor_checks", monitor_id=monitor["id"], limit=5)
+        checks = json.loads(text_of(listed))
+        if len(checks) >= 2:
+            break
+        assert time.monotonic() < deadline, checks
+        time.sleep(0.3)
+    assert checks[-1]["status"] == "baseline" and checks[0]["status"] == "unchanged"
+    assert local_mcp.call("monitor_checks", monitor_id="mon_nope")["isError"]
+    assert local_mcp.call("monitor_create", url="http://127.0.0.1:9/", every=0)["isError"]
 
 
 def test_errors_come_back_as_tool_errors_with_the_code(local_mcp: McpClient):
