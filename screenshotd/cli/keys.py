@@ -28,8 +28,10 @@ def keys() -> None:
               help="Renders a minute, instead of MAX_REQUESTS_PER_MINUTE.")
 @click.option("--max-concurrent", type=click.IntRange(1), default=None, metavar="SLOTS",
               help="The most browser slots the key holds at once, even on an idle service.")
+@click.option("--max-monitors", type=click.IntRange(0), default=None, metavar="COUNT",
+              help="The most monitors the key may have, instead of MAX_MONITORS_PER_CALLER.")
 def new(name: str, domains: str | None, monthly_quota: int | None,
-        rate_limit: int | None, max_concurrent: int | None) -> None:
+        rate_limit: int | None, max_concurrent: int | None, max_monitors: int | None) -> None:
     """Make a new key: the key on stderr (shown once), its [[keys]] entry on stdout."""
     if not _NAME.fullmatch(name):
         raise click.BadParameter("1-64 letters, digits, _ . @ or -", param_hint="--name")
@@ -39,4 +41,5 @@ def new(name: str, domains: str | None, monthly_quota: int | None,
         raise click.BadParameter(str(exc), param_hint="--domains") from None
     key = new_key()
     click.echo(f"API key for {name} (shown once, keep it now): {key}", err=True)
-    click.echo(toml_entry(name, key, hosts, monthly_quota, rate_limit, max_concurrent), nl=False)
+    click.echo(toml_entry(name, key, hosts, monthly_quota, rate_limit, max_concurrent,
+                          max_monitors), nl=False)

@@ -72,6 +72,15 @@ REFUSALS = ("RATE_LIMITED", "QUOTA_EXCEEDED", "POOL_EXHAUSTED", "SHUTDOWN", "JOB
 PRUNE_EVERY_S = 3600.0
 
 
+def following(due: float, every: float, now: float) -> float:
+    """The next time of a cadence that was due at ``due``: one ``every`` later, or, when that
+    has passed too, the first time of the cadence after ``now`` (missed times are skipped)."""
+    due += every
+    if due <= now:
+        due += every * ((now - due) // every + 1)
+    return due
+
+
 class Monitors:
     """The monitors of one service. ``caller_for`` gives the metered caller of an owner id;
     ``link`` turns a path into a signed absolute URL under a base URL."""
@@ -274,11 +283,7 @@ class Monitors:
             log.exception("monitor %s: check %s crashed", monitor.id, check_id)
         finally:
             if scheduled:
-                now = self.clock()
-                due = due + monitor.every
-                if due <= now:  # behind: the next free slot of the cadence, no burst
-                    due += monitor.every * ((now - due) // monitor.every + 1)
-                monitor.next_check_at = due
+                monitor.next_check_at = following(due, monitor.every, self.clock())
             with contextlib.suppress(errors.StorageUnavailable):
                 current = await self.store.get(None, monitor.id)
                 current.next_check_at = monitor.next_check_at
