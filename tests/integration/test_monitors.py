@@ -225,6 +225,10 @@ def test_widgets(tmp_path: Path, page: Watched):
         wait_for(server, monitor["id"], lambda c: len(c) >= 2)
         page.colour = "rgb(255,0,0)"
         wait_for(server, monitor["id"], lambda c: any(x["status"] == "changed" for x in c))
+        paused = httpx.patch(f"{server.base}/monitors/{monitor['id']}", headers=headers(),
+                             json={"paused": True}, timeout=30).json()
+        assert paused["state"] == "paused" and paused["next_check_at"] is None
+        time.sleep(1.5)  # a check that had started ends
         made = httpx.post(f"{server.base}/monitors/{monitor['id']}/widgets", headers=headers(),
                           timeout=30)
         assert made.status_code == 201
@@ -258,10 +262,33 @@ def test_widgets(tmp_path: Path, page: Watched):
                     images: [...document.images].map(i => i.naturalWidth),
                 })""")
 
+        async def playground() -> dict[str, Any]:
+            async with watched_page() as (browser_page, _):
+                browser_page.on("pageerror", lambda e: errors_seen.append(str(e)))
+                await browser_page.goto(server.base + "/", wait_until="load")
+                await browser_page.fill("#api_key", KEY)
+                await browser_page.click("#load_monitors")
+                await browser_page.wait_for_selector("#timeline .tile.changed")
+                tiles = await browser_page.locator("#timeline .tile").count()
+                await browser_page.click("#timeline .tile.changed")
+                await browser_page.wait_for_function(
+                    "document.querySelectorAll('#change img').length === 3 && [...document."
+                    "querySelectorAll('#change img')].every(i => i.complete && i.naturalWidth)",
+                    timeout=20_000)
+                await browser_page.wait_for_selector("#change .region")
+                return {"tiles": tiles,
+                        "regions": await browser_page.locator("#change .region").count()}
+
         shown = asyncio.run(render())
         assert shown["title"] == "Shop <front>"  # escaped, shown as text
         assert shown["chart"] == 1
         assert len(shown["images"]) == 4 and all(width > 0 for width in shown["images"])
+        assert not errors_seen, errors_seen
+        history = checks(server, monitor["id"])
+        seen = asyncio.run(playground())
+        assert seen["tiles"] >= len(history)
+        changed = next(c for c in history if c["status"] == "changed")
+        assert seen["regions"] == len(changed["regions"]) == 1
         assert not errors_seen, errors_seen
 
         # a token opens nothing else, and is not a key
@@ -327,3 +354,22 @@ def test_with_jobs_on_redis_monitors_say_they_are_off(tmp_path: Path,
                               json={"url": "http://127.0.0.1:9/"})
         assert response.status_code == 503
         assert "JOB_BACKEND" in response.json()["message"]
+
+
+def test_events_stream_each_check(tmp_path: Path, page: Watched):
+    with serve_process(env(tmp_path)) as server:
+        monitor = create(server, url=page.url, every=1, width=400, height=200)
+        seen: list[str] = []
+        url = f"{server.base}/monitors/{monitor['id']}/events?key={KEY}"
+        with httpx.stream("GET", url, timeout=30) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    seen.append(line[7:])
+                if line.startswith("data: ") and seen[-1] == "check":
+                    data = json.loads(line[6:])
+                    assert data["monitor_id"] == monitor["id"]
+                    assert data["check"]["status"] in ("baseline", "unchanged")
+                if seen.count("check") >= 2:
+                    break
+        assert seen[0] == "connected" and seen.count("check") == 2
