@@ -30,6 +30,7 @@ from screenshotd.auth.signing import Signer
 from screenshotd.auth.usage import make_usage
 from screenshotd.core.diffs import DiffService
 from screenshotd.core.jobs.backends import make_jobs
+from screenshotd.core.monitors.redis_store import RedisMonitorStore
 from screenshotd.core.monitors.service import Monitors
 from screenshotd.core.monitors.store import MonitorStore
 from screenshotd.core.og import OgImages, OgTemplateError
@@ -111,10 +112,12 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     if faces.faces:
         gatekeeper.query_keys = faces.query_key_names
         gatekeeper.error_answer = functools.partial(_face_error, faces)
-    # Monitors keep their schedule and history in a file of this process (DATA_DIR): with jobs
-    # on Redis, every replica would run its own, so they are off there (docs/monitors.md).
-    monitors = None if settings.jobs_kind == "redis" else Monitors(
-        service, MonitorStore(settings.data_dir), jobs.webhooks,
+    # Monitors keep their schedule and history in a file under DATA_DIR, or, with jobs on
+    # Redis, in Redis, where every replica runs due checks (docs/monitors.md).
+    monitor_store = (RedisMonitorStore(settings.redis_url, jobs.replica_id)
+                     if settings.jobs_kind == "redis" else MonitorStore(settings.data_dir))
+    monitors: Monitors | None = Monitors(
+        service, monitor_store, jobs.webhooks,
         caller_for=gatekeeper.caller_for,
         link=lambda base, path: faces.links.path_url(base, path, time.time() + LINK_S),
         min_every=settings.monitor_min_interval_seconds,
@@ -219,10 +222,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.gatekeeper = gatekeeper
     app.state.faces = faces
     app.state.monitors = monitors
-    app.state.monitors_off = (
-        "they keep their schedule in a file of one process, so with JOB_BACKEND=redis (many "
-        "replicas) they are off in this version; run them on one replica without REDIS_URL"
-        if monitors is None else "")
+    app.state.monitors_off = ""
     app.state.links = faces.links
     metrics = app.state.metrics = Metrics()
     service.observer = metrics

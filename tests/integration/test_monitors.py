@@ -14,6 +14,7 @@ import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,13 @@ import pytest
 from screenshotd.auth.accounts import toml_entry
 from tests.support.browsers import watched_page
 from tests.support.checks import decode, rgb_at
-from tests.support.servers import RedisServer, ServeProcess, WebhookReceiver, serve_process
+from tests.support.servers import (
+    RedisServer,
+    ServeProcess,
+    WebhookReceiver,
+    serve_process,
+    serve_processes,
+)
 
 KEY, OTHER = "monitor-key-0123456789", "monitor-other-key-0123456789"
 SECRET = "whsec_" + base64.b64encode(b"monitor-webhook-secret-bytes").decode()
@@ -347,13 +354,32 @@ def test_limits_owners_and_the_guard(tmp_path: Path, page: Watched):
                          timeout=30).status_code == 404
 
 
-def test_with_jobs_on_redis_monitors_say_they_are_off(tmp_path: Path,
-                                                       redis_server: RedisServer):
-    with serve_process({**env(tmp_path), "REDIS_URL": redis_server.url}) as server:
-        response = httpx.post(f"{server.base}/monitors", headers=headers(), timeout=30,
-                              json={"url": "http://127.0.0.1:9/"})
-        assert response.status_code == 503
-        assert "JOB_BACKEND" in response.json()["message"]
+def test_three_replicas_on_redis_check_once_each_time_and_a_killed_one_loses_none(
+        tmp_path: Path, own_redis: RedisServer, page: Watched):
+    """A monitor every second for 20 s on three replicas sharing one Redis; one replica is
+    SIGKILLed midway. The checks keep coming from the others, one per due time (never two
+    for one time), and the history is the same on every replica."""
+    settings = {**env(tmp_path), "REDIS_URL": own_redis.url}
+    with serve_processes(3, settings) as replicas:
+        monitor = create(replicas[0], url=page.url, every=1, width=400, height=200)
+        started = time.monotonic()
+        wait_for(replicas[1], monitor["id"], lambda c: len(c) >= 5)
+        replicas[2].kill()
+        while time.monotonic() - started < 20:
+            time.sleep(0.5)
+        found = wait_for(replicas[1], monitor["id"], lambda c: len(c) >= 10)
+        same = checks(replicas[0], monitor["id"])
+    ids = [c["id"] for c in found]
+    assert len(ids) == len(set(ids))
+    times = [datetime.fromisoformat(c["at"].replace("Z", "+00:00")).timestamp() for c in found]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) > 0.5, gaps  # never two checks for one due time
+    # a killed replica's lease runs out in 6 s: at most that long without a check
+    assert max(gaps) < 9, gaps
+    assert len(found) >= 10
+    assert found[0]["status"] == "baseline"
+    assert all(c["status"] == "unchanged" for c in found[1:]), [c["status"] for c in found]
+    assert [c["id"] for c in same][:len(found)] == ids[:len(same)]
 
 
 def test_events_stream_each_check(tmp_path: Path, page: Watched):

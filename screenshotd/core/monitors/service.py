@@ -55,6 +55,7 @@ from screenshotd.core.monitors.model import (
     new_id,
     read_request,
 )
+from screenshotd.core.monitors.redis_store import RedisMonitorStore
 from screenshotd.core.monitors.store import MonitorStore
 from screenshotd.core.results import CaptureResult
 from screenshotd.core.service import ScreenshotService
@@ -62,8 +63,10 @@ from screenshotd.params.capture import CaptureOptions
 
 log = logging.getLogger(__name__)
 
-#: How long a claimed check may run before another claim may take it.
-LEASE_S = 600.0
+#: A claimed check's lease, renewed while it runs: a process that dies mid-check lets another
+#: take the check this long after.
+LEASE_S = 6.0
+RENEW_EVERY_S = 2.0
 #: The longest the scheduler sleeps without looking (a new monitor wakes it at once).
 IDLE_S = 30.0
 #: Errors that are the service's own refusals, not the page's failures.
@@ -85,7 +88,8 @@ class Monitors:
     """The monitors of one service. ``caller_for`` gives the metered caller of an owner id;
     ``link`` turns a path into a signed absolute URL under a base URL."""
 
-    def __init__(self, service: ScreenshotService, store: MonitorStore, webhooks: WebhookSender,
+    def __init__(self, service: ScreenshotService, store: MonitorStore | RedisMonitorStore,
+                 webhooks: WebhookSender,
                  *, caller_for: Callable[[str], Caller], link: Callable[[str, str], str],
                  min_every: int, history_days: int, max_per_caller: int,
                  clock: Callable[[], float] = time.time) -> None:
@@ -182,15 +186,11 @@ class Monitors:
     async def check_now(self, caller: Caller, monitor_id: str) -> str:
         """Start a check at once; its id. 409 while one runs."""
         monitor = await self.store.get(caller.id, monitor_id)
-        now = self.clock()
-        claimed = await self.store.claim_due(now + 10 * 365 * 86400, LEASE_S, 1_000_000)
-        mine = [m for m in claimed if m.id == monitor.id]
-        await self._release([m for m in claimed if m.id != monitor.id])
-        if not mine:
+        if not await self.store.claim(monitor.id, self.clock(), LEASE_S):
             raise errors.JobFinished(f"monitor {monitor_id} is being checked now; try again "
                                      "when it is done")
         check_id = new_id("chk")
-        self._spawn(self._run(mine[0], check_id, scheduled=False))
+        self._spawn(self._run(monitor, check_id, scheduled=False))
         return check_id
 
     async def pin(self, caller: Caller, monitor_id: str) -> Monitor:
@@ -254,7 +254,10 @@ class Monitors:
                     await self._prune(now)
                     next_prune = now + PRUNE_EVERY_S
                 for monitor in await self.store.claim_due(now, LEASE_S, 50):
-                    self._spawn(self._run(monitor, new_id("chk"), scheduled=True))
+                    # one id for one due time: a check run again after its process died
+                    # replaces its first record instead of adding a second
+                    check_id = f"chk_{monitor.id[4:]}{int(monitor.next_check_at * 1000):x}"
+                    self._spawn(self._run(monitor, check_id, scheduled=True))
                 due = await self.store.next_due()
                 wait = IDLE_S if due is None else min(IDLE_S, max(0.05, due - self.clock()))
             except errors.StorageUnavailable as exc:
@@ -269,12 +272,9 @@ class Monitors:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _release(self, monitors: list[Monitor]) -> None:
-        for monitor in monitors:
-            await self.store.finish(monitor)
-
     async def _run(self, monitor: Monitor, check_id: str, *, scheduled: bool) -> None:
         due = monitor.next_check_at
+        keeper = asyncio.create_task(self._keep_lease(monitor.id))
         try:
             async with self._slots:
                 await self._background_turn()
@@ -282,6 +282,7 @@ class Monitors:
         except Exception:
             log.exception("monitor %s: check %s crashed", monitor.id, check_id)
         finally:
+            keeper.cancel()
             if scheduled:
                 monitor.next_check_at = following(due, monitor.every, self.clock())
             with contextlib.suppress(errors.StorageUnavailable):
@@ -292,6 +293,12 @@ class Monitors:
                     setattr(current, name, getattr(monitor, name))
                 await self.store.finish(current)
             self._wake.set()
+
+    async def _keep_lease(self, monitor_id: str) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            with contextlib.suppress(errors.StorageUnavailable):
+                await self.store.renew(monitor_id, LEASE_S, self.clock())
 
     async def _background_turn(self) -> None:
         """Wait while interactive requests wait for a browser slot (at most a minute)."""

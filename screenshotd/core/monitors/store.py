@@ -152,6 +152,18 @@ class MonitorStore:
 
         return await self._run(work)
 
+    async def claim(self, monitor_id: str, now: float, lease_s: float) -> bool:
+        """Lease one monitor now, due or not (a check asked for); False while one runs."""
+        cursor = await self._run(lambda db: db.execute(
+            "UPDATE monitors SET lease_until = ? WHERE id = ? AND "
+            "(lease_until IS NULL OR lease_until < ?)", (now + lease_s, monitor_id, now)))
+        return bool(cursor.rowcount)
+
+    async def renew(self, monitor_id: str, lease_s: float, now: float) -> None:
+        """Keep a running check's lease from running out."""
+        await self._run(lambda db: db.execute(
+            "UPDATE monitors SET lease_until = ? WHERE id = ?", (now + lease_s, monitor_id)))
+
     async def next_due(self) -> float | None:
         """When the earliest unpaused, unleased monitor is due (None: none is)."""
         row = await self._run(lambda db: db.execute(
