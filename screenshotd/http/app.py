@@ -148,8 +148,9 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             try:
                 await monitors.open()
             except (OSError, errors.StorageUnavailable) as exc:
-                app.state.monitors_off = (f"their store under DATA_DIR={settings.data_dir} "
-                                          f"could not be opened: {exc}")
+                where = ("Redis" if settings.jobs_kind == "redis"
+                         else f"DATA_DIR={settings.data_dir}")
+                app.state.monitors_off = f"their store ({where}) could not be opened: {exc}"
                 log.error("monitors are off: %s", app.state.monitors_off)
                 app.state.monitors = None
         # Everything made at start-up (modules, Playwright's and pydantic's objects) lives as

@@ -299,7 +299,13 @@ def test_widgets(tmp_path: Path, page: Watched):
         assert not errors_seen, errors_seen
 
         # a token opens nothing else, and is not a key
-        assert httpx.get(f"{server.base}/monitors", headers=headers(token)).status_code == 401
+        for method, path in (("GET", "/monitors"), ("GET", f"/monitors/{monitor['id']}"),
+                             ("GET", "/me"), ("GET", "/jobs"), ("POST", "/batch"),
+                             ("GET", f"/screenshot?url={page.url}"),
+                             ("GET", f"/monitors/{monitor['id']}/widgets")):
+            refused = httpx.request(method, server.base + path, headers=headers(token),
+                                    timeout=30)
+            assert refused.status_code == 401, (method, path)
         assert httpx.get(f"{server.base}/widget/status/wt_unknown").status_code == 404
         revoked = httpx.delete(f"{server.base}/monitors/{monitor['id']}/widgets/{token}",
                                headers=headers(), timeout=30)
