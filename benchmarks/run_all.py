@@ -16,6 +16,6 @@ for script in ("bench_cache.py", "bench_latency.py", "bench_saturation.py", "ben
                "bench_extract.py", "bench_gate.py", "bench_hostile.py", "bench_storage.py",
                "bench_replicas.py", "bench_accounts.py", "bench_mcp.py", "bench_og.py",
                "bench_video.py", "bench_proxy.py", "bench_pdf.py", "bench_stable.py",
-               "bench_frames.py", "bench_faces.py"):
+               "bench_frames.py", "bench_faces.py", "bench_monitors.py"):
     print(f"== {script}", flush=True)
     children.run([sys.executable, str(HERE / script)], check=True, cwd=HERE)

@@ -45,6 +45,9 @@ def test_pixels_a_few_apart_are_one_region_and_the_same_image_none():
     assert [(b["x"], b["y"], b["width"], b["height"]) for b in found.regions] == [(50, 50, 7, 2)]
     same = compare.compare(png(before), png(before), 0.1)
     assert same.changed_pixels == 0 and same.regions == [] and same.fraction == 0
+    assert same.diff_png == b""  # nothing drawn for no change
+    small = compare.compare(png(before), png(after), 0.1, min_fraction=0.5)
+    assert small.changed_pixels == 8 and small.regions == [] and small.diff_png == b""
 
 
 def test_the_cadence_keeps_its_times_and_skips_what_it_missed():

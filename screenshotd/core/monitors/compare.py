@@ -53,17 +53,26 @@ def decode(data: bytes) -> NDArray[np.uint8]:
 
 
 def compare(before: bytes, after: bytes, pixel_threshold: float, *,
-            draw: bool = True) -> Comparison:
-    """``before`` against ``after`` (encoded images of any sizes)."""
+            min_fraction: float = 0.0) -> Comparison:
+    """``before`` against ``after`` (encoded images of any sizes). The regions and the diff
+    image are made only for a change over ``min_fraction`` of the pixels."""
     a, b = decode(before), decode(after)
     options = DiffOptions(threshold=pixel_threshold, diff_color=_CHANGED)
     result = pixel_compare(a, b, options, draw=True)
     assert result.image is not None
-    changed = np.all(result.image[:, :, :3] == _CHANGED, axis=2)
-    comparison = Comparison(result.changed_pixels, result.total_pixels, regions(changed))
-    if draw:
+    comparison = Comparison(result.changed_pixels, result.total_pixels)
+    if comparison.changed_pixels and comparison.fraction > min_fraction:
+        comparison.regions = regions(np.all(result.image[:, :, :3] == _CHANGED, axis=2))
         comparison.diff_png = encode(result.image)
     return comparison
+
+
+def size(data: bytes) -> tuple[int, int]:
+    """An encoded image's width and height, from its header."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
 
 
 def regions(changed: NDArray[np.bool_]) -> list[dict[str, int]]:

@@ -68,6 +68,8 @@ class Monitor:
     baseline_check: str | None = None
     last_check: str | None = None
     last_change: str | None = None
+    #: An unchanged check whose image is kept while it is the latest (dropped at the next).
+    kept_latest: str | None = None
 
     @property
     def state(self) -> str:

@@ -170,6 +170,25 @@ class RedisMonitorStore:
         first = await self._do(self.redis.zrange(f"{PREFIX}due", 0, 0, withscores=True))
         return float(first[0][1]) if first else None
 
+    async def complete(self, monitor: Monitor, fields: tuple[str, ...]) -> None:
+        """A check of ``monitor`` ended: its ``fields`` (and next time) written over the
+        monitor as it is now, and the lease off."""
+        try:
+            current = await self.get(None, monitor.id)
+        except errors.NotFound:
+            await self._do(self.redis.delete(f"{PREFIX}lease:{monitor.id}"))
+            return
+        for name in fields:
+            setattr(current, name, getattr(monitor, name))
+        await self.finish(current)
+
+    async def forget_image(self, monitor_id: str, check_id: str) -> None:
+        check = await self.check(monitor_id, check_id)
+        if check is not None:
+            check.has_image = False
+            await self.update_check(check)
+        await self.drop_image(monitor_id, check_id, "shot")
+
     async def finish(self, monitor: Monitor) -> None:
         await self._do(self._finish(
             keys=[f"{PREFIX}due", f"{PREFIX}m:{monitor.id}", f"{PREFIX}lease:{monitor.id}"],

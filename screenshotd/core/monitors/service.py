@@ -9,8 +9,8 @@
   with a lease (:meth:`MonitorStore.claim_due`): it runs once, and a process that dies mid-check
   leaves a lease that runs out, so the check runs after a restart.
 - **The background class.** A check waits until no interactive request waits for a browser
-  slot, and checks take at most ``slots - 1`` slots at once (one, with one slot): an interactive
-  capture is not queued behind monitor checks.
+  slot, and checks take at most a third of the slots at once (at least one): an interactive
+  capture is not queued behind monitor checks, and keeps most of the CPU.
 - **A check** is a capture through the one road: the owner's domains and the guard
   (``service.admit``), its rate limit and quota (``charge``), then the pool. It always runs with
   ``animations=disabled``, the stability wait and a hidden caret unless the monitor says
@@ -103,12 +103,17 @@ class Monitors:
         self.max_per_caller = max_per_caller
         self.clock = clock
         slots = service.pool.admission.slots if hasattr(service.pool.admission, "slots") else 3
-        self._slots = asyncio.Semaphore(max(1, slots - 1))
+        # the background class: at most a third of the slots (one of three), so that checks
+        # leave interactive captures both slots and CPU
+        self._slots = asyncio.Semaphore(max(1, slots // 3))
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler: asyncio.Task[None] | None = None
         self._listeners: dict[str, set[asyncio.Queue[tuple[str, dict[str, Any]]]]] = {}
         self._open = False
+        self._checks_running = 0
+        #: The latest baselines' bytes, by monitor: a check compares without reading a file.
+        self._baselines: dict[str, tuple[str, bytes]] = {}
         self.counts = {"checks": 0, "changed": 0, "failed": 0}
 
     # ------------------------------------------------------------------ life cycle
@@ -278,7 +283,9 @@ class Monitors:
         try:
             async with self._slots:
                 await self._background_turn()
+                started = time.monotonic()
                 await self._check_once(monitor, check_id)
+                await self._pace(time.monotonic() - started)
         except Exception:
             log.exception("monitor %s: check %s crashed", monitor.id, check_id)
         finally:
@@ -286,13 +293,18 @@ class Monitors:
             if scheduled:
                 monitor.next_check_at = following(due, monitor.every, self.clock())
             with contextlib.suppress(errors.StorageUnavailable):
-                current = await self.store.get(None, monitor.id)
-                current.next_check_at = monitor.next_check_at
-                for name in ("health", "failures_in_row", "baseline_check", "last_check",
-                             "last_change"):
-                    setattr(current, name, getattr(monitor, name))
-                await self.store.finish(current)
+                await self.store.complete(monitor, (
+                    "next_check_at", "health", "failures_in_row", "baseline_check",
+                    "last_check", "last_change", "kept_latest"))
             self._wake.set()
+
+    async def _pace(self, took: float) -> None:
+        """While interactive captures run, a check's slot rests as long as the check took
+        before the next check may start: checks then take at most about a third of the CPU."""
+        admission = self.service.pool.admission
+        ours = self._checks_running
+        if getattr(admission, "waiting", 0) or getattr(admission, "in_use", 0) > ours:
+            await asyncio.sleep(min(took, 2.0))
 
     async def _keep_lease(self, monitor_id: str) -> None:
         while True:
@@ -311,6 +323,13 @@ class Monitors:
     # ------------------------------------------------------------------ one check
 
     async def _check_once(self, monitor: Monitor, check_id: str) -> None:
+        self._checks_running += 1
+        try:
+            await self._check_running(monitor, check_id)
+        finally:
+            self._checks_running -= 1
+
+    async def _check_running(self, monitor: Monitor, check_id: str) -> None:
         started = self.clock()
         check = Check(check_id, monitor.id, started, "failed",
                       baseline_id=monitor.baseline_check)
@@ -348,22 +367,24 @@ class Monitors:
         return await road.capture(self.service, opts, monitor.owner, lambda: self._open)
 
     async def _compare(self, monitor: Monitor, check: Check, result: CaptureResult) -> None:
-        baseline = None
-        if monitor.baseline_check is not None:
-            baseline = await self.store.image(monitor.id, monitor.baseline_check, "shot")
+        baseline = await self._baseline(monitor)
         if baseline is None:
             check.status, check.baseline_id = "baseline", None
             await self.store.put_image(monitor.id, check.id, "shot", result.data)
             check.has_image = True
             check.changed_pixels, check.changed_fraction = 0, 0.0
             monitor.baseline_check = check.id
+            self._remember(monitor.id, check.id, result.data)
             return
-        found = await asyncio.to_thread(compare.compare, baseline, result.data,
-                                        monitor.pixel_threshold)
+        if result.data == baseline:
+            # the same bytes are the same picture (Chromium encodes the same pixels the same
+            # way): unchanged, and the baseline's image is this capture's too
+            check.status, check.changed_pixels, check.changed_fraction = "unchanged", 0, 0.0
+            return
+        found = await self._differ(baseline, result.data, monitor)
         if found.fraction > monitor.threshold and monitor.confirm:
             again = await self._capture(monitor)
-            found = await asyncio.to_thread(compare.compare, baseline, again.data,
-                                            monitor.pixel_threshold)
+            found = await self._differ(baseline, again.data, monitor)
             result = again
             check.width, check.height = again.width, again.height
         check.changed_pixels = found.changed_pixels
@@ -376,11 +397,36 @@ class Monitors:
             check.has_diff = True
             if monitor.baseline == "previous":
                 monitor.baseline_check = check.id
+                self._remember(monitor.id, check.id, result.data)
         else:
             check.status = "unchanged"
 
+    async def _baseline(self, monitor: Monitor) -> bytes | None:
+        if monitor.baseline_check is None:
+            return None
+        known = self._baselines.get(monitor.id)
+        if known is not None and known[0] == monitor.baseline_check:
+            return known[1]
+        data = await self.store.image(monitor.id, monitor.baseline_check, "shot")
+        if data is not None:
+            self._remember(monitor.id, monitor.baseline_check, data)
+        return data
+
+    def _remember(self, monitor_id: str, check_id: str, data: bytes) -> None:
+        if len(self._baselines) >= 256 and monitor_id not in self._baselines:
+            self._baselines.pop(next(iter(self._baselines)))
+        self._baselines[monitor_id] = (check_id, data)
+
+    async def _differ(self, baseline: bytes, data: bytes,
+                      monitor: Monitor) -> compare.Comparison:
+        """The comparison with the baseline (a change's diff image is drawn; no other)."""
+        if data == baseline:
+            width, height = compare.size(data)
+            return compare.Comparison(0, width * height)
+        return await asyncio.to_thread(compare.compare, baseline, data, monitor.pixel_threshold,
+                                       min_fraction=monitor.threshold)
+
     async def _record(self, monitor: Monitor, check: Check, counted: bool) -> None:
-        previous = await self._check(monitor, monitor.last_check)
         await self.store.add_check(check)
         self.counts["checks"] += 1
         events: list[str] = []
@@ -401,11 +447,11 @@ class Monitors:
                     events.append("down")
         monitor.last_check = check.id
         # the previous latest, if unchanged, keeps its figures only
-        if previous is not None and previous.status == "unchanged" and previous.has_image \
-                and previous.id not in (monitor.baseline_check, monitor.last_change):
-            await self.store.drop_image(monitor.id, previous.id, "shot")
-            previous.has_image = False
-            await self.store.update_check(previous)
+        kept = monitor.kept_latest
+        if kept is not None and kept not in (monitor.baseline_check, monitor.last_change):
+            await self.store.forget_image(monitor.id, kept)
+        monitor.kept_latest = check.id if (check.status == "unchanged" and check.has_image) \
+            else None
         self._links(monitor, check)
         self._emit(monitor, "check", check)
         for event in events:

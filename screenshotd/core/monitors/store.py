@@ -172,6 +172,37 @@ class MonitorStore:
         ).fetchone())
         return None if row[0] is None else float(row[0])
 
+    async def complete(self, monitor: Monitor, fields: tuple[str, ...]) -> None:
+        """A check of ``monitor`` ended: its ``fields`` (and next time) written over the
+        monitor as it is now (a change made meanwhile stays), and the lease off."""
+        def work(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT record FROM monitors WHERE id = ?",
+                             (monitor.id,)).fetchone()
+            if row is None:
+                return  # deleted meanwhile
+            current = _monitor(row[0])
+            for name in fields:
+                setattr(current, name, getattr(monitor, name))
+            db.execute("UPDATE monitors SET record = ?, next_check_at = ?, lease_until = NULL "
+                       "WHERE id = ?", (json.dumps(asdict(current)), current.next_check_at,
+                                        monitor.id))
+
+        await self._run(work)
+
+    async def forget_image(self, monitor_id: str, check_id: str) -> None:
+        """An unchanged check that is no longer the latest keeps its figures, not its image."""
+        def work(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT record FROM checks WHERE id = ?", (check_id,)).fetchone()
+            if row is not None:
+                check = _check(row[0])
+                check.has_image = False
+                db.execute("UPDATE checks SET record = ? WHERE id = ?",
+                           (json.dumps({k: v for k, v in asdict(check).items()
+                                        if k in _CHECK_FIELDS}), check_id))
+            self.image_path(monitor_id, check_id, "shot").unlink(missing_ok=True)
+
+        await self._run(work)
+
     async def finish(self, monitor: Monitor) -> None:
         """A check of ``monitor`` ended: its record (with its next time), and the lease off.
         A monitor deleted meanwhile stays deleted."""
