@@ -405,3 +405,32 @@ def test_events_stream_each_check(tmp_path: Path, page: Watched):
                 if seen.count("check") >= 2:
                     break
         assert seen[0] == "connected" and seen.count("check") == 2
+
+
+def test_events_reach_a_client_of_any_replica_on_redis(tmp_path: Path, own_redis: RedisServer,
+                                                      page: Watched):
+    """Two replicas on one Redis: a client of either sees every check, whichever replica ran
+    it."""
+    settings = {**env(tmp_path), "REDIS_URL": own_redis.url}
+    with serve_processes(2, settings) as replicas:
+        monitor = create(replicas[0], url=page.url, every=1, width=400, height=200)
+        seen: dict[int, list[str]] = {0: [], 1: []}
+
+        def listen(index: int) -> None:
+            url = f"{replicas[index].base}/monitors/{monitor['id']}/events?key={KEY}"
+            with httpx.stream("GET", url, timeout=30) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data: ") and '"check"' in line:
+                        seen[index].append(json.loads(line[6:])["check"]["id"])
+                    if len(seen[index]) >= 6:
+                        return
+
+        threads = [threading.Thread(target=listen, args=(i,)) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert len(seen[0]) >= 6 and len(seen[1]) >= 6
+    # the same checks, in the same order, on both: every check reached both clients
+    common = set(seen[0]) & set(seen[1])
+    assert len(common) >= 4, seen

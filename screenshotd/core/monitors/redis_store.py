@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
@@ -301,6 +303,32 @@ class RedisMonitorStore:
         pipe.srem(f"{PREFIX}ws:{monitor_id}", token)
         await self._do(pipe.execute())
         return True
+
+    # ---------------------------------------------------------------- events
+
+    async def publish(self, monitor_id: str, event: str, data: dict[str, Any]) -> None:
+        await self._do(self.redis.publish(f"{PREFIX}events",
+                                          json.dumps([monitor_id, event, data])))
+
+    async def subscribe(self) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+        """Every replica's monitor events, as they are published."""
+        from redis.exceptions import RedisError
+
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await self._do(pubsub.subscribe(f"{PREFIX}events"))
+            while True:
+                try:
+                    message = await pubsub.get_message(timeout=1.0)
+                except (RedisError, OSError) as exc:
+                    raise errors.StorageUnavailable(f"the monitors' Redis failed: {exc}") \
+                        from None
+                if message is not None and message.get("type") == "message":
+                    monitor_id, event, data = json.loads(message["data"])
+                    yield monitor_id, event, data
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
     # ---------------------------------------------------------------- images
 

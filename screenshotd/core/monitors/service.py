@@ -109,6 +109,7 @@ class Monitors:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler: asyncio.Task[None] | None = None
+        self._relayer: asyncio.Task[None] | None = None
         self._listeners: dict[str, set[asyncio.Queue[tuple[str, dict[str, Any]]]]] = {}
         self._open = False
         self._checks_running = 0
@@ -122,6 +123,8 @@ class Monitors:
         await self.store.open()
         self._open = True
         self._scheduler = asyncio.create_task(self._schedule(), name="monitor-scheduler")
+        if isinstance(self.store, RedisMonitorStore):
+            self._relayer = asyncio.create_task(self._relay(), name="monitor-events")
 
     async def close(self, grace: float = 10.0) -> None:
         self._open = False
@@ -129,6 +132,10 @@ class Monitors:
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
+        if self._relayer is not None:
+            self._relayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relayer
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
@@ -474,10 +481,36 @@ class Monitors:
             "diff": self.link(base, f"{path}/diff.png") if check.has_diff else None}
 
     def _emit(self, monitor: Monitor, event: str, check: Check) -> None:
+        """An event to the monitor's listeners: on this process, or, with Redis, on every
+        replica (through Redis, and back here by :meth:`_relay`)."""
         data = {"monitor_id": monitor.id, "state": monitor.state, "check": check.to_json()}
-        for queue in self._listeners.get(monitor.id, ()):
+        if isinstance(self.store, RedisMonitorStore):
+            self._spawn(self._publish(monitor.id, event, data))
+        else:
+            self._hand(monitor.id, event, data)
+
+    async def _publish(self, monitor_id: str, event: str, data: dict[str, Any]) -> None:
+        try:
+            assert isinstance(self.store, RedisMonitorStore)
+            await self.store.publish(monitor_id, event, data)
+        except errors.StorageUnavailable:
+            self._hand(monitor_id, event, data)  # this replica's listeners, at least
+
+    def _hand(self, monitor_id: str, event: str, data: dict[str, Any]) -> None:
+        for queue in self._listeners.get(monitor_id, ()):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait((event, data))
+
+    async def _relay(self) -> None:
+        """With Redis: every replica's events, to this replica's listeners."""
+        assert isinstance(self.store, RedisMonitorStore)
+        while self._open:
+            try:
+                async for monitor_id, event, data in self.store.subscribe():
+                    self._hand(monitor_id, event, data)
+            except errors.StorageUnavailable as exc:
+                log.warning("monitor events: %s", exc.message)
+                await asyncio.sleep(1)
 
     def _webhook(self, monitor: Monitor, event: str, check: Check) -> None:
         if not monitor.webhook_url:
