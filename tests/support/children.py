@@ -4,8 +4,14 @@ A run stopped by a timeout or Ctrl-C, or killed outright, must not leave a ``scr
 serve``, its Chromium, a ``redis-server`` or an S3 server running, orphaned. Every helper that
 starts a server starts it with :func:`popen` (or :func:`run`): the child asks Linux for SIGTERM
 the moment its parent dies, by any signal, SIGKILL included (``prctl(PR_SET_PDEATHSIG)``), and
-``screenshotd serve`` closes its Chromium on SIGTERM as on any stop. A child whose parent was
-already gone before it could ask ends at once.
+``screenshotd serve`` closes its Chromium on SIGTERM as on any stop.
+
+The request is made by util-linux's ``setpriv --pdeathsig TERM``, which then becomes the
+command: no Python runs between fork and exec. (A ``preexec_fn`` does, and in a process with
+threads, a fork can copy a lock another thread held: the child then waits for it forever, and
+so does its parent. The test session has threads, and that is how it hung.) Without
+``setpriv``, a ``preexec_fn`` makes the same request, and a child whose parent was already
+gone before it could ask ends at once.
 
 Linux sends the signal when the *thread* that started the child ends: start a server from the
 main thread, or from a thread that lives as long as the server (an event loop's executor
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,14 +62,27 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
     return arm
 
 
+#: util-linux's ``setpriv``, which asks for the signal and then runs the command.
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def _armed(args: Any, kwargs: dict[str, Any]) -> Any:
+    """``args`` run so that the child ends with this process: through ``setpriv``, or with a
+    ``preexec_fn`` where there is none (or the command is a shell string)."""
+    if _SETPRIV is not None and isinstance(args, list | tuple) and not kwargs.get("shell"):
+        return [_SETPRIV, "--pdeathsig", "TERM", "--", *map(str, args)]
+    kwargs["preexec_fn"] = die_with_parent()
+    return args
+
+
 def popen(args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
     """:class:`subprocess.Popen` of a child that ends when this process dies."""
-    return subprocess.Popen(args, preexec_fn=die_with_parent(), **kwargs)  # noqa: PLW1509
+    return subprocess.Popen(_armed(args, kwargs), **kwargs)
 
 
 def run(args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     """:func:`subprocess.run` of a child that ends when this process dies."""
-    return subprocess.run(args, preexec_fn=die_with_parent(), **kwargs)  # noqa: PLW1509
+    return subprocess.run(_armed(args, kwargs), **kwargs)
 
 
 def descendants(pid: int) -> set[int]:
