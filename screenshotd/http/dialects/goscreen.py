@@ -24,16 +24,12 @@ from screenshotd.core.jobs.records import Batch, Job, JobState, iso
 from screenshotd.core.jobs.webhooks import Delivery, WebhookStyle, hex_signature
 from screenshotd.http.account_routes import quota_and_usage
 from screenshotd.http.dialects import base
-from screenshotd.http.dialects.base import (
-    BOOLEAN,
-    JSON,
-    NUMBER,
-    STRING,
-    Face,
-    Links,
-    Operation,
-    between,
-    obj,
+from screenshotd.http.dialects.base import Face, Links
+from screenshotd.http.dialects.goscreen_reference import (
+    MAX_BATCH,
+    OPERATIONS,
+    PER_PAGE_MAX,
+    PREFIX,
 )
 from screenshotd.http.job_routes import bounded_int, event_stream
 from screenshotd.http.routes import base_url, caller, in_thread_if_large, json_body, query_params
@@ -41,7 +37,6 @@ from screenshotd.params.capture import CaptureOptions
 from screenshotd.params.diff import DiffOptions
 from screenshotd.params.og import OgOptions
 
-PREFIX = "/api/v1/"
 STATES = base.LOWERCASE
 #: The document's fields that have another name here.
 RENAMED = {"block_cookies": "block_cookie_banners", "js_scenario": "scripts", "css": "styles"}
@@ -54,8 +49,7 @@ FIELDS = SAME | set(RENAMED) | {"async", "theme", "wait_for", "headers", "signed
                                 "signed_link_expires_in"}
 BATCH_ITEM_FIELDS = frozenset({"url", "html", "device", "format", "full_page", "width", "height",
                                "webhook_url"})
-MAX_BATCH = 50
-PER_PAGE_DEFAULT, PER_PAGE_MAX = 15, 100
+PER_PAGE_DEFAULT = 15
 #: ``image_url``'s life after the capture when the request says ``signed_link`` without
 #: ``signed_link_expires_in`` (the document's default).
 SIGNED_LINK_DEFAULT_S = 3600
@@ -170,57 +164,6 @@ async def quota(request: Request) -> dict[str, Any]:
             "monthly_used": counted.get("monthly_used"),
             "monthly_remaining": counted.get("monthly_remaining"),
             "overage_active": False}
-
-
-# --------------------------------------------------------------------------- the reference
-
-REQUEST = obj({
-    "url": STRING, "html": STRING, "async": BOOLEAN,
-    "device": {"enum": ["desktop", "mobile", "tablet"]}, "width": between(100, 4000),
-    "height": between(100, 4000), "format": {"enum": ["png", "jpg", "jpeg", "webp", "pdf"]},
-    "quality": between(1, 100), "full_page": BOOLEAN, "block_ads": BOOLEAN,
-    "block_cookies": BOOLEAN, "stealth": BOOLEAN, "delay": between(0, 10000),
-    "timeout": between(1000, 60000), "scroll_to": between(0, 1_000_000),
-    "proxy_country": STRING, "js_scenario": {"type": "string", "maxLength": 4096},
-    "selector": STRING, "wait_for": STRING, "css": {"type": "string", "maxLength": 65535},
-    "theme": {"enum": ["light", "dark"]},
-    "headers": {"type": "string", "description": "A JSON object, at most 10 keys."},
-    "cache_ttl": between(60, 2_592_000), "webhook_url": STRING, "webhook_secret": STRING,
-    "signed_link": BOOLEAN, "signed_link_expires_in": between(60, 604_800)})
-BATCH_ITEM = obj({"url": STRING, "html": STRING, "device": {"enum": ["desktop", "mobile",
-                                                                      "tablet"]},
-                  "format": {"enum": ["png", "jpg", "jpeg", "webp", "pdf"]},
-                  "full_page": BOOLEAN, "width": between(100, 4000),
-                  "height": between(100, 4000), "webhook_url": STRING})
-OG_FIELDS: dict[str, dict[str, Any]] = {"title": {"type": "string", "minLength": 1, "maxLength": 150},
-             "description": {"type": "string", "maxLength": 300},
-             "theme": {"enum": ["light", "dark"]}, "bg_color": STRING, "text_color": STRING,
-             "logo_url": STRING, "redirect": BOOLEAN}
-OPERATIONS = (
-    Operation("post", f"{PREFIX}screenshot", "Create a screenshot request (async by default)",
-              body=REQUEST, answers={200: JSON, 202: JSON}),
-    Operation("get", f"{PREFIX}screenshot/{{id}}", "Poll a request's status"),
-    Operation("get", f"{PREFIX}screenshot/{{id}}/stream",
-              "A request's events: connected, heartbeat, completed, failed, timeout",
-              query={"key": STRING}, answers={200: ("text/event-stream",)}),
-    Operation("get", f"{PREFIX}screenshots", "Your screenshot history, paginated",
-              query={"status": {"enum": ["queued", "processing", "completed", "failed"]},
-                     "per_page": between(1, PER_PAGE_MAX), "page": between(1, 1_000_000)}),
-    Operation("get", f"{PREFIX}me", "Account and quota"),
-    Operation("post", f"{PREFIX}batch", "Submit up to 50 screenshot requests",
-              body=obj({"requests": {"type": "array", "items": BATCH_ITEM, "minItems": 1,
-                                     "maxItems": MAX_BATCH},
-                        "callback_url": STRING}, ("requests",)), answers={202: JSON}),
-    Operation("get", f"{PREFIX}batch/{{id}}", "A batch's status and items"),
-    Operation("post", f"{PREFIX}diff", "Compare two completed screenshots by their ids",
-              body=obj({"request_id_1": STRING, "request_id_2": STRING,
-                        "threshold": {**NUMBER, "minimum": 0, "maximum": 1},
-                        "force": BOOLEAN}, ("request_id_1", "request_id_2"))),
-    Operation("post", f"{PREFIX}og-image", "An Open Graph image (a redirect to it by default)",
-              body=obj(OG_FIELDS, ("title",)), answers={200: JSON, 302: ()}),
-    Operation("get", f"{PREFIX}og-image", "An Open Graph image (a redirect to it by default)",
-              query=OG_FIELDS, answers={200: JSON, 302: ()}),
-)
 
 
 # --------------------------------------------------------------------------- the face
