@@ -14,7 +14,7 @@ STAMPS := .make
 PYTEST_ARGS ?=
 IMAGE ?= screenshotd:test
 
-.PHONY: run test test-fast test-page image image-test lint bench bench-image install install-test system system-test clean
+.PHONY: run test test-fast test-context test-page image image-test lint bench bench-image install install-test system system-test clean
 
 run: install
 	$(BIN)/screenshotd serve
@@ -26,8 +26,12 @@ test: install-test
 test-fast: install-test
 	$(BIN)/pytest -m "not slow and not image" $(PYTEST_ARGS)
 
-## the integration suite once more with BROWSER_ISOLATION=page (kept pages, reset between
-## captures): every test that passes with fresh contexts must pass with kept pages too
+## the integration suite once more with BROWSER_ISOLATION=context (a fresh context for every
+## capture): every test that passes on each caller's kept pages must pass with fresh contexts
+test-context: install-test
+	BROWSER_ISOLATION=context $(BIN)/pytest -m "not slow and not image" tests/integration $(PYTEST_ARGS)
+
+## and with BROWSER_ISOLATION=page (the kept pages shared by every caller)
 test-page: install-test
 	BROWSER_ISOLATION=page $(BIN)/pytest -m "not slow and not image" tests/integration $(PYTEST_ARGS)
 

@@ -137,9 +137,11 @@ class FairQueue(Generic[T]):
         return True
 
     def pop(self, held: Mapping[str, int] | None = None, cap: int | None = None,
-            limit: Callable[[str], int | None] | None = None) -> tuple[str, T] | None:
+            limit: Callable[[str], int | None] | None = None,
+            prefer: Callable[[str], bool] | None = None) -> tuple[str, T] | None:
         """The next (owner, item), taking owners in turn; None when nothing waits, or when
-        every owner that waits holds its ``limit``."""
+        every owner that waits holds its ``limit``. With ``prefer``, the first owner it says
+        yes to among those under their share goes before the one whose turn it is."""
         if not self._turns:
             return None
         turns: Sequence[str] = self._turns
@@ -147,11 +149,14 @@ class FairQueue(Generic[T]):
             turns = [o for o in turns if not at_limit(held.get(o, 0), limit(o))]
             if not turns:
                 return None
-        owner = turns[0]
+        owner, fair = turns[0], turns
         if cap is not None and held is not None and len(turns) > 1:
             under = [o for o in turns if held.get(o, 0) < cap]
             # Everyone at their share: the owner holding least, so no slot stays idle.
             owner = under[0] if under else min(turns, key=lambda o: held.get(o, 0))
+            fair = under or [owner]
+        if prefer is not None and len(fair) > 1 and not prefer(owner):
+            owner = next((o for o in fair if prefer(o)), owner)
         self._turns.remove(owner)
         line = self._lines[owner]
         item = line.popleft()
@@ -215,6 +220,9 @@ class BoundedSlots:
         #: An owner's hard limit of slots (None: no limit), read at every turn, so a changed
         #: keys file applies to the next one.
         self.caps: Callable[[str], int | None] | None = None
+        #: Whether a waiting owner should be served first (its kept page is ready), among
+        #: those under their share (None: strictly in turn).
+        self.prefer: Callable[[str], bool] | None = None
         self._waiters: FairQueue[asyncio.Future[None]] = FairQueue()
         self._held: Counter[str] = Counter()
         self.in_use = 0
@@ -335,7 +343,7 @@ class BoundedSlots:
     def _hand_out(self) -> None:
         """Give the free slots to the waiters in turn, passing over owners at their limit."""
         while self.in_use < self.slots:
-            turn = self._waiters.pop(self._held, self.per_owner, self.caps)
+            turn = self._waiters.pop(self._held, self.per_owner, self.caps, self.prefer)
             if turn is None:
                 break
             next_owner, waiter = turn

@@ -225,10 +225,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("BROWSER_RECYCLE_AFTER", "200", _int(1), "Restart Chromium after this many captures."),
     Setting(
-        "BROWSER_ISOLATION", "context", _choice("context", "page"),
-        "context: a fresh browser context for every capture. page: for one trusted tenant, each "
-        "slot keeps its page and everything is reset between captures (faster; the renderer "
-        "process is shared).",
+        "BROWSER_ISOLATION", "caller", _choice("caller", "context", "page"),
+        "caller: each caller (an API key, or an address without keys) gets kept pages of its "
+        "own, reset between its captures; two callers never share a context or a renderer "
+        "process. context: a fresh browser context for every capture. page: for one trusted "
+        "tenant, every caller's captures share the kept pages, reset between captures.",
     ),
     Setting("SCREENSHOT_TIMEOUT_MS", "30000", _int(1000, 300_000), "Largest `timeout` allowed."),
     Setting("STABLE_BUDGET_MS", "2000", _int(0, 30_000),
@@ -340,7 +341,7 @@ class Settings:
     max_concurrent_per_caller: int | None = None
     browser_queue_timeout_ms: int = 60000
     browser_recycle_after: int = 200
-    browser_isolation: str = "context"
+    browser_isolation: str = "caller"
     screenshot_timeout_ms: int = 30000
     stable_budget_ms: int = 2000
     max_full_page_height: int = 16384

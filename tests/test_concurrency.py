@@ -174,6 +174,36 @@ def test_a_fair_queue_passes_over_an_owner_at_its_own_limit_even_alone():
     assert line.waiting_for("a") == 1 and line.pop({"a": 0}, limit=limits) == ("a", "a1")
 
 
+def test_a_fair_queue_serves_a_preferred_owner_first_within_the_share():
+    line: FairQueue[str] = FairQueue()
+    for owner in ("a", "b", "c"):
+        line.push(owner, f"{owner}1")
+        line.push(owner, f"{owner}2")
+    ready = {"c"}.__contains__  # c's kept page is ready
+    assert line.pop(prefer=ready) == ("c", "c1")  # before a, whose turn it was
+    # c holds its share (2 of cap 2): passed over, preferred or not; a's turn
+    assert line.pop({"c": 2}, cap=2, prefer=ready) == ("a", "a1")
+    # nobody preferred: strictly in turn
+    assert line.pop({"c": 1}, cap=2, prefer=lambda _o: False) == ("b", "b1")
+    assert line.pop({"c": 1}, cap=2, prefer=ready) == ("c", "c2")
+
+
+async def test_a_free_slot_goes_first_to_a_caller_whose_kept_page_is_ready():
+    slots = BoundedSlots(1, None, 5.0, what="slot", per_owner=1)
+    slots.prefer = {"ready"}.__contains__
+    await slots.acquire("first")
+    cold = asyncio.create_task(slots.acquire("cold"))
+    await asyncio.sleep(0)
+    ready = asyncio.create_task(slots.acquire("ready"))
+    await asyncio.sleep(0)
+    slots.release("first")
+    await asyncio.sleep(0)
+    assert ready.done() and not cold.done()
+    slots.release("ready")
+    await asyncio.wait_for(cold, 1)
+    slots.release("cold")
+
+
 async def test_a_flood_from_one_owner_cannot_hold_every_slot_while_another_waits():
     slots = BoundedSlots(3, None, 5.0, what="slot", per_owner=2)
     for _ in range(3):  # alone, an owner may use every slot

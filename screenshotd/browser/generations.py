@@ -36,6 +36,7 @@ from screenshotd.browser.chromium import (
     kill_process_group,
     launch_args,
 )
+from screenshotd.browser.kept import KeptPages
 from screenshotd.browser.lease import PoolContext
 from screenshotd.net.proxy import EgressProxy
 
@@ -52,12 +53,12 @@ class Generation:
     number: int
     browser: Browser
     pid: int | None
+    #: Fresh contexts made ahead, each with a blank page (in page and caller modes, pages
+    #: ready to be kept by the first caller they are lent to).
     warm: deque[PoolContext] = field(default_factory=deque)
-    #: Page mode: kept pages lent to a capture or being reset, which come back to ``warm``.
-    lent: int = 0
-    #: Page mode: kept pages being reset after their capture (their slot already free), and
-    #: the event that says one came back (or was given up on).
-    resetting: int = 0
+    #: Page and caller modes: the kept pages, by owner (idle, lent, or being reset), and the
+    #: event that says one came back from its reset (or was given up on).
+    kept: KeptPages = field(default_factory=KeptPages)
     returned: asyncio.Event = field(default_factory=asyncio.Event)
     captures: int = 0
     leases: int = 0
@@ -164,6 +165,7 @@ class Generations:
             return
         generation.alive = False
         generation.warm.clear()
+        generation.kept.drain()
         try:
             await asyncio.wait_for(generation.browser.close(), CLOSE_TIMEOUT_S)
         except TimeoutError:
@@ -240,6 +242,7 @@ class Generations:
         generation.alive = False
         generation.disconnected.set()
         generation.warm.clear()
+        generation.kept.drain()
         if generation is self.current and self._is_open():
             self.restarts += 1
             log.warning("chromium (generation %d) disconnected; relaunching", generation.number)

@@ -58,6 +58,12 @@ class PoolContext:
     #: Whether Chromium's HTTP cache is on in it: a context with a route (the guard's scheme
     #: route) has it off, since Playwright's request interception disables it.
     http_cache: bool = True
+    #: Page and caller modes: the caller a kept page belongs to (None until it is first lent),
+    #: and when it was last put back (:class:`~screenshotd.browser.kept.KeptPages`).
+    owner: str | None = None
+    used: float = 0.0
+    #: The pool's number for this context, in its record of leases (:attr:`BrowserPool.ledger`).
+    serial: int = 0
 
     def watch(self, page: Page) -> None:
         """Keep ``page`` as this context's open page, and notice if its renderer dies."""

@@ -7,13 +7,17 @@ The pool knows nothing of HTTP. It owns Chromium's whole life:
   be expected within ``queue_timeout``; otherwise :class:`~screenshotd.errors.PoolExhausted` is
   raised at once, with a ``retry_after`` of the seconds until one could
   (:class:`~screenshotd.concurrency.BoundedSlots`). ``queue_size`` is an optional hard cap.
-- **Warm contexts.** Every capture gets a fresh browser context, so no cookie or storage leaks
-  between requests. A few contexts with the default options, each with a blank page and a
-  DevTools session of the service's own open, are created ahead of time; taking one costs
-  nothing, and a background task refills them. In page mode they are the kept pages: one per
-  slot, and a spare. Requests with context-level options (user agent, locale, time zone,
-  scale, mobile) get a context made for them. A used context is
-  closed, never reused; its slot is freed at once, and the close runs in the background.
+- **Warm contexts and kept pages.** A few contexts with the default options, each with a blank
+  page and a DevTools session of the service's own open, are created ahead of time; taking one
+  costs nothing, and a background task refills them. In context mode each serves one capture
+  and is closed. In caller mode (the default) a context is kept after its capture, reset
+  (:mod:`screenshotd.browser.reset`), and lent again only to the caller it first served: one
+  caller's captures never pay a renderer's start each, and two callers never share a context
+  or a renderer (:mod:`screenshotd.browser.kept`: one kept page per slot and a spare, handed
+  out by least recent use). Page mode keeps the same pages for every caller. Requests with
+  context-level options (user agent, locale, time zone, scale, mobile) get a context made for
+  them, closed after them. A slot is freed the moment its capture ends; the reset or the
+  close runs in the background.
 - **Generations** (:mod:`screenshotd.browser.generations`). Each launched Chromium is a generation.
   After ``recycle_after`` captures a new one is launched in the background while the old one
   keeps serving, and the old one is closed when its last lease ends. When Chromium disconnects
@@ -34,8 +38,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
@@ -60,6 +66,10 @@ from screenshotd.net.proxy import EgressProxy
 
 log = logging.getLogger(__name__)
 
+#: The isolation modes (``BROWSER_ISOLATION``), the default first.
+ISOLATIONS = ("caller", "context", "page")
+#: How many leases the pool's record (:attr:`BrowserPool.ledger`) keeps.
+LEDGER_SIZE = 4096
 
 
 class PoolState(enum.Enum):
@@ -80,22 +90,25 @@ class BrowserPool:
         warm_contexts: int | None = None,
         extra_args: tuple[str, ...] = (),
         egress: EgressProxy | None = None,
-        isolation: str = "context",
+        isolation: str = "caller",
         per_owner: int | None = None,
         driver: Driver | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
-        if isolation not in ("context", "page"):
-            raise ValueError("isolation must be context or page")
-        #: ``context`` (a fresh context per capture) or ``page`` (kept pages, reset between).
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}")
+        #: ``caller`` (kept pages, each lent only to the caller it first served, reset
+        #: between captures), ``context`` (a fresh context per capture) or ``page`` (kept
+        #: pages shared by every caller, reset between captures).
         self.isolation = isolation
         self.executable_path = executable_path
         self.slots = slots
         self.recycle_after = recycle_after
-        #: Warm contexts (page mode: kept pages) to keep ready. Page mode keeps one spare,
-        #: so that a capture need not wait for the last one's page to be reset.
-        self.warm_target = (slots + (isolation == "page") if warm_contexts is None
+        #: Warm contexts to keep ready; in page and caller modes, the bound on kept pages:
+        #: one per slot and a spare, so that a capture need not wait for the last one's page
+        #: to be reset. Caller mode keeps one fresh page more, for a caller with none.
+        self.warm_target = (slots + (isolation != "context") if warm_contexts is None
                             else warm_contexts)
         self.extra_args = extra_args
         #: Every request Chromium makes goes through this proxy, when it is given.
@@ -114,6 +127,9 @@ class BrowserPool:
         #: (``admission.caps``).
         self.admission = BoundedSlots(slots, queue_size, queue_timeout, what="browser slot",
                                    per_owner=per_owner)
+        if isolation == "caller":
+            # A free slot goes first to a waiting caller whose kept page is ready.
+            self.admission.prefer = self._has_kept_page
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refilling: set[int] = set()
         #: Used contexts whose close is still running (off the capture path).
@@ -121,6 +137,10 @@ class BrowserPool:
         #: Contexts made (warm or to order), and kept pages reset for another capture.
         self.contexts_made = 0
         self.resets = 0
+        #: The last leases, as (context serial, caller): in caller mode no serial ever appears
+        #: with two callers (the tests read it).
+        self.ledger: deque[tuple[int, str]] = deque(maxlen=LEDGER_SIZE)
+        self._serials = itertools.count(1)
         self.devices: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ life cycle
@@ -171,11 +191,13 @@ class BrowserPool:
     @contextlib.asynccontextmanager
     async def acquire(self, context_options: Mapping[str, Any] | None = None,
                       keepable: bool = True, owner: str = "") -> AsyncIterator[Lease]:
-        """Lease a slot and a fresh context; the context is closed when the block ends.
+        """Lease a slot and a context for ``owner``'s capture; a context used once is closed
+        when the block ends.
 
-        In page mode a capture with no context options that is ``keepable`` (it adds no
-        scripts that outlive it) takes a kept page instead, which is reset and kept when the
-        block ends (:mod:`screenshotd.browser.reset`).
+        In page and caller modes a capture with no context options that is ``keepable`` (it
+        adds no scripts that outlive it) takes a kept page instead, which is reset and kept
+        when the block ends (:mod:`screenshotd.browser.reset`): in caller mode one that only
+        ``owner`` has ever used (:mod:`screenshotd.browser.kept`).
 
         ``owner`` is the caller the slot is for: slots are shared out fairly among callers
         (:class:`~screenshotd.concurrency.BoundedSlots`).
@@ -191,14 +213,10 @@ class BrowserPool:
         slot_owned = True
         try:
             generation = await self._generations.live()
-            options = context_options or {}
-            # Page mode lends a kept page only to a capture that leaves nothing a reset cannot
-            # take away; the others get a context of their own, closed after them.
-            owned = await self._context_for(generation, options,
-                                            warm_ok=keepable or self.isolation != "page")
+            owned = await self._context_for(generation, context_options or {}, keepable,
+                                            self._keeper(owner))
             kept = owned.resident is not None
-            if kept:
-                generation.lent += 1
+            self.ledger.append((owned.serial, owner))
             context, page = owned.context, owned.page
             generation.leases += 1
             generation.captures += 1
@@ -230,55 +248,108 @@ class BrowserPool:
                 # to be reset, or its context to close; both happen in the background.
                 self.admission.release(owner)
                 if kept and not spoiled:
-                    # Page mode: the page is reset, then kept for another capture. Until it
-                    # is, the spare kept page (warm_target is one more than the slots) serves.
-                    generation.resetting += 1
+                    # The page is reset, then kept for its caller's next capture. Until it
+                    # is, the caller's other kept page (or the spare) serves.
+                    generation.kept.reset_started(owned)
                     self._spawn(self._keep_or_close(generation, owned, lease.emulated))
                 else:
                     # A page that ran out of time may still be running a script: it is
                     # closed, never kept.
-                    if kept:
-                        generation.lent -= 1
+                    generation.kept.disown(owned)
                     self.closing += 1
                     self._spawn(self._finish(generation, context))
         finally:
             if slot_owned:
                 self.admission.release(owner)
 
+    def _keeper(self, owner: str) -> str:
+        """Whose kept pages ``owner``'s captures take: its own in caller mode; in page mode
+        everyone's are the one owner's, ``""``."""
+        return owner if self.isolation == "caller" else ""
+
+    def _has_kept_page(self, owner: str) -> bool:
+        current = self._generations.current
+        return current is not None and current.kept.has_idle(owner)
+
     async def _context_for(self, generation: Generation, options: Mapping[str, Any],
-                           warm_ok: bool = True) -> PoolContext:
-        deadline = time.monotonic() + RESET_TIMEOUT_S + 1
+                           keepable: bool, keeper: str) -> PoolContext:
+        """The context a capture runs in: a warm or kept one when its options allow it,
+        else one made to order (closed after the capture)."""
         upstream = options.get("upstream")  # a warm context's own channel can go through it
-        while options.keys() <= {"upstream"} and warm_ok:
-            while generation.warm:
-                # Refilled when this lease ends (_finish), not now: a new renderer competes
-                # for the CPU. Each free slot still has one; each lease in flight took one.
-                owned = generation.warm.popleft()
-                if not owned.dead:
-                    if upstream and owned.channel is not None and self.egress is not None:
-                        owned.channel.upstream = self.egress.upstream(upstream)
-                    return owned
-                self._spawn(self._discard(generation, owned))  # its renderer died waiting
-            # Page mode: a kept page being reset comes back in milliseconds, where a new
-            # context costs a renderer's start.
-            left = deadline - time.monotonic()
-            if self.isolation != "page" or not generation.resetting or left <= 0:
-                break
-            generation.returned.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(generation.returned.wait(), left)
+        # Page and caller modes lend a kept page only to a capture that leaves nothing a reset
+        # cannot take away; the others get a context of their own, closed after them.
+        default = options.keys() <= {"upstream"}
+        if default and (keepable or self.isolation == "context"):
+            owned = (await self._kept_for(generation, keeper) if self.isolation != "context"
+                     else self._warm(generation))
+            if owned is not None:
+                if upstream and owned.channel is not None and self.egress is not None:
+                    owned.channel.upstream = self.egress.upstream(upstream)
+                return owned
         kwargs = context_kwargs(options)
         if options.get("stealth") and "user_agent" not in kwargs:
             kwargs["user_agent"] = headful_user_agent(generation.browser.version)
+        # A caller with no kept page, and none fresh to take (they are being made): the
+        # context made for it now becomes its kept page.
+        adopt = (default and keepable and self.isolation != "context"
+                 and generation.kept.owned[keeper] == 0)
         try:
-            owned = await self._new_context(generation, kwargs, options.get("upstream"))
+            owned = await (self._make_warm(generation) if adopt
+                           else self._new_context(generation, kwargs, upstream))
         except (TimeoutError, PlaywrightError) as exc:
             if await self._generations.died(generation):
                 raise errors.BrowserCrashed("the browser crashed; retry shortly", retry_after=2) from exc
             raise
+        if adopt:
+            generation.kept.adopt(owned, keeper)
+            if upstream and owned.channel is not None and self.egress is not None:
+                owned.channel.upstream = self.egress.upstream(upstream)
         if options.get("stealth"):
             await owned.context.add_init_script(STEALTH_SCRIPT)
         return owned
+
+    def _warm(self, generation: Generation) -> PoolContext | None:
+        """A fresh warm context, if one is ready. Its replacement is made when this lease
+        ends (_finish), not now: a new renderer competes for the CPU."""
+        while generation.warm:
+            owned = generation.warm.popleft()
+            if not owned.dead:
+                return owned
+            self._spawn(self._discard(generation, owned))  # its renderer died waiting
+        return None
+
+    async def _kept_for(self, generation: Generation, keeper: str) -> PoolContext | None:
+        """A kept page for ``keeper``: one of its own that is ready; else a fresh one, while
+        it has fewer than its allowance and there is room (a caller with none always may);
+        else the moment one of its own comes back from its reset, which takes milliseconds
+        where a new context costs a renderer's start. None: it gets a context made to order."""
+        kept = generation.kept
+        deadline = time.monotonic() + RESET_TIMEOUT_S + 1
+        while True:
+            for dead in kept.dead():  # renderers that died while their pages waited
+                self._spawn(self._discard(generation, dead))
+            owned = kept.take(keeper)
+            if owned is not None:
+                return owned
+            mine = kept.owned[keeper]
+            if mine == 0 or (mine < kept.allowance(keeper, self.warm_target)
+                             and kept.total < self.warm_target):
+                fresh = self._warm(generation)
+                if fresh is not None:
+                    kept.adopt(fresh, keeper)
+                    return fresh
+            left = deadline - time.monotonic()
+            if kept.resetting[keeper] <= kept.waiting[keeper] or left <= 0:
+                return None
+            kept.waiting[keeper] += 1
+            generation.returned.clear()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(generation.returned.wait(), left)
+            finally:
+                kept.waiting[keeper] -= 1
+                if kept.waiting[keeper] <= 0:
+                    del kept.waiting[keeper]
 
     async def _new_context(self, generation: Generation, kwargs: dict[str, Any],
                            upstream: str | None = None) -> PoolContext:
@@ -286,14 +357,16 @@ class BrowserPool:
         channel goes out through the ``upstream`` proxy named, if any."""
         owned = await open_context(generation.browser, kwargs, self.egress, self._spawn,
                                    upstream)
+        owned.serial = next(self._serials)
         self.contexts_made += 1
         return owned
 
     async def _keep_or_close(self, generation: Generation, owned: PoolContext,
                              emulated: set[str]) -> None:
-        """Page mode, after a capture on a kept page (its slot already free): reset it and
-        keep it for the next one; a page that cannot be reset (it crashed, the browser died, a
-        step hung) is closed and its place refilled with a fresh one."""
+        """After a capture on a kept page (its slot already free): reset it and keep it for
+        its owner's next capture; a page that cannot be reset (it crashed, the browser died, a
+        step hung) is closed and its place refilled with a fresh one. Past the bound of kept
+        pages, one is closed (:meth:`~screenshotd.browser.kept.KeptPages.victim`)."""
         # In a task of its own, waited for with a bound: a DevTools call to a page whose
         # renderer died can hang without noticing cancellation, and the slot must come back.
         resetting = asyncio.ensure_future(reset(owned, emulated))
@@ -301,8 +374,8 @@ class BrowserPool:
         done, _ = await asyncio.wait({resetting}, timeout=RESET_TIMEOUT_S + 1)
         failure = (resetting.exception() if done and not resetting.cancelled()
                    else TimeoutError("the reset did not finish"))
-        generation.lent -= 1
-        generation.resetting -= 1
+        kept = generation.kept
+        kept.reset_ended(owned)
         if not done:
             resetting.cancel()
         if failure is not None:
@@ -310,10 +383,13 @@ class BrowserPool:
                      str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__)
         elif generation.alive and not generation.retiring and self._state is PoolState.OPEN:
             self.resets += 1
-            generation.warm.append(owned)
+            kept.put_back(owned)
             generation.leases -= 1
+            while (victim := kept.victim(self.warm_target)) is not None:
+                self._spawn(self._discard(generation, victim))
             generation.returned.set()
             return
+        kept.disown(owned)
         generation.returned.set()  # a capture waiting for this page makes its own
         self.closing += 1
         await self._finish(generation, owned.context)
@@ -351,11 +427,36 @@ class BrowserPool:
             or not generation.alive
             or generation.retiring
             or self._state is not PoolState.OPEN
-            or len(generation.warm) + generation.lent >= self.warm_target
+            or not self._short(generation)
         ):
             return
         self._refilling.add(generation.number)
         self._spawn(self._refill(generation))
+
+    def _short(self, generation: Generation) -> bool:
+        """Whether ``generation`` should make another fresh context: fewer than the target,
+        counting the kept pages; in caller mode, also while none is fresh for a caller with
+        no kept page, up to one more than the bound."""
+        fresh, kept = len(generation.warm), generation.kept.total
+        if fresh + kept < self.warm_target:
+            return True
+        return self.isolation == "caller" and fresh == 0 and kept < self.warm_target + 1
+
+    async def _make_warm(self, generation: Generation) -> PoolContext:
+        """A context with the default options, its blank page and the service's DevTools
+        session on it; in page and caller modes, ready to be kept."""
+        owned = await self._new_context(generation, dict(BASE_CONTEXT_OPTIONS))
+        context = owned.context
+        try:
+            owned.watch(await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S))
+            await asyncio.wait_for(attach(owned), CONTEXT_TIMEOUT_S)
+            if self.isolation != "context":
+                await asyncio.wait_for(keep(owned), CONTEXT_TIMEOUT_S)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+            raise
+        return owned
 
     async def _refill(self, generation: Generation) -> None:
         try:
@@ -363,24 +464,14 @@ class BrowserPool:
                 generation.alive
                 and not generation.retiring
                 and self._state is PoolState.OPEN
-                and len(generation.warm) + generation.lent < self.warm_target
+                and self._short(generation)
             ):
-                owned = await self._new_context(generation, dict(BASE_CONTEXT_OPTIONS))
-                context = owned.context
-                try:
-                    owned.watch(await asyncio.wait_for(context.new_page(), CONTEXT_TIMEOUT_S))
-                    await asyncio.wait_for(attach(owned), CONTEXT_TIMEOUT_S)
-                    if self.isolation == "page":
-                        await asyncio.wait_for(keep(owned), CONTEXT_TIMEOUT_S)
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
-                    raise
+                owned = await self._make_warm(generation)
                 if generation.alive and not generation.retiring:
                     generation.warm.append(owned)
                 else:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_S)
+                        await asyncio.wait_for(owned.context.close(), CLOSE_TIMEOUT_S)
         except (TimeoutError, PlaywrightError) as exc:
             log.debug("warm context refill stopped: %r", exc)
         finally:
@@ -431,12 +522,16 @@ class BrowserPool:
             "expected_wait_s": round(self.admission.expected_wait(), 2),
             "capture_s": round(self.admission.hold_s, 3),
             "refused": self.admission.refused,
-            "warm_contexts": len(current.warm) if current else 0,
+            # ready to lend: fresh, and kept pages back from their reset
+            "warm_contexts": len(current.warm) + current.kept.idle if current else 0,
             "warm_target": self.warm_target,
             "refilling": bool(current and current.number in self._refilling),
             "closing": self.closing,
             "contexts_made": self.contexts_made,
             "resets": self.resets,
+            "kept_pages": current.kept.total if current else 0,
+            "kept_idle": current.kept.idle if current else 0,
+            "kept_callers": current.kept.owners if current else 0,
             "captures_this_browser": current.captures if current else 0,
             "recycle_after": self.recycle_after,
         }

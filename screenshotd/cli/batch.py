@@ -136,12 +136,12 @@ def _short(url: str) -> str:
               help="Any capture parameter of the HTTP API, for every URL; repeat as needed.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None,
               help="Captures at once (default: BROWSER_MAX_CONCURRENT).")
-@click.option("--isolation", type=click.Choice(["page", "context"]), default="page",
+@click.option("--isolation", type=click.Choice(["page", "caller", "context"]), default="page",
               show_default=True,
               help="page: each concurrent slot keeps its page, and cookies, storage, caches, "
               "permissions and emulation are reset between URLs (a batch is one user's own "
-              "list). context: a fresh browser context for every URL, as the server does by "
-              "default.")
+              "list, so caller mode would do the same). context: a fresh browser context for "
+              "every URL.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (it is off when stderr is "
               "not a terminal).")
 def batch(

@@ -2,8 +2,9 @@
 plus a fixed grace of at most 2 s), its slot is free right after, and the next capture is fine.
 And one caller's hostile pages cannot starve another caller.
 
-Each page is served by the test site from its HTML, in both isolation modes (page mode keeps
-the page between captures, so what a hostile page leaves behind matters most there).
+Each page is served by the test site from its HTML, in every isolation mode (caller and page
+modes keep the page between captures, so what a hostile page leaves behind matters most
+there: a page that ran out of time or crashed is never lent again, to its caller or anyone).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def hostile(site: Site, name: str) -> str:
     return site.url(f"/serve?tag={quote(name)}&html=" + quote(html))
 
 
-@pytest.fixture(scope="module", params=["context", "page"])
+@pytest.fixture(scope="module", params=["caller", "context", "page"])
 async def server(request: Any) -> Any:
     async with run_server(make_settings(browser_max_concurrent=2,
                                         browser_isolation=request.param)) as running:
@@ -91,10 +92,15 @@ async def test_a_hostile_page_answers_within_its_deadline(server: Running, site:
     if code == "NAVIGATION_FAILED":  # a page that sends itself elsewhere is told so
         assert "kept navigating away" in response.json()["message"], response.text
     assert took <= TIMEOUT_MS / 1000 + GRACE_S, took
+    pool = server.service.pool
+    hostile_context = pool.ledger[-1][0]
     await slots_free(server)
     after = await server.client.get("/screenshot", params={
         "url": site.url(f"/pages/basic?after={quote(name)}"), "response_type": "json"})
     assert after.status_code == 200 and after.json()["width"] == 1280, after.text
+    if code in ("TIMEOUT", "RENDER_CRASHED") or "popups" in PAGES[name][0]:
+        # a page that ran out of time, crashed or opened windows is closed, never lent again
+        assert pool.ledger[-1][0] != hostile_context, pool.ledger
 
 
 async def test_a_script_that_never_yields_is_a_408_within_the_deadline(server: Running,

@@ -214,7 +214,7 @@ async def test_health_reports_browser_and_pool(server):
 
 async def test_warm_contexts_serve_default_requests():
     settings = Settings(browser_max_concurrent=2)
-    pool = BrowserPool(executable_path=settings.resolve_chromium(), slots=2)
+    pool = BrowserPool(executable_path=settings.resolve_chromium(), slots=2, isolation="context")
     await pool.open()
     try:
         deadline = time.monotonic() + 10

@@ -329,7 +329,7 @@ def make_settings(**overrides: Any) -> Settings:
         "browser_max_concurrent": 3,
         "max_requests_per_minute": 0,
         # CI runs the integration suite once more in page mode (make test-page).
-        "browser_isolation": os.environ.get("BROWSER_ISOLATION", "context"),
+        "browser_isolation": os.environ.get("BROWSER_ISOLATION", "caller"),
         # monitors keep their file and images here, never in the checkout
         "data_dir": tempfile.mkdtemp(prefix="screenshotd-data-"),
     }
