@@ -1,9 +1,8 @@
-"""Page mode (``BROWSER_ISOLATION=page``): a slot keeps its context and page between captures,
-and :func:`reset` puts them back as a fresh one would be.
+"""Kept pages (``BROWSER_ISOLATION=caller``, the default, and ``page``): a context and its page
+serve capture after capture, and :func:`reset` puts them back as a fresh one would be.
 
 A new context's first page starts a renderer process, which costs more CPU than the capture
-itself. A trusted single-tenant deployment may keep the page instead, as long as nothing of one
-capture is seen by the next. Between captures the page goes to ``about:blank`` and loses:
+itself. So the page is kept instead, as long as nothing of one capture is seen by the next. Between captures the page goes to ``about:blank`` and loses:
 
 - cookies (the context's);
 - for every origin its frames visited: local storage, IndexedDB, Cache Storage, service worker
@@ -20,11 +19,12 @@ The reset goes through a DevTools session the kept page has for as long as it is
 in :func:`keep`), not one opened and closed each time: three round trips fewer per capture.
 
 What stays shared is the renderer process and its memory: a page that exploits the renderer
-could see what a later page renders in it. So page mode is for one tenant's own captures, never
-for a service whose users do not trust each other. A capture that sets context-level options
-(user agent, locale, time zone, scale, mobile, stealth) or adds scripts that run before the
-page's own (consent-banner rules, ``local_storage``, request filters) never takes a kept page:
-it gets a fresh context, as in the default mode.
+could see what a later page renders in it. So in caller mode a kept page is lent only to the
+caller it first served (:mod:`screenshotd.browser.kept`); page mode, which lends it to anyone,
+is for one tenant's own captures. A capture that sets context-level options (user agent,
+locale, time zone, scale, mobile, stealth) or adds scripts that run before the page's own
+(consent-banner rules, ``local_storage``, request filters) never takes a kept page: it gets a
+fresh context, as in context mode.
 """
 
 from __future__ import annotations
