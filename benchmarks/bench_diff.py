@@ -53,7 +53,8 @@ Pair = tuple[str, bytes, bytes]
 
 async def render_pairs(base: str, pages: list[str]) -> list[Pair]:
     """(label, before PNG, after PNG) for every page at every size."""
-    executable = Settings.from_env().chromium_path or "/usr/bin/chromium"
+    # the build the service launches, as every benchmark's browser (only the images matter here)
+    executable = Settings.from_env().resolve_chromium()
     pairs = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, args=BASE_ARGS)

@@ -1,27 +1,35 @@
 """Throughput at saturation: the service against what Chromium itself can do, in one run.
 
-Four contenders capture the same pages (viewport PNG, 1280x800, wait for load) at the same
+The contenders capture the same pages (viewport PNG, 1280x800, wait for load) at the same
 concurrency, and every capture has a URL of its own (a unique query string), so no capture is
-shared by singleflight or answered from a cache:
+shared by singleflight or answered from a cache. Every one launches the same Chromium build (the
+one the service picks), except ``naive_full``, which says so in its name.
 
-- **service**: ``screenshotd serve`` over HTTP (the default settings, ``BROWSER_MAX_CONCURRENT``
-  set to the concurrency), and **service_page**: the same with ``BROWSER_ISOLATION=page``. After each round the benchmark checks that the server's miss counter
-  rose by exactly the captures it counted and that none coalesced: every one was rendered.
+- **service**: ``screenshotd serve`` over HTTP with its default isolation (caller mode) and no
+  keys, so every capture is one caller's; **service_callers**: the same with three API keys,
+  the captures handed to the three callers in turn (interleaved); **service_context** and
+  **service_page**: ``BROWSER_ISOLATION=context`` and ``page``. ``BROWSER_MAX_CONCURRENT`` is the
+  concurrency. After each round the benchmark checks that the server's miss counter rose by
+  exactly the captures it counted and that none coalesced: every one was rendered.
 - **naive**: the script people write first: one Chromium with Playwright's default flags, and
-  per capture a new context, a new page, goto, screenshot, close. It runs the same Chromium
-  build as the service (the headless shell), and again as **naive_full** on Debian's full
-  Chromium (its new headless mode), which is what the service itself ran before.
+  per capture a new context, a new page, goto, screenshot, close; again as **naive_full** on
+  Debian's full Chromium (its new headless mode), which is what the service itself ran before.
 - **reuse**: one Chromium keeping one open page per concurrent worker, reused for every capture
   (no isolation between captures: the ceiling, not a fair alternative).
+- **browserless**: microlink's ``browserless`` library (Node.js, Puppeteer), a context per
+  capture, as its users call it (``browserless/run.js``).
 - **batch**: ``screenshotd batch`` on a list of the same URLs, the whole command timed, against
-  **sequential**: a script that launches Chromium, keeps one context and opens a page per URL.
+  **sequential** (a script that launches Chromium, keeps one context and opens a page per URL)
+  and **shot_scraper** (``shot-scraper multi`` on the same list, through
+  ``shot_scraper_same_build.py``, which gives it the same build).
 
 ``screenshotd shot`` of one page against a one-page script is ``bench_shot.py``.
 
-Each contender other than ``service`` runs in a process of its own, so its CPU is that process
+Each contender other than the services runs in a process of its own, so its CPU is that process
 tree's (user + system, children included). The rounds alternate between contenders. Reported:
-captures/s, the ratios, CPU seconds per capture, and for the service the latency of captures
-sent back to back by one client against the latency of captures sent with the server idle.
+captures/s, the ratios, CPU seconds per capture, and for the service (caller and context modes)
+the latency of captures sent back to back by one client against the latency of captures sent
+with the server idle.
 
     python benchmarks/bench_saturation.py [--rounds 2] [--captures 24] [--quick]
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -102,23 +111,40 @@ def page_urls(site: str, kind: str, count: int, tag: str) -> list[str]:
 # --------------------------------------------------------------------------- the service
 
 
-async def run_service(base: str, urls: list[str], concurrency: int) -> dict[str, Any]:
-    """Capture every URL through the server, ``concurrency`` at a time; raise unless each was
-    rendered (the misses rose by len(urls), nothing coalesced) and answered 200."""
+#: The API keys of the three callers of ``service_callers``.
+CALLER_KEYS = ("caller-one", "caller-two", "caller-three")
+
+#: The services and their settings besides the concurrency.
+SERVICES: dict[str, dict[str, str]] = {
+    "service": {},
+    "service_callers": {"API_KEYS": ",".join(CALLER_KEYS)},
+    "service_context": {"BROWSER_ISOLATION": "context"},
+    "service_page": {"BROWSER_ISOLATION": "page"},
+}
+
+
+async def run_service(base: str, urls: list[str], concurrency: int,
+                      keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Capture every URL through the server, ``concurrency`` at a time (the n-th URL as the
+    caller of ``keys[n % len(keys)]``, when keys are given); raise unless each was rendered
+    (the misses rose by len(urls), nothing coalesced) and answered 200."""
+    auth = {"X-API-Key": keys[0]} if keys else {}
     async with httpx.AsyncClient(base_url=base, timeout=300) as client:
-        before = (await client.get("/health")).json()["cache"]
+        before = (await client.get("/health", headers=auth)).json()["cache"]
         gate = asyncio.Semaphore(concurrency)
         statuses: list[int] = []
 
-        async def one(url: str) -> None:
+        async def one(n: int, url: str) -> None:
             async with gate:
-                response = await client.get("/screenshot", params={"url": url})
+                headers = {"X-API-Key": keys[n % len(keys)]} if keys else None
+                response = await client.get("/screenshot", params={"url": url},
+                                            headers=headers)
                 statuses.append(response.status_code)
 
         started = time.perf_counter()
-        await asyncio.gather(*(one(url) for url in urls))
+        await asyncio.gather(*(one(n, url) for n, url in enumerate(urls)))
         elapsed = time.perf_counter() - started
-        after = (await client.get("/health")).json()["cache"]
+        after = (await client.get("/health", headers=auth)).json()["cache"]
     rendered = after["captures"] - before["captures"]
     if statuses.count(200) != len(urls) or after["misses"] - before["misses"] != len(urls) \
             or after["coalesced"] != before["coalesced"] or rendered != len(urls):
@@ -219,26 +245,85 @@ def run_role(role: str, urls: list[str], concurrency: int) -> dict[str, Any]:
     return result
 
 
+def whole_command(args: list[str], out: Path, expected: int, what: str,
+                  env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``args`` to the end: its wall time, its process tree's CPU, and the PNGs it wrote
+    into ``out`` (raise unless there are ``expected`` of them)."""
+    started = time.perf_counter()
+    proc = children.popen(args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    cpu = 0.0
+    while proc.poll() is None:
+        cpu = max(cpu, tree_cpu(proc.pid))
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    written = len(list(out.glob("*.png")))
+    if proc.returncode or written != expected:
+        raise RuntimeError(f"{what} wrote {written} of {expected}")
+    return {"seconds": elapsed, "ok": written, "cpu": cpu}
+
+
 def run_batch(urls: list[str], concurrency: int) -> dict[str, Any]:
     """``screenshotd batch`` on the URLs, the whole command: wall time and the tree's CPU."""
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "urls.txt"
         listing.write_text("\n".join(urls))
-        env = {**os.environ, "ALLOW_PRIVATE_HOSTS": "127.0.0.1", "LOG_LEVEL": "warning"}
-        started = time.perf_counter()
-        proc = children.popen(
+        return whole_command(
             [sys.executable, "-m", "screenshotd", "batch", str(listing), "-d", f"{tmp}/out",
-             "--concurrency", str(concurrency)], env=env, stderr=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL)
+             "--concurrency", str(concurrency)], Path(tmp) / "out", len(urls),
+            "screenshotd batch", {"ALLOW_PRIVATE_HOSTS": "127.0.0.1", "LOG_LEVEL": "warning"})
+
+
+BROWSERLESS = Path(__file__).with_name("browserless")
+
+
+def run_browserless(urls: list[str], concurrency: int) -> dict[str, Any]:
+    """microlink's ``browserless`` library (``browserless/run.js``, Node.js) on the service's
+    Chromium build: its own timing of the captures, and its process tree's CPU over the whole
+    run (its launch included, a few hundredths of a second a capture). Installed on first use
+    with npm, without install scripts (``browserless/package.json`` says why)."""
+    from screenshotd.settings import Settings
+
+    if not (BROWSERLESS / "node_modules" / "browserless").is_dir():
+        children.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                     cwd=BROWSERLESS, env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"},
+                     check=True, capture_output=True, timeout=600)
+    chromium = Settings().resolve_chromium() or ""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(urls))
+    try:
+        proc = children.popen(["node", "run.js", handle.name, str(concurrency), chromium],
+                              cwd=BROWSERLESS, stdout=subprocess.PIPE, text=True)
         cpu = 0.0
         while proc.poll() is None:
             cpu = max(cpu, tree_cpu(proc.pid))
             time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        written = len(list((Path(tmp) / "out").glob("*.png")))
-    if proc.returncode or written != len(urls):
-        raise RuntimeError(f"screenshotd batch wrote {written} of {len(urls)}")
-    return {"seconds": elapsed, "ok": written, "cpu": cpu}
+        out = proc.stdout.read() if proc.stdout else ""
+    finally:
+        Path(handle.name).unlink()
+    if proc.returncode:
+        raise RuntimeError(f"browserless failed ({proc.returncode})")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["cpu"] = cpu
+    return result
+
+
+def run_shot_scraper(urls: list[str]) -> dict[str, Any]:
+    """``shot-scraper multi`` on the URLs (1280x800 PNGs), the whole command, on the service's
+    Chromium build (``shot_scraper_same_build.py``): wall time and the tree's CPU."""
+    from screenshotd.settings import Settings
+
+    chromium = Settings().resolve_chromium() or ""
+    with tempfile.TemporaryDirectory() as tmp:
+        shots = Path(tmp) / "shots.yml"
+        shots.write_text("".join(
+            f"- url: {url}\n  output: {tmp}/out/{n}.png\n  width: 1280\n  height: 800\n"
+            for n, url in enumerate(urls)))
+        (Path(tmp) / "out").mkdir()
+        return whole_command(
+            [sys.executable, str(Path(__file__).with_name("shot_scraper_same_build.py")),
+             "multi", str(shots), "--silent"], Path(tmp) / "out", len(urls),
+            "shot-scraper multi", {"SAME_CHROMIUM": chromium})
 
 
 # --------------------------------------------------------------------------- the run
@@ -252,6 +337,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "rounds": [round(r["seconds"], 2) for r in runs]}
 
 
+def keys_of(name: str) -> tuple[str, ...]:
+    return CALLER_KEYS if name == "service_callers" else ()
+
+
 async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list[str],
                batch_urls: int) -> dict[str, Any]:
     results: dict[str, Any] = {"captures_per_round": captures, "table": []}
@@ -261,56 +350,67 @@ async def main(rounds: int, captures: int, concurrencies: list[int], kinds: list
                 env = {"BROWSER_MAX_CONCURRENT": str(conc), "BROWSER_QUEUE_TIMEOUT_MS": "300000",
                        "BROWSER_QUEUE_SIZE": "1000"}
                 runs: dict[str, list[dict[str, Any]]] = {
-                    "service": [], "service_page": [], "naive": [], "naive_full": [], "reuse": []}
-                with screenshotd_process(**env) as (base, server_pid), \
-                        screenshotd_process(**env, BROWSER_ISOLATION="page") as (page_base, page_pid):
-                    for url, _pid in ((base, server_pid), (page_base, page_pid)):
-                        await run_service(url, page_urls(site, kind, conc * 2, f"warm{_pid}"),
-                                          conc)
+                    name: [] for name in (*SERVICES, "naive", "naive_full", "reuse",
+                                          "browserless")}
+                with contextlib.ExitStack() as stack:
+                    servers = {name: stack.enter_context(screenshotd_process(**env, **extra))
+                               for name, extra in SERVICES.items()}
+                    for name, (url, pid) in servers.items():
+                        await run_service(url, page_urls(site, kind, conc * 2, f"warm{pid}"),
+                                          conc, keys_of(name))
                     for n in range(rounds):
                         tag = f"{kind}-{conc}-{n}"
-                        for name, url, pid in (("service", base, server_pid),
-                                               ("service_page", page_base, page_pid)):
+                        for name, (url, pid) in servers.items():
                             cpu0 = tree_cpu(pid)
                             result = await run_service(
-                                url, page_urls(site, kind, captures, f"{tag}-{name}"), conc)
+                                url, page_urls(site, kind, captures, f"{tag}-{name}"), conc,
+                                keys_of(name))
                             result["cpu"] = tree_cpu(pid) - cpu0
                             runs[name].append(result)
                         for role in ("naive", "naive_full", "reuse"):
                             runs[role].append(run_role(
                                 role, page_urls(site, kind, captures, f"{tag}-{role}"), conc))
+                        runs["browserless"].append(run_browserless(
+                            page_urls(site, kind, captures, f"{tag}-browserless"), conc))
                 row = {"pages": kind, "concurrency": conc,
                        **{name: summarise(r) for name, r in runs.items()}}
-                for other in ("naive", "naive_full"):
-                    row[f"service_vs_{other}"] = round(row["service"]["captures_per_s"]
-                                                       / row[other]["captures_per_s"], 2)
-                for name in ("service", "service_page"):
-                    row[f"{name}_vs_reuse"] = round(row[name]["captures_per_s"]
-                                                    / row["reuse"]["captures_per_s"], 2)
+                for name in SERVICES:
+                    for base in ("naive", "reuse", "browserless"):
+                        row[f"{name}_vs_{base}"] = round(row[name]["captures_per_s"]
+                                                         / row[base]["captures_per_s"], 2)
+                row["service_vs_naive_full"] = round(row["service"]["captures_per_s"]
+                                                     / row["naive_full"]["captures_per_s"], 2)
                 results["table"].append(row)
                 print(json.dumps(row), flush=True)
-        # Back to back from one client, against idle, small page.
-        with screenshotd_server(BROWSER_MAX_CONCURRENT="3") as base:
-            await latencies(base, page_urls(site, "small", 3, "lat-warm"), 1.0)
-            idle = await latencies(base, page_urls(site, "small", 20, "idle"), 1.5)
-            back = await latencies(base, page_urls(site, "small", 40, "back"), 0)
-        results["latency_ms"] = {
-            "idle_p50": round(percentile(idle, 50)), "idle_p90": round(percentile(idle, 90)),
-            "back_to_back_p50": round(percentile(back, 50)),
-            "back_to_back_p90": round(percentile(back, 90)),
-            "ratio_p50": round(percentile(back, 50) / percentile(idle, 50), 2)}
-        print(json.dumps(results["latency_ms"]), flush=True)
-        # screenshotd batch against the sequential shared-context script, whole commands.
-        batch: dict[str, list[dict[str, Any]]] = {"batch": [], "sequential": []}
+        # Back to back from one client, against idle, small page: caller mode, context mode.
+        results["latency_ms"] = {}
+        for mode in ("caller", "context"):
+            with screenshotd_server(BROWSER_MAX_CONCURRENT="3", BROWSER_ISOLATION=mode) as base:
+                await latencies(base, page_urls(site, "small", 3, f"lat-warm-{mode}"), 1.0)
+                idle = await latencies(base, page_urls(site, "small", 20, f"idle-{mode}"), 1.5)
+                back = await latencies(base, page_urls(site, "small", 40, f"back-{mode}"), 0)
+            results["latency_ms"][mode] = {
+                "idle_p50": round(percentile(idle, 50), 1),
+                "idle_p90": round(percentile(idle, 90), 1),
+                "back_to_back_p50": round(percentile(back, 50), 1),
+                "back_to_back_p90": round(percentile(back, 90), 1),
+                "ratio_p50": round(percentile(back, 50) / percentile(idle, 50), 2)}
+            print(json.dumps({mode: results["latency_ms"][mode]}), flush=True)
+        # screenshotd batch against the sequential script and shot-scraper, whole commands.
+        batch: dict[str, list[dict[str, Any]]] = {"batch": [], "sequential": [],
+                                                  "shot_scraper": []}
         for n in range(rounds):
             batch["batch"].append(run_batch(page_urls(site, "small", batch_urls, f"b{n}"), 3))
             batch["sequential"].append(run_role(
                 "sequential", page_urls(site, "small", batch_urls, f"s{n}"), 1))
+            batch["shot_scraper"].append(run_shot_scraper(
+                page_urls(site, "small", batch_urls, f"ss{n}")))
         results["batch"] = {"urls": batch_urls, "concurrency": 3,
                             **{name: summarise(r) for name, r in batch.items()}}
-        results["batch"]["batch_vs_sequential"] = round(
-            results["batch"]["batch"]["captures_per_s"]
-            / results["batch"]["sequential"]["captures_per_s"], 2)
+        for other in ("sequential", "shot_scraper"):
+            results["batch"][f"batch_vs_{other}"] = round(
+                results["batch"]["batch"]["captures_per_s"]
+                / results["batch"][other]["captures_per_s"], 2)
         print(json.dumps(results["batch"]), flush=True)
     return results
 

@@ -288,8 +288,8 @@ class BrowserPool(Stock):
         if options.get("stealth") and "user_agent" not in kwargs:
             kwargs["user_agent"] = headful_user_agent(generation.browser.version)
         # A caller with no kept page, and none fresh to take (they are being made): the
-        # context made for it now becomes its kept page.
-        adopt = (default and keepable and self.isolation != "context"
+        # context made for it now becomes its kept page (unless the pool keeps none: `shot`).
+        adopt = (default and keepable and self.isolation != "context" and self.warm_target > 0
                  and generation.kept.owned[keeper] == 0)
         try:
             owned = await (self._make_warm(generation) if adopt

@@ -301,3 +301,35 @@ async def test_page_mode_waits_for_a_page_being_reset_rather_than_make_one(site:
         assert pool.contexts_made == made and pool.resets == 6
     finally:
         await pool.close()
+
+
+async def test_caller_mode_serves_a_waiting_caller_whose_kept_page_is_ready_first(site: Site):
+    """One slot. "cold" has no kept page and comes first; "warm" has one ready and comes
+    second: the freed slot goes to "warm", on its own page, and "cold" gets the next."""
+    settings = Settings(browser_max_concurrent=1)
+    pool = BrowserPool(executable_path=settings.resolve_chromium(), slots=1, isolation="caller")
+    await pool.open()
+    try:
+        await settle(pool)
+        async with pool.acquire(owner="warm") as lease:
+            await lease.page.goto(site.url("/pages/basic?warm=first"))
+        await settle(pool)
+        served: list[str] = []
+
+        async def capture(owner: str) -> None:
+            async with pool.acquire(owner=owner) as lease:
+                served.append(owner)
+                await lease.page.goto(site.url(f"/pages/basic?owner={owner}"))
+
+        async with pool.acquire(owner="holder"):
+            cold = asyncio.create_task(capture("cold"))
+            await asyncio.sleep(0.05)
+            warm = asyncio.create_task(capture("warm"))
+            await asyncio.sleep(0.05)
+            assert pool.stats()["waiting"] == 2
+        await asyncio.wait_for(asyncio.gather(cold, warm), 30)
+        assert served == ["warm", "cold"]
+        warm_contexts = {serial for serial, owner in pool.ledger if owner == "warm"}
+        assert len(warm_contexts) == 1  # both of its captures on its one kept page
+    finally:
+        await pool.close()
