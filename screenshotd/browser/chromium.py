@@ -39,8 +39,8 @@ BASE_ARGS = (
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     # Site isolation off: a warm page's first navigation then stays in its renderer instead of
     # swapping to a new site-locked one (about 20 ms of each capture's 70 here). Renderers are
-    # never shared between browser contexts, and each capture is its own context, so this only
-    # lets frames of one capture's own page share a process; no capture can reach another's.
+    # never shared between browser contexts, and no context serves two callers (caller mode) or
+    # two captures (context mode), so this only lets one caller's own pages share a process.
     "--disable-site-isolation-trials",
     # A hostile page's JavaScript may not take more than 1 GB of heap: past it the renderer
     # dies (502 RENDER_CRASHED) long before a slot's worth of pages could exhaust the machine.
