@@ -17,8 +17,8 @@ until it is closed. Page mode is the case of one caller for everyone (the owner 
   first. When every caller has one, the caller seen least recently loses its page.
 
 It only counts: the pool lends, resets and closes the pages. No page is ever lent to two
-callers, and every lease is recorded (:attr:`KeptPages.ledger` on the pool) so that tests can
-prove it.
+callers, and every lease is recorded (:attr:`~screenshotd.browser.pool.BrowserPool.ledger`)
+so that tests can prove it.
 """
 
 from __future__ import annotations
