@@ -358,7 +358,11 @@ async def run_server(settings: Settings, resolver: Resolver | None = None) -> As
             raise RuntimeError("screenshotd server did not start within 60 s")
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=90) as client:
+    # The client lets an idle connection go after 2 s, before the server's keep-alive of 5 s
+    # closes it: with both at 5 s, a request sent on a connection the server was just closing
+    # ended in "Server disconnected without sending a response" (seen once in a full run).
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=base, timeout=90, limits=limits) as client:
         try:
             yield Running(base, app, client)
         finally:
