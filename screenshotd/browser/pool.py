@@ -298,10 +298,8 @@ class BrowserPool(Stock):
             if await self._generations.died(generation):
                 raise errors.BrowserCrashed("the browser crashed; retry shortly", retry_after=2) from exc
             raise
-        if adopt:
+        if adopt:  # (a keepable capture has no upstream proxy: its page would outlive it)
             generation.kept.adopt(owned, keeper)
-            if upstream and owned.channel is not None and self.egress is not None:
-                owned.channel.upstream = self.egress.upstream(upstream)
         if options.get("stealth"):
             await owned.context.add_init_script(STEALTH_SCRIPT)
         return owned
