@@ -21,7 +21,7 @@ class and turns any of them into the single JSON shape of the spec::
     ├── SelectorNotFound         422 SELECTOR_NOT_FOUND
     ├── RenderCrashed            502 RENDER_CRASHED     (the page's renderer crashed or ran out of memory)
     ├── RetryableError                                  (carries ``retry_after``)
-    │   ├── NotReady             409 NOT_READY          (a job's result, asked for too soon)
+    │   ├── NotReady             409 NOT_READY          (a job's result too soon; a check while one runs)
     │   ├── RateLimited          429 RATE_LIMITED
     │   ├── PoolExhausted        503 POOL_EXHAUSTED
     │   ├── BrowserCrashed       503 BROWSER_CRASHED
@@ -156,7 +156,8 @@ class JobFinished(ScreenshotError):
 
 
 class NotReady(RetryableError):
-    """A job's result was asked for while the job is still queued or processing."""
+    """A job's result was asked for while the job is still queued or processing (or a check
+    of a monitor while one runs)."""
 
     status = 409
     code = "NOT_READY"

@@ -200,29 +200,45 @@ def test_monitors_and_history_survive_a_restart(tmp_path: Path, page: Watched):
         assert after[-1]["status"] == "unchanged"  # compared with the baseline it kept
 
 
+def check_now(server: ServeProcess, monitor_id: str) -> dict[str, Any]:
+    """Start a check (``202``), and the check once it is recorded."""
+    started = httpx.post(f"{server.base}/monitors/{monitor_id}/check", headers=headers(),
+                         timeout=30)
+    assert started.status_code == 202, started.text
+    check_id = started.json()["check_id"]
+    found = wait_for(server, monitor_id, lambda c: any(x["id"] == check_id for x in c))
+    return next(x for x in found if x["id"] == check_id)
+
+
 def test_check_now_pin_and_pinned_baseline(tmp_path: Path, page: Watched):
     with serve_process(env(tmp_path)) as server:
+        # paused: no scheduled check, only those asked for (a visual regression check run
+        # from a deploy, say)
         monitor = create(server, url=page.url, every=3600, width=400, height=200,
-                         baseline="pinned", confirm=False)
+                         baseline="pinned", confirm=False, paused=True)
         started = httpx.post(f"{server.base}/monitors/{monitor['id']}/check",
                              headers=headers(), timeout=30)
         assert started.status_code == 202
+        # one check at a time: a second while the first runs is refused, and not lost
+        again = httpx.post(f"{server.base}/monitors/{monitor['id']}/check",
+                           headers=headers(), timeout=30)
+        assert again.status_code == 409 and again.json()["error"] == "NOT_READY"
+        assert again.headers["retry-after"] == "1"
         first = wait_for(server, monitor["id"], lambda c: len(c) >= 1)[0]
         assert first["id"] == started.json()["check_id"] and first["status"] == "baseline"
         page.colour = "rgb(255,0,0)"
-        httpx.post(f"{server.base}/monitors/{monitor['id']}/check", headers=headers())
-        found = wait_for(server, monitor["id"], lambda c: len(c) >= 2)
-        assert found[1]["status"] == "changed" and found[1]["baseline_id"] == first["id"]
+        second = check_now(server, monitor["id"])
+        assert second["status"] == "changed" and second["baseline_id"] == first["id"]
         # pinned: the change is not the new baseline
-        httpx.post(f"{server.base}/monitors/{monitor['id']}/check", headers=headers())
-        found = wait_for(server, monitor["id"], lambda c: len(c) >= 3)
-        assert found[2]["status"] == "changed" and found[2]["baseline_id"] == first["id"]
+        third = check_now(server, monitor["id"])
+        assert third["status"] == "changed" and third["baseline_id"] == first["id"]
         pinned = httpx.post(f"{server.base}/monitors/{monitor['id']}/baseline",
                             headers=headers(), timeout=30).json()
-        assert pinned["baseline_check_id"] == found[2]["id"]
-        httpx.post(f"{server.base}/monitors/{monitor['id']}/check", headers=headers())
-        found = wait_for(server, monitor["id"], lambda c: len(c) >= 4)
-        assert found[3]["status"] == "unchanged"
+        assert pinned["baseline_check_id"] == third["id"]
+        fourth = check_now(server, monitor["id"])
+        assert fourth["status"] == "unchanged" and fourth["baseline_id"] == third["id"]
+        assert [c["id"] for c in checks(server, monitor["id"])] == [
+            first["id"], second["id"], third["id"], fourth["id"]]  # and nothing scheduled
 
 
 def test_widgets(tmp_path: Path, page: Watched):

@@ -187,11 +187,12 @@ class Monitors(Checks):
                                await self.store.uptime(monitor.id, self.clock()))
 
     async def check_now(self, caller: Caller, monitor_id: str) -> str:
-        """Start a check at once; its id. 409 while one runs."""
+        """Start a check at once, paused or not; its id. ``409 NOT_READY`` while one runs
+        (scheduled or asked for): nothing is queued behind it."""
         monitor = await self.store.get(caller.id, monitor_id)
         if not await self.store.claim(monitor.id, self.clock(), LEASE_S):
-            raise errors.JobFinished(f"monitor {monitor_id} is being checked now; try again "
-                                     "when it is done")
+            raise errors.NotReady(f"monitor {monitor_id} is being checked now; try again "
+                                  "when it is done", retry_after=1)
         check_id = new_id("chk")
         self._spawn(self._run(monitor, check_id, scheduled=False))
         return check_id
