@@ -90,3 +90,17 @@ def test_dead_pages_are_taken_out_and_disowned():
     dying.crashed = True
     dying.page = object()  # type: ignore[assignment]
     assert kept.dead() == [dying] and kept.owned["a"] == 1 and kept.take("a") is alive
+
+
+def test_lent_counts_an_owners_pages_in_captures():
+    kept = KeptPages()
+    idle = lend_and_return(kept, "a")
+    out = lend_and_return(kept, "a")
+    assert kept.lent("a") == 0 and kept.lent("b") == 0
+    assert kept.take("a") is out
+    assert kept.lent("a") == 1  # in a capture
+    kept.reset_started(out)
+    assert kept.lent("a") == 0 and kept.resetting["a"] == 1  # back, being reset
+    kept.reset_ended(out)
+    kept.put_back(out)
+    assert kept.take("a") is out and kept.take("a") is idle and kept.lent("a") == 2

@@ -55,6 +55,11 @@ class KeptPages:
     def owners(self) -> int:
         return len(self.owned)
 
+    def lent(self, owner: str) -> int:
+        """How many of ``owner``'s pages are in captures now (neither idle nor being reset)."""
+        return (self.owned[owner] - len(self._idle.get(owner, ()))
+                - self.resetting[owner])
+
     def has_idle(self, owner: str) -> bool:
         """Whether ``owner`` has a page ready now (the admission serves such a caller first)."""
         return bool(self._idle.get(owner))

@@ -254,6 +254,7 @@ class BrowserPool(Stock):
                     # A page that ran out of time may still be running a script: it is
                     # closed, never kept.
                     generation.kept.disown(owned)
+                    generation.returned.set()  # a capture waiting for this page stops waiting
                     self.closing += 1
                     self._spawn(self._finish(generation, context))
         finally:

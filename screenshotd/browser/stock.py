@@ -4,8 +4,8 @@ the kept pages lent to a caller (:mod:`screenshotd.browser.kept`) and their rese
 capture, and the background closes of what is used up.
 
 Everything here runs off the capture path, or takes what is ready without waiting, except
-:meth:`Stock._kept_for`, which may wait a few milliseconds for a caller's own page to come back
-from its reset rather than start a renderer.
+:meth:`Stock._kept_for`, which may wait for a caller's own page to come back (from its reset,
+or, when every slot is busy, from the caller's other capture) rather than start a renderer.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from screenshotd.net.proxy import EgressProxy
 if TYPE_CHECKING:
     from itertools import count
 
+    from screenshotd.concurrency import BoundedSlots
+
 log = logging.getLogger(__name__)
+
+#: The longest a capture waits for its caller's page to come back from another capture (when
+#: every slot is busy) before it gets a context made to order; less when captures are quicker.
+LENT_WAIT_MAX_S = 1.0
 
 
 class Stock:
@@ -39,6 +45,7 @@ class Stock:
 
     isolation: str
     warm_target: int
+    admission: BoundedSlots
     egress: EgressProxy | None
     closing: int
     contexts_made: int
@@ -70,10 +77,15 @@ class Stock:
     async def _kept_for(self, generation: Generation, keeper: str) -> PoolContext | None:
         """A kept page for ``keeper``: one of its own that is ready; else a fresh one, while
         it has fewer than its allowance and there is room (a caller with none always may);
-        else the moment one of its own comes back from its reset, which takes milliseconds
-        where a new context costs a renderer's start. None: it gets a context made to order."""
+        else the moment one of its own comes back, which costs less than a new context's
+        renderer: from its reset (milliseconds), or, when every slot is busy, from the caller's
+        other capture (at most a typical capture's time, and :data:`LENT_WAIT_MAX_S`; with the
+        CPU taken, the renderer's start would only slow every capture down). None: it gets a
+        context made to order."""
         kept = generation.kept
-        deadline = time.monotonic() + RESET_TIMEOUT_S + 1
+        started = time.monotonic()
+        deadline = started + RESET_TIMEOUT_S + 1
+        lent_deadline = started + min(self.admission.hold_s, LENT_WAIT_MAX_S)
         while True:
             for dead in kept.dead():  # renderers that died while their pages waited
                 self._spawn(self._discard(generation, dead))
@@ -87,14 +99,18 @@ class Stock:
                 if fresh is not None:
                     kept.adopt(fresh, keeper)
                     return fresh
-            left = deadline - time.monotonic()
-            if kept.resetting[keeper] <= kept.waiting[keeper] or left <= 0:
+            now = time.monotonic()
+            coming = kept.resetting[keeper]
+            if now < lent_deadline and self.admission.in_use >= self.admission.slots:
+                coming += kept.lent(keeper)
+            if coming <= kept.waiting[keeper] or now >= deadline:
                 return None
             kept.waiting[keeper] += 1
             generation.returned.clear()
             try:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(generation.returned.wait(), left)
+                    until = lent_deadline if now < lent_deadline else deadline
+                    await asyncio.wait_for(generation.returned.wait(), until - now)
             finally:
                 kept.waiting[keeper] -= 1
                 if kept.waiting[keeper] <= 0:
@@ -227,6 +243,7 @@ class Stock:
                 owned = await self._make_warm(generation)
                 if generation.alive and not generation.retiring:
                     generation.warm.append(owned)
+                    generation.returned.set()  # a capture waiting for a page may take it
                 else:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(owned.context.close(), CLOSE_TIMEOUT_S)

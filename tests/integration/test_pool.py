@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from screenshotd import errors
+from screenshotd.browser import stock
 from screenshotd.browser.pool import BrowserPool
 from screenshotd.settings import Settings
 from tests.support.checks import assert_error, decode
@@ -333,3 +334,69 @@ async def test_caller_mode_serves_a_waiting_caller_whose_kept_page_is_ready_firs
         assert len(warm_contexts) == 1  # both of its captures on its one kept page
     finally:
         await pool.close()
+
+
+async def second_capture_of_a(site: Site, slots: int, first_ms: int,
+                              hold_s: float | None = None) -> tuple[int, int, float]:
+    """Kept pages at their bound of two, one for "a" and one for "b"; then "a" captures a page
+    that takes ``first_ms`` to load and, while it runs, captures again. The contexts made for
+    the second capture, whether it ran on the first one's page (1) or not (0), and how long it
+    took. ``hold_s``: the typical capture time the pool believes in."""
+    pool = BrowserPool(executable_path=Settings().resolve_chromium(), slots=slots,
+                       isolation="caller", warm_contexts=2)
+    await pool.open()
+    try:
+        for owner in ("a", "b"):
+            async with pool.acquire(owner=owner) as lease:
+                await lease.page.goto(site.url(f"/pages/basic?owner={owner}"))
+            await settle(pool)
+        assert pool.stats()["kept_pages"] == 2
+        if hold_s is not None:
+            pool.admission.hold_s = hold_s
+        made = pool.contexts_made
+        entered = asyncio.Event()
+
+        async def first() -> None:
+            async with pool.acquire(owner="a") as lease:
+                entered.set()
+                await lease.page.goto(site.url(f"/slow?ms={first_ms}"))
+
+        running = asyncio.create_task(first())
+        await asyncio.wait_for(entered.wait(), 10)
+        began = time.monotonic()
+        async with pool.acquire(owner="a") as lease:  # a context made to order has no page yet
+            page = lease.page or await lease.context.new_page()
+            await page.goto(site.url("/pages/basic?second"))
+        took = time.monotonic() - began
+        second_made = pool.contexts_made - made
+        await asyncio.wait_for(running, 30)
+        serials = [serial for serial, owner in pool.ledger if owner == "a"]
+        return second_made, int(serials[-1] == serials[-2]), took
+    finally:
+        await pool.close()
+
+
+async def test_caller_mode_with_every_slot_busy_waits_for_the_callers_own_page(site: Site):
+    """Every slot busy (the CPU taken): "a"'s second capture waits the moment its first one's
+    page takes to come back, instead of starting a renderer that would slow every capture."""
+    made, same_page, took = await second_capture_of_a(site, slots=2, first_ms=500)
+    assert (made, same_page) == (0, 1)
+    assert took > 0.4  # it did wait for the first capture
+
+
+async def test_caller_mode_with_a_slot_free_makes_a_context_at_once(
+        site: Site, monkeypatch: pytest.MonkeyPatch):
+    """A slot free (the CPU too): the second capture does not wait, even where it would wait
+    for as long as the first capture takes; it gets a context made to order, closed after."""
+    monkeypatch.setattr(stock, "LENT_WAIT_MAX_S", 60.0)
+    made, same_page, took = await second_capture_of_a(site, slots=3, first_ms=3000, hold_s=60)
+    assert (made, same_page) == (1, 0)
+    assert took < 2.5
+
+
+async def test_caller_mode_waits_for_a_long_capture_only_so_long(site: Site):
+    """Every slot busy, but "a"'s first capture is a slow one: the second waits at most a
+    typical capture's time (at most a second), then gets a context of its own."""
+    made, same_page, took = await second_capture_of_a(site, slots=2, first_ms=5000)
+    assert (made, same_page) == (1, 0)
+    assert took < 3.5
