@@ -10,7 +10,9 @@ one the service picks), except ``naive_full``, which says so in its name.
   the captures handed to the three callers in turn (interleaved); **service_context** and
   **service_page**: ``BROWSER_ISOLATION=context`` and ``page``. ``BROWSER_MAX_CONCURRENT`` is the
   concurrency. After each round the benchmark checks that the server's miss counter rose by
-  exactly the captures it counted and that none coalesced: every one was rendered.
+  exactly the captures it counted and that none coalesced: every one was rendered. Each
+  service's rounds report the contexts it made in them (``contexts_made``: a renderer's start
+  each; with kept pages, none once each caller has its pages).
 - **naive**: the script people write first: one Chromium with Playwright's default flags, and
   per capture a new context, a new page, goto, screenshot, close; again as **naive_full** on
   Debian's full Chromium (its new headless mode), which is what the service itself ran before.
@@ -130,7 +132,8 @@ async def run_service(base: str, urls: list[str], concurrency: int,
     (the misses rose by len(urls), nothing coalesced) and answered 200."""
     auth = {"X-API-Key": keys[0]} if keys else {}
     async with httpx.AsyncClient(base_url=base, timeout=300) as client:
-        before = (await client.get("/health", headers=auth)).json()["cache"]
+        health = (await client.get("/health", headers=auth)).json()
+        before, made = health["cache"], health["pool"]["contexts_made"]
         gate = asyncio.Semaphore(concurrency)
         statuses: list[int] = []
 
@@ -144,14 +147,15 @@ async def run_service(base: str, urls: list[str], concurrency: int,
         started = time.perf_counter()
         await asyncio.gather(*(one(n, url) for n, url in enumerate(urls)))
         elapsed = time.perf_counter() - started
-        after = (await client.get("/health", headers=auth)).json()["cache"]
+        health = (await client.get("/health", headers=auth)).json()
+        after, made = health["cache"], health["pool"]["contexts_made"] - made
     rendered = after["captures"] - before["captures"]
     if statuses.count(200) != len(urls) or after["misses"] - before["misses"] != len(urls) \
             or after["coalesced"] != before["coalesced"] or rendered != len(urls):
         raise RuntimeError(f"the service did not render every capture: {statuses.count(200)} "
                            f"answered 200, {rendered} rendered of {len(urls)}, "
                            f"{after['coalesced'] - before['coalesced']} coalesced")
-    return {"seconds": elapsed, "ok": len(urls)}
+    return {"seconds": elapsed, "ok": len(urls), "contexts_made": made}
 
 
 async def latencies(base: str, urls: list[str], pause: float) -> list[float]:
@@ -334,7 +338,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     count = runs[0]["ok"]
     return {"captures_per_s": round(count / seconds, 2),
             "cpu_s_per_capture": round(statistics.median(r["cpu"] / r["ok"] for r in runs), 3),
-            "rounds": [round(r["seconds"], 2) for r in runs]}
+            "rounds": [round(r["seconds"], 2) for r in runs],
+            # the service's: contexts it made during the rounds (a renderer's start each)
+            **({"contexts_made": [r["contexts_made"] for r in runs]}
+               if "contexts_made" in runs[0] else {})}
 
 
 def keys_of(name: str) -> tuple[str, ...]:
